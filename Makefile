@@ -1,0 +1,50 @@
+# DeepLabV3 from scratch: the two commands of the README's quick start, and a few for authors.
+#
+#   make course     install what is missing, build MiniDrive, run every notebook (smoke), print results
+#   make test       install what is missing, run unit tests + strict `pytest --nbval` over every notebook
+#
+# Variables: PYTHON (interpreter that creates the venv), VENV (folder; point it at an active conda
+# env with `make test VENV=$$CONDA_PREFIX` to use that instead), PROFILE (for `make course`).
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= smoke
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.course-installed
+
+.PHONY: help install course test unit notebooks e2e browser data clean
+
+help:
+	@sed -n '1,12p' Makefile
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+course: $(STAMP)
+	$(PY) tools/run_notebooks.py --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -m "not e2e"
+
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py --store
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m e2e
+
+browser:
+	bash tools/install_browser.sh
+
+data: $(STAMP)
+	$(PY) data_scripts/make_minidrive.py --out data/minidrive
+
+clean:
+	rm -rf data/minidrive-smoke runs/smoke .pytest_cache tests/artifacts

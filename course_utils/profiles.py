@@ -1,0 +1,159 @@
+"""Run profiles: one switch that sizes every notebook, script and test.
+
+The environment variable ``COURSE_PROFILE`` selects one of three profiles:
+
+``smoke``
+    Tiny sizes so that every notebook runs in seconds. Used by the tests and CI.
+``cpu``
+    A laptop without a GPU: minutes per notebook, results that mean something.
+``gpu``
+    Full training: DeepLabV3-R50, output stride 16, multi-grid (1, 2, 4) at the
+    dataset's full training resolution, mixed precision and XLA.
+
+When the variable is unset the default is ``gpu`` if TensorFlow sees a GPU and
+``cpu`` otherwise. The same code path runs in all three; only sizes change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+PROFILE_ENV = "COURSE_PROFILE"
+PROFILE_NAMES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A frozen bundle of sizes for one run profile.
+
+    Attributes:
+        name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
+        image_size: (height, width) of training crops fed to the model.
+        eval_size: (height, width) at which MiniDrive scenes are generated and
+            evaluated (``None`` in ``gpu`` means "the dataset's own size").
+        batch_size: training batch size.
+        epochs: training epochs.
+        steps_per_epoch: training steps per epoch (``None``: the whole split).
+        val_steps: validation steps (``None``: the whole split).
+        minidrive_counts: number of generated MiniDrive scenes (train, val, test).
+        backbone: backbone name for the course's main model.
+        output_stride: backbone output stride (8, 16 or 32).
+        multi_grid: unit rates of the last ResNet stage.
+        mixed_precision: use ``mixed_float16`` on a GPU.
+        jit_compile: compile the train step with XLA.
+        max_eval_images: cap on evaluated images per split (``None``: all).
+        seed: global random seed.
+    """
+
+    name: str
+    image_size: tuple[int, int]
+    eval_size: tuple[int, int] | None
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int | None
+    val_steps: int | None
+    minidrive_counts: tuple[int, int, int]
+    backbone: str
+    output_stride: int
+    multi_grid: tuple[int, int, int] | None
+    mixed_precision: bool
+    jit_compile: bool
+    max_eval_images: int | None
+    seed: int = 42
+
+    def replace(self, **changes: object) -> "Profile":
+        """Return a copy with some fields changed (the profile itself stays frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line per field, for printing in notebooks."""
+        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}" for f in dataclasses.fields(self))
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        image_size=(64, 128),
+        eval_size=(96, 192),
+        batch_size=4,
+        epochs=1,
+        steps_per_epoch=2,
+        val_steps=1,
+        minidrive_counts=(16, 8, 8),
+        backbone="resnet18",
+        output_stride=16,
+        multi_grid=(1, 2, 4),
+        mixed_precision=False,
+        jit_compile=False,
+        max_eval_images=8,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        image_size=(120, 240),
+        eval_size=(120, 240),
+        batch_size=8,
+        epochs=12,
+        steps_per_epoch=None,
+        val_steps=None,
+        minidrive_counts=(320, 60, 100),
+        backbone="resnet18",
+        output_stride=16,
+        multi_grid=(1, 2, 4),
+        mixed_precision=False,
+        jit_compile=False,
+        max_eval_images=None,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        image_size=(240, 480),
+        eval_size=None,
+        batch_size=8,
+        epochs=50,
+        steps_per_epoch=None,
+        val_steps=None,
+        minidrive_counts=(2000, 300, 500),
+        backbone="resnet50",
+        output_stride=16,
+        multi_grid=(1, 2, 4),
+        mixed_precision=True,
+        jit_compile=True,
+        max_eval_images=None,
+    ),
+}
+
+
+def _gpu_available() -> bool:
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - tensorflow is a hard dependency
+        return False
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def default_profile_name() -> str:
+    """``gpu`` when TensorFlow sees a GPU, else ``cpu``."""
+    return "gpu" if _gpu_available() else "cpu"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the active run profile.
+
+    Args:
+        name: explicit profile name; when ``None`` the environment variable
+            ``COURSE_PROFILE`` is read, and when that is unset too the default
+            is ``gpu`` if a GPU is visible, else ``cpu``.
+
+    Raises:
+        ValueError: for an unknown profile name, naming the valid ones.
+    """
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip().lower() or default_profile_name()
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"Unknown run profile {name!r} (from {PROFILE_ENV} or the argument). "
+            f"Use one of: {', '.join(PROFILE_NAMES)}, e.g. `export {PROFILE_ENV}=cpu`."
+        )
+    return PROFILES[name]

@@ -1,0 +1,136 @@
+"""Execute the course notebooks headlessly and print a results table.
+
+Two uses:
+
+* ``python tools/run_notebooks.py``: the course's main job. Builds the offline
+  MiniDrive dataset if missing, runs every notebook top to bottom in the chosen
+  profile (``smoke`` unless ``--profile`` or ``COURSE_PROFILE`` say otherwise)
+  without touching the stored files, and prints one table: notebook, status,
+  seconds, and the headline numbers each notebook published
+  (:func:`course_utils.results.publish`).
+* ``python tools/run_notebooks.py --store [NOTEBOOK ...]``: for authors after an
+  edit. Re-executes the notebooks in the smoke profile and stores their outputs
+  in place, cleanly numbered, so that strict ``pytest --nbval`` compares them.
+
+Exit status 1 when any notebook fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+# The same environment the test harness (conftest.py) gives nbval's kernels,
+# so stored outputs match what the tests see.
+HARNESS_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "MPLBACKEND": "Agg",
+    "PYTHONHASHSEED": "0",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+}
+
+
+def _clean_for_storage(nb) -> None:
+    """Drop volatile metadata so stored notebooks stay small and diff well."""
+    nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                out.get("metadata", {}).pop("execution", None)
+
+
+def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, float, dict, str]:
+    """Run one notebook; return (status, seconds, published values, error text)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from course_utils.results import RESULTS_ENV, read_published
+
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        results_file = Path(tmp) / "results.jsonl"
+        env_backup = dict(os.environ)
+        os.environ.update(HARNESS_ENV)
+        os.environ["COURSE_PROFILE"] = profile
+        os.environ[RESULTS_ENV] = str(results_file)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+            record_timing=False,
+        )
+        start = time.perf_counter()
+        status, error = "ok", ""
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            status, error = "FAILED", str(exc).strip().splitlines()[-1][:200]
+        except Exception as exc:  # kernel death, timeout
+            status, error = "FAILED", f"{type(exc).__name__}: {exc}"[:200]
+        finally:
+            os.environ.clear()
+            os.environ.update(env_backup)
+        seconds = time.perf_counter() - start
+        published = read_published(results_file)
+    if store and status == "ok":
+        _clean_for_storage(nb)
+        nbformat.write(nb, path)
+    return status, seconds, published, error
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)")
+    parser.add_argument("--store", action="store_true", help="store outputs in place (always in the smoke profile)")
+    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: COURSE_PROFILE or smoke)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    from prettytable import PrettyTable
+
+    profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "smoke")
+    paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"notebook not found: {missing[0]} (run from the course root; notebooks live in notebooks/)")
+
+    if not args.store:
+        os.environ["COURSE_PROFILE"] = profile
+        from course_utils.data import ensure_minidrive
+        from course_utils.profiles import get_profile
+
+        t0 = time.perf_counter()
+        ensure_minidrive(get_profile(profile))
+        print(f"MiniDrive ({profile} profile) ready in {time.perf_counter() - t0:.1f} s")
+
+    table = PrettyTable(["Notebook", "Status", "Seconds", "Results"])
+    table.align["Notebook"] = "l"
+    table.align["Results"] = "l"
+    failures = 0
+    total = time.perf_counter()
+    for path in paths:
+        print(f"running {path.name} ({profile}) ...", flush=True)
+        status, seconds, published, error = execute(path, profile, args.store, args.timeout)
+        failures += status != "ok"
+        shown = ", ".join(f"{k}={v}" for k, v in published.items()) if status == "ok" else error
+        table.add_row([path.name, status, f"{seconds:.1f}", shown])
+    print(f"\nCourse run, profile {profile}{' (outputs stored)' if args.store else ''}:")
+    print(table)
+    print(f"{len(paths) - failures} passed, {failures} failed in {time.perf_counter() - total:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
