@@ -1,0 +1,107 @@
+"""Run profiles, the results hand-off, the environment checks and the notebook runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import environment, paths, profiles, results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_profiles_are_frozen_and_ordered_by_size():
+    smoke, cpu, gpu = (profiles.get_profile(n) for n in profiles.PROFILE_NAMES)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.batch_size = 99  # type: ignore[misc]
+    area = lambda p: p.image_size[0] * p.image_size[1]  # noqa: E731
+    assert area(smoke) < area(cpu) < area(gpu)
+    assert sum(smoke.minidrive_counts) < sum(cpu.minidrive_counts) < sum(gpu.minidrive_counts)
+    # The gpu profile is the paper/seed configuration: R50, OS16, multi-grid (1, 2, 4), 240x480.
+    assert (gpu.backbone, gpu.output_stride, gpu.multi_grid, gpu.image_size) == ("resnet50", 16, (1, 2, 4), (240, 480))
+    assert gpu.mixed_precision and gpu.jit_compile
+    assert smoke.replace(batch_size=2).batch_size == 2 and smoke.batch_size != 2
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv(profiles.PROFILE_ENV, " CPU ")
+    assert profiles.get_profile().name == "cpu"
+    monkeypatch.setenv(profiles.PROFILE_ENV, "turbo")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        profiles.get_profile()
+
+
+def test_default_profile_follows_the_gpu(monkeypatch):
+    monkeypatch.delenv(profiles.PROFILE_ENV, raising=False)
+    monkeypatch.setattr(profiles, "_gpu_available", lambda: True)
+    assert profiles.get_profile().name == "gpu"
+    monkeypatch.setattr(profiles, "_gpu_available", lambda: False)
+    assert profiles.get_profile().name == "cpu"
+
+
+def test_data_dir_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path))
+    assert paths.data_dir() == tmp_path.resolve()
+    monkeypatch.delenv(paths.DATA_ENV)
+    assert paths.data_dir() == ROOT / "data"
+
+
+def test_publish_is_silent_outside_the_runner_and_merges_inside(monkeypatch, tmp_path):
+    monkeypatch.delenv(results.RESULTS_ENV, raising=False)
+    results.publish(a=1.0)  # no file, no error
+    target = tmp_path / "r.jsonl"
+    monkeypatch.setenv(results.RESULTS_ENV, str(target))
+    results.publish(miou=0.123456789, name="x")
+    results.publish(miou=0.5)
+    assert results.read_published(target) == {"miou": 0.5, "name": "x"}
+    assert json.loads(target.read_text().splitlines()[0])["miou"] == 0.1235
+
+
+def test_environment_checks(tmp_path):
+    checks = environment.check_versions()
+    assert [c.name for c in checks] == ["Python", "TensorFlow", "Keras"]
+    assert all(c.ok for c in checks), [str(c) for c in checks]
+    import tensorflow as tf
+
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert ("no GPU visible" in environment.gpu_description()) != has_gpu
+    (tmp_path / "camvid").mkdir()
+    (tmp_path / "camvid" / "dataset.json").write_text("{}")
+    found = environment.available_datasets(tmp_path)
+    assert found["camvid"] and not found["minidrive"]
+    badge = environment.colab_badge("01_atrous_convolution.ipynb")
+    assert "colab.research.google.com/github/" in badge and badge.endswith("notebooks/01_atrous_convolution.ipynb)")
+
+
+def _write_notebook(path: Path, sources: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+def test_runner_stores_outputs_and_reports_failures(tmp_path):
+    good = tmp_path / "01_good.ipynb"
+    bad = tmp_path / "02_bad.ipynb"
+    _write_notebook(good, ["import os; print(os.environ['COURSE_PROFILE'])",
+                           "from course_utils.results import publish; publish(score=0.25)"])
+    _write_notebook(bad, ["raise RuntimeError('boom')"])
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--store", *map(str, a)],
+        capture_output=True, text=True, timeout=300,
+    )
+    ok = run(good)
+    assert ok.returncode == 0, ok.stderr
+    assert "score=0.25" in ok.stdout and "1 passed, 0 failed" in ok.stdout
+    stored = nbformat.read(good, as_version=4)
+    assert [c.execution_count for c in stored.cells] == [1, 2]
+    assert stored.cells[0].outputs[0]["text"] == "smoke\n"
+    failed = run(bad)
+    assert failed.returncode == 1
+    assert "FAILED" in failed.stdout and "boom" in failed.stdout
+    assert nbformat.read(bad, as_version=4).cells[0].outputs == []  # a failed run is not stored
