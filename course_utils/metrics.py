@@ -1,0 +1,243 @@
+"""Segmentation metrics: the confusion matrix and everything computed from it.
+
+Every score in the course comes from one ``num_classes x num_classes`` confusion
+matrix ``cm`` whose rows are ground-truth classes and columns predicted classes
+(the layout of :func:`sklearn.metrics.confusion_matrix`). Pixels labelled with the
+``ignore_index`` (255, "void") never enter it.
+
+From ``cm``:
+
+- IoU of class ``c`` = ``cm[c, c] / (row_c + col_c - cm[c, c])``
+  (true positives over the union of "is c" and "predicted c");
+- **mean IoU** averages the per-class IoU over the classes that occur, in the
+  ground truth *or* in the prediction. A class absent from both has a union of
+  0 and an undefined IoU (``nan``); it is left out of the mean. This is the
+  convention of ``keras.metrics.MeanIoU`` (which averages over classes with a
+  non-zero denominator) and of the PASCAL VOC / Cityscapes evaluation scripts
+  when they are run on a subset. A class that occurs only in the prediction
+  has IoU 0 and *does* count;
+- pixel accuracy = trace / total;
+- frequency-weighted IoU weights each class's IoU by its ground-truth share.
+
+:class:`StreamingMeanIoU` is the same computation as a Keras metric that
+accumulates the confusion matrix batch by batch, so ``model.fit`` reports
+``miou`` / ``val_miou`` over the *whole* epoch rather than an average of
+per-batch scores.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+IGNORE_INDEX = 255
+
+__all__ = [
+    "IGNORE_INDEX",
+    "confusion_matrix",
+    "iou_per_class",
+    "mean_iou",
+    "pixel_accuracy",
+    "frequency_weighted_iou",
+    "summarize",
+    "StreamingMeanIoU",
+]
+
+
+def confusion_matrix(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    num_classes: int,
+    ignore_index: int | None = IGNORE_INDEX,
+) -> np.ndarray:
+    """Confusion matrix of integer label maps (rows: truth, columns: prediction).
+
+    Args:
+        y_true: ground-truth class ids of any shape; ``ignore_index`` marks void.
+        y_pred: predicted class ids, same shape as ``y_true``. (Pass
+            ``logits.argmax(-1)`` for a model output.)
+        num_classes: number of classes ``C``.
+        ignore_index: label value left out of the matrix (``None``: none).
+
+    Returns:
+        ``int64`` array ``[C, C]``; ``cm[i, j]`` counts pixels of class ``i``
+        predicted as ``j``.
+
+    Raises:
+        ValueError: when the shapes differ, or a label or prediction lies
+            outside ``[0, C)`` (other than ``ignore_index`` in the labels).
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"confusion_matrix: labels {y_true.shape} and predictions {y_pred.shape} must have the same "
+            "shape; for a model output pass logits.argmax(-1) and labels without a channel axis."
+        )
+    if num_classes < 1:
+        raise ValueError(f"confusion_matrix: num_classes must be >= 1, got {num_classes}.")
+    t = y_true.reshape(-1).astype(np.int64)
+    p = y_pred.reshape(-1).astype(np.int64)
+    if ignore_index is not None:
+        keep = t != ignore_index
+        t, p = t[keep], p[keep]
+    if t.size:
+        bad_t = (t < 0) | (t >= num_classes)
+        if bad_t.any():
+            raise ValueError(
+                f"confusion_matrix: label value {int(t[bad_t][0])} is outside [0, {num_classes}) and is not "
+                f"the ignore index {ignore_index}; map unknown labels to {IGNORE_INDEX} or fix num_classes."
+            )
+        bad_p = (p < 0) | (p >= num_classes)
+        if bad_p.any():
+            raise ValueError(
+                f"confusion_matrix: predicted class {int(p[bad_p][0])} is outside [0, {num_classes}); "
+                "the model has more outputs than the dataset has classes."
+            )
+    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def _check_cm(cm: np.ndarray) -> np.ndarray:
+    cm = np.asarray(cm, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"Expected a square confusion matrix, got shape {cm.shape}.")
+    return cm
+
+
+def iou_per_class(cm: np.ndarray) -> np.ndarray:
+    """Per-class IoU; ``nan`` for a class absent from both truth and prediction."""
+    cm = _check_cm(cm)
+    tp = np.diag(cm)
+    union = cm.sum(axis=0) + cm.sum(axis=1) - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, tp / np.where(union > 0, union, 1), np.nan)
+
+
+def mean_iou(cm: np.ndarray) -> float:
+    """Mean IoU over the classes that occur (``nan`` IoUs excluded; see module doc).
+
+    Returns ``nan`` for an empty matrix (every pixel void).
+    """
+    iou = iou_per_class(cm)
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+
+
+def pixel_accuracy(cm: np.ndarray) -> float:
+    """Share of non-void pixels classified correctly (``nan`` when there are none)."""
+    cm = _check_cm(cm)
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total > 0 else float("nan")
+
+
+def frequency_weighted_iou(cm: np.ndarray) -> float:
+    """IoU averaged with each class weighted by its share of ground-truth pixels."""
+    cm = _check_cm(cm)
+    total = cm.sum()
+    if total == 0:
+        return float("nan")
+    freq = cm.sum(axis=1) / total
+    iou = np.nan_to_num(iou_per_class(cm), nan=0.0)
+    return float((freq * iou).sum())
+
+
+def summarize(cm: np.ndarray, class_names: list[str] | None = None) -> dict:
+    """All scores of one confusion matrix as a JSON-ready dict."""
+    iou = iou_per_class(cm)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(iou))]
+    return {
+        "miou": mean_iou(cm),
+        "pixel_accuracy": pixel_accuracy(cm),
+        "fw_iou": frequency_weighted_iou(cm),
+        "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
+    }
+
+
+@keras.saving.register_keras_serializable(package="course_utils")
+class StreamingMeanIoU(keras.metrics.Metric):
+    """Mean IoU accumulated over an epoch from logits (or probabilities) and int labels.
+
+    ``y_true``: integer labels ``[B, H, W]`` (or ``[B, H, W, 1]``) with
+    ``ignore_index`` for void. ``y_pred``: scores ``[B, H, W, C]`` (logits or
+    probabilities: the arg-max is the same) or already class ids ``[B, H, W]``.
+
+    The state is a ``C x C`` confusion matrix; :meth:`result` returns the mean
+    IoU over classes with a non-zero union, exactly as :func:`mean_iou` does for
+    the same matrix and as ``keras.metrics.MeanIoU(ignore_class=255)`` does for
+    the same inputs (the mean over an empty matrix is 0, like Keras, so the
+    training log never shows ``nan``).
+
+    Labels outside ``[0, C)`` other than ``ignore_index`` are dropped (a compiled
+    graph cannot raise); use :func:`confusion_matrix` to check a dataset.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: int | None = IGNORE_INDEX,
+        name: str = "miou",
+        from_logits: bool = True,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self.from_logits = bool(from_logits)
+        self.total_cm = self.add_variable(
+            shape=(self.num_classes, self.num_classes),
+            initializer="zeros",
+            dtype="float64",
+            name="total_confusion_matrix",
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch to the confusion matrix."""
+        y_true = tf.convert_to_tensor(y_true)
+        y_pred = tf.convert_to_tensor(y_pred)
+        if y_true.shape.rank is not None and y_true.shape.rank == 4 and y_true.shape[-1] == 1:
+            y_true = tf.squeeze(y_true, axis=-1)
+        if y_pred.shape.rank is not None and y_pred.shape.rank == (y_true.shape.rank or 0) + 1:
+            y_pred = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        t = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+        p = tf.reshape(tf.cast(y_pred, tf.int32), [-1])
+        c = self.num_classes
+        valid = (t >= 0) & (t < c) & (p >= 0) & (p < c)
+        if self.ignore_index is not None:
+            valid = valid & (t != self.ignore_index)
+        weights = tf.cast(valid, tf.float64)
+        if sample_weight is not None:
+            sw = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
+            sw = tf.broadcast_to(tf.reshape(sw, tf.concat([tf.shape(sw), tf.ones([tf.rank(y_true) - tf.rank(sw)], tf.int32)], 0)), tf.shape(y_true))
+            weights = weights * tf.reshape(sw, [-1])
+        index = tf.where(valid, t * c + p, tf.zeros_like(t))
+        counts = tf.math.unsorted_segment_sum(weights, index, num_segments=c * c)
+        self.total_cm.assign_add(tf.reshape(counts, (c, c)))
+
+    def result(self):
+        """Mean IoU over classes with a non-zero union (0 when the matrix is empty)."""
+        cm = self.total_cm
+        tp = tf.linalg.diag_part(cm)
+        union = tf.reduce_sum(cm, 0) + tf.reduce_sum(cm, 1) - tp
+        present = union > 0
+        iou = tf.where(present, tp / tf.where(present, union, tf.ones_like(union)), tf.zeros_like(union))
+        n = tf.reduce_sum(tf.cast(present, tf.float64))
+        return tf.cast(tf.math.divide_no_nan(tf.reduce_sum(iou), n), "float32")
+
+    def confusion(self) -> np.ndarray:
+        """The accumulated confusion matrix as an ``int64`` NumPy array."""
+        return np.rint(keras.ops.convert_to_numpy(self.total_cm)).astype(np.int64)
+
+    def reset_state(self):
+        """Zero the confusion matrix (Keras calls this at each epoch start)."""
+        self.total_cm.assign(tf.zeros_like(self.total_cm))
+
+    def get_config(self) -> dict:
+        """Constructor arguments, so saved models reload with this metric."""
+        return {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "name": self.name,
+            "from_logits": self.from_logits,
+            "dtype": self.dtype,
+        }
