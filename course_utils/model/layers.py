@@ -37,10 +37,15 @@ class ResizeLike(keras.layers.Layer):
 
     def call(self, inputs):
         x, reference = inputs
-        shape = ops.shape(reference)
-        return ops.image.resize(
-            x, (shape[1], shape[2]), interpolation=self.interpolation
-        )
+        size = ops.shape(reference)[1:3]
+        if keras.backend.backend() == "tensorflow":
+            # keras.ops.image.resize needs a static size; the TensorFlow op
+            # accepts a size tensor, which is what makes None x None work.
+            import tensorflow as tf
+
+            y = tf.image.resize(x, size, method=self.interpolation)
+            return ops.cast(y, x.dtype)
+        return ops.image.resize(x, size, interpolation=self.interpolation)
 
     def compute_output_shape(self, input_shape):
         x_shape, ref_shape = input_shape

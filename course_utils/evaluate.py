@@ -1,0 +1,348 @@
+"""Evaluation: whole splits, test-time augmentation and tiled inference.
+
+- :func:`predict_image` turns one image into class probabilities, optionally
+  averaging the softmax over several scales and a horizontal flip (test-time
+  augmentation, as in the DeepLabV3 paper's multi-scale + flip inference) and
+  optionally sliding overlapping tiles over a large image so that memory stays
+  bounded by the tile size, not the image size.
+- :func:`evaluate_split` runs a model over a prepared split and accumulates one
+  confusion matrix, from which mIoU, pixel accuracy and per-class IoU follow
+  (:mod:`course_utils.metrics`).
+- :func:`load_checkpoint` loads a saved ``.keras`` model with a clear error
+  when the file is missing or not a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import metrics as M
+
+__all__ = [
+    "EvaluationResult",
+    "load_checkpoint",
+    "check_num_classes",
+    "tile_windows",
+    "predict_proba",
+    "predict_image",
+    "evaluate_split",
+    "evaluate_splits",
+    "sample_predictions",
+]
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of one model on one split."""
+
+    split: str
+    confusion_matrix: np.ndarray
+    class_names: list[str]
+    num_images: int
+    tta_scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def per_class_iou(self) -> np.ndarray:
+        """IoU per class (``nan`` where a class is absent from truth and prediction)."""
+        return M.iou_per_class(self.confusion_matrix)
+
+    @property
+    def miou(self) -> float:
+        """Mean IoU over the classes that occur (see :mod:`course_utils.metrics`)."""
+        return M.mean_iou(self.confusion_matrix)
+
+    @property
+    def pixel_accuracy(self) -> float:
+        """Share of correctly classified non-void pixels."""
+        return M.pixel_accuracy(self.confusion_matrix)
+
+    @property
+    def fw_iou(self) -> float:
+        """Frequency-weighted IoU."""
+        return M.frequency_weighted_iou(self.confusion_matrix)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (with the confusion matrix)."""
+        out = M.summarize(self.confusion_matrix, self.class_names)
+        out.update(
+            split=self.split,
+            num_images=self.num_images,
+            tta_scales=list(self.tta_scales),
+            flip=self.flip,
+            confusion_matrix=self.confusion_matrix.tolist(),
+            **self.extra,
+        )
+        return out
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def load_checkpoint(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` model for inference (not compiled).
+
+    Raises:
+        FileNotFoundError: the file does not exist (says how to make one).
+        ValueError: the file exists but is not a readable Keras model.
+    """
+    import course_utils.model  # noqa: F401  (registers the course's custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Checkpoint {path} not found. Train first (`python -m course_utils train ...` writes "
+            "<run-dir>/best.keras) or pass the path of an existing .keras file."
+        )
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # zip/HDF5/deserialisation errors have many types
+        raise ValueError(
+            f"Checkpoint {path} could not be loaded as a Keras model ({type(err).__name__}: {err}). "
+            "Pass a .keras file written by model.save() or by the course's training."
+        ) from err
+
+
+def _num_outputs(model) -> int | None:
+    shape = getattr(model, "output_shape", None)
+    if isinstance(shape, (tuple, list)) and shape and isinstance(shape[-1], int):
+        return int(shape[-1])
+    return None
+
+
+def check_num_classes(model, num_classes: int, dataset_root: str | os.PathLike) -> None:
+    """Raise a clear ``ValueError`` when the model's output channels differ from the dataset's classes."""
+    n = _num_outputs(model)
+    if n is not None and n != num_classes:
+        raise ValueError(
+            f"The model predicts {n} classes but {Path(dataset_root) / 'dataset.json'} has {num_classes}: "
+            "evaluate it on the dataset it was trained on, or train a model for this dataset."
+        )
+
+
+# -------------------------------------------------------------------- inference
+
+_PROB_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``images -> softmax probabilities`` (a traced function for Keras models, cached)."""
+    if isinstance(model, keras.Model):
+        fn = _PROB_FNS.get(model)
+        if fn is None:
+            fn = tf.function(lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), -1),
+                             reduce_retracing=True)
+            _PROB_FNS[model] = fn
+        return fn
+    return lambda x: tf.nn.softmax(tf.cast(model(x), tf.float32), -1)
+
+
+def tile_windows(length: int, tile: int, overlap: float) -> list[int]:
+    """Start offsets of windows of size ``tile`` covering ``[0, length)`` with the given overlap.
+
+    The last window is aligned to the end; a dimension shorter than the tile
+    gets a single window of the whole length.
+    """
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
+    if length <= tile:
+        return [0]
+    stride = max(1, int(round(tile * (1.0 - overlap))))
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+def _probs_tiled(fn, images: tf.Tensor, tile_size: tuple[int, int], overlap: float) -> tf.Tensor:
+    """Average the probabilities of overlapping tiles (memory bounded by one tile)."""
+    h, w = int(images.shape[1]), int(images.shape[2])
+    th, tw = min(tile_size[0], h), min(tile_size[1], w)
+    total = None
+    count = np.zeros((1, h, w, 1), np.float32)
+    for y in tile_windows(h, th, overlap):
+        for x in tile_windows(w, tw, overlap):
+            p = fn(images[:, y : y + th, x : x + tw, :]).numpy()
+            if total is None:
+                total = np.zeros((images.shape[0], h, w, p.shape[-1]), np.float32)
+            total[:, y : y + th, x : x + tw] += p
+            count[:, y : y + th, x : x + tw] += 1.0
+    return tf.convert_to_tensor(total / count)
+
+
+def predict_proba(
+    model,
+    images,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    tile_size: tuple[int, int] | None = None,
+    overlap: float = 0.25,
+) -> np.ndarray:
+    """Class probabilities ``[B, H, W, C]`` for a batch of normalised images ``[B, H, W, 3]``.
+
+    For each scale ``s`` the batch is resized to ``round(s * H), round(s * W)``
+    (bilinear), run (tile by tile when ``tile_size`` is set and the scaled
+    image is larger), turned into probabilities with a softmax, and resized
+    back; with ``flip`` the mirrored batch is run too and its output mirrored
+    back. The result is the mean of all these probability maps.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4 or images.shape[-1] != 3:
+        raise ValueError(f"predict_proba expects images [B, H, W, 3], got shape {images.shape}.")
+    if not scales:
+        raise ValueError("predict_proba needs at least one scale (e.g. scales=(1.0,)).")
+    fn = _prob_fn(model)
+    h, w = int(images.shape[1]), int(images.shape[2])
+    acc = None
+    n = 0
+    for s in scales:
+        size = (max(1, int(round(h * float(s)))), max(1, int(round(w * float(s)))))
+        scaled = images if size == (h, w) else tf.image.resize(images, size, method="bilinear")
+        variants = [(scaled, False)] + ([(tf.reverse(scaled, [2]), True)] if flip else [])
+        for x, flipped in variants:
+            if tile_size is not None and (size[0] > tile_size[0] or size[1] > tile_size[1]):
+                p = _probs_tiled(fn, x, tile_size, overlap)
+            else:
+                p = fn(x)
+            if flipped:
+                p = tf.reverse(p, [2])
+            if size != (h, w):
+                p = tf.image.resize(p, (h, w), method="bilinear")
+            acc = p if acc is None else acc + p
+            n += 1
+    return (acc / float(n)).numpy()
+
+
+def predict_image(
+    model,
+    image,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    tile_size: tuple[int, int] | None = None,
+    overlap: float = 0.25,
+    return_probs: bool = False,
+) -> np.ndarray:
+    """Segment one image.
+
+    Args:
+        model: a segmentation model returning logits (or any callable).
+        image: ``[H, W, 3]`` normalised to ``[-1, 1]``
+            (:func:`course_utils.data.normalize_image`); ``uint8`` RGB is
+            normalised here.
+        scales: test-time scales; probabilities are averaged (e.g.
+            ``(0.75, 1.0, 1.25)``).
+        flip: also average the horizontally mirrored image.
+        tile_size: ``(h, w)`` of sliding windows for large images; ``None``
+            runs the whole image at once.
+        overlap: fraction of overlap between neighbouring tiles.
+        return_probs: return probabilities ``[H, W, C]`` instead of ids.
+
+    Returns:
+        Class ids ``int32 [H, W]`` (or probabilities).
+    """
+    x = np.asarray(image)
+    if x.ndim != 3 or x.shape[-1] != 3:
+        raise ValueError(f"predict_image expects one RGB image [H, W, 3], got shape {x.shape}.")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 127.5 - 1.0
+    probs = predict_proba(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
+    return probs if return_probs else probs.argmax(-1).astype(np.int32)
+
+
+# -------------------------------------------------------------------- evaluation
+
+
+def evaluate_split(
+    model,
+    root: str | os.PathLike,
+    split: str,
+    batch_size: int | None = None,
+    tta_scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    max_images: int | None = None,
+    tile: tuple[int, int] | None = None,
+    image_size: tuple[int, int] | None = None,
+    overlap: float = 0.25,
+) -> EvaluationResult:
+    """Confusion matrix and scores of ``model`` on one split of a prepared dataset.
+
+    Args:
+        model: logits model (or checkpoint already loaded).
+        root: prepared dataset folder.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        batch_size: images per forward pass (default: the profile's; forced to
+            1 when images keep their native, possibly different, sizes).
+        tta_scales, flip: test-time augmentation (see :func:`predict_proba`).
+        max_images: evaluate only the first ``max_images`` images.
+        tile: sliding-window size for large images (``None``: whole images).
+        image_size: resize images and labels to ``(H, W)`` first (``None``:
+            native size, the honest setting for reported numbers).
+        overlap: tile overlap.
+    """
+    from course_utils import data
+    from course_utils.profiles import get_profile
+
+    info = data.load_info(root)
+    check_num_classes(model, info.num_classes, root)
+    if batch_size is None:
+        batch_size = get_profile().batch_size
+    if image_size is None and info.image_size is None:
+        batch_size = 1
+    ds = data.make_dataset(root, split, batch_size, training=False, image_size=image_size, max_images=max_images)
+    cm = np.zeros((info.num_classes, info.num_classes), np.int64)
+    n = 0
+    for images, labels in ds:
+        probs = predict_proba(model, images, tta_scales, flip, tile, overlap)
+        cm += M.confusion_matrix(labels.numpy(), probs.argmax(-1), info.num_classes, info.ignore_index)
+        n += int(images.shape[0])
+    return EvaluationResult(split, cm, list(info.classes), n, tuple(float(s) for s in tta_scales), bool(flip))
+
+
+def evaluate_splits(model, root, splits: Sequence[str] = ("train", "val", "test"), **kwargs) -> dict[str, EvaluationResult]:
+    """:func:`evaluate_split` for each split present in the dataset (others are skipped with a note)."""
+    from course_utils import data
+
+    info = data.load_info(root)
+    present = info.counts or {}
+    results = {}
+    for split in splits:
+        if present and split not in present:
+            print(f"Split {split!r} is not in {Path(root) / 'dataset.json'} (has {sorted(present)}); skipped.")
+            continue
+        results[split] = evaluate_split(model, root, split, **kwargs)
+    return results
+
+
+def sample_predictions(
+    model, root: str | os.PathLike, split: str = "val", n: int = 4, image_size: tuple[int, int] | None = None, **kwargs
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """``(images, labels, predictions)`` of the first ``n`` images, for :func:`plotting.plot_qualitative`."""
+    from course_utils import data
+
+    info = data.load_info(root)
+    check_num_classes(model, info.num_classes, root)
+    ds = data.make_dataset(root, split, 1, training=False, image_size=image_size, max_images=n)
+    images, labels, preds = [], [], []
+    for x, y in ds:
+        images.append(x[0].numpy())
+        labels.append(y[0].numpy())
+        preds.append(predict_proba(model, x, **kwargs)[0].argmax(-1))
+    return images, labels, preds
+
+
+def save_results(results: dict[str, EvaluationResult], path: str | os.PathLike, **meta) -> Path:
+    """Write ``{split: result.to_dict()}`` (plus ``meta``) as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"meta": meta, "splits": {k: v.to_dict() for k, v in results.items()}}
+    path.write_text(json.dumps(payload, indent=2))
+    return path

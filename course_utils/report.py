@@ -1,0 +1,103 @@
+"""Text reports: the performance table and the machine's status.
+
+:func:`performance_table` prints per-split mIoU and pixel accuracy like the
+original notebook's table; :func:`system_status` reports free and used RAM and,
+when TensorFlow sees a GPU, its memory in use.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import psutil
+from prettytable import PrettyTable
+
+__all__ = ["SPLIT_TITLES", "performance_table", "per_class_table", "system_status", "memory_status"]
+
+SPLIT_TITLES = {"train": "Train", "val": "Validation", "validation": "Validation", "test": "Test"}
+
+
+def _score(result, key: str) -> float:
+    if isinstance(result, Mapping):
+        return float(result[key])
+    return float(getattr(result, key))
+
+
+def performance_table(
+    results_by_split: Mapping[str, object],
+    model_name: str = "DeepLabV3",
+    digits: int = 4,
+) -> PrettyTable:
+    """A PrettyTable with one row per split (Train, Validation, Test) and columns mIoU, Pixel accuracy.
+
+    Args:
+        results_by_split: ``{"train": result, "val": result, "test": result}``
+            where a result is an :class:`course_utils.evaluate.EvaluationResult`
+            or a dict with ``miou`` and ``pixel_accuracy``. Splits appear in the
+            order train, val, test, then any other.
+        model_name: header of the first column.
+        digits: decimals shown.
+    """
+    table = PrettyTable()
+    table.field_names = [model_name, "mIoU", "Pixel accuracy"]
+    table.align[model_name] = "l"
+    order = {"train": 0, "val": 1, "validation": 1, "test": 2}
+    for split in sorted(results_by_split, key=lambda s: (order.get(s, 3), s)):
+        result = results_by_split[split]
+        table.add_row(
+            [
+                SPLIT_TITLES.get(split, split.capitalize()),
+                f"{_score(result, 'miou'):.{digits}f}",
+                f"{_score(result, 'pixel_accuracy'):.{digits}f}",
+            ]
+        )
+    return table
+
+
+def per_class_table(iou: Sequence[float] | np.ndarray, class_names: Sequence[str], digits: int = 3) -> PrettyTable:
+    """Per-class IoU, one row per class (``n/a`` for a class absent from truth and prediction)."""
+    table = PrettyTable()
+    table.field_names = ["Class", "IoU"]
+    table.align["Class"] = "l"
+    for name, value in zip(class_names, iou):
+        v = float("nan") if value is None else float(value)
+        table.add_row([name, "n/a" if np.isnan(v) else f"{v:.{digits}f}"])
+    return table
+
+
+def memory_status() -> dict:
+    """RAM and GPU memory figures in GB (GPU entries only when TensorFlow sees a GPU)."""
+    vm = psutil.virtual_memory()
+    gb = 1024**3
+    status: dict = {
+        "ram_free_gb": vm.available / gb,
+        "ram_used_gb": (vm.total - vm.available) / gb,
+        "ram_total_gb": vm.total / gb,
+        "ram_util_percent": float(vm.percent),
+        "gpus": [],
+    }
+    import tensorflow as tf
+
+    for i, _ in enumerate(tf.config.list_physical_devices("GPU")):
+        try:
+            info = tf.config.experimental.get_memory_info(f"GPU:{i}")
+        except (ValueError, RuntimeError):  # not initialised yet / unsupported
+            continue
+        status["gpus"].append({"device": f"GPU:{i}", "used_gb": info["current"] / gb, "peak_gb": info["peak"] / gb})
+    return status
+
+
+def system_status() -> str:
+    """Two lines like the seed notebook: general RAM, then GPU memory (or "no GPU")."""
+    s = memory_status()
+    lines = [
+        f"Gen RAM Free: {s['ram_free_gb']:.2f} GB - Used: {s['ram_used_gb']:.2f} GB - "
+        f"Total: {s['ram_total_gb']:.2f} GB - Util {s['ram_util_percent']:.1f} %"
+    ]
+    if s["gpus"]:
+        for g in s["gpus"]:
+            lines.append(f"GPU RAM ({g['device']}): Used by TensorFlow: {g['used_gb']:.2f} GB - Peak: {g['peak_gb']:.2f} GB")
+    else:
+        lines.append("GPU: none visible to TensorFlow (training runs on the CPU)")
+    return "\n".join(lines)

@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Generate MiniDrive, the course's offline road-scene dataset (7 IDD level-1 classes + void).
+
+Example:
+    python data_scripts/make_minidrive.py --out data/minidrive --train 400 --val 100 --test 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from course_utils.datasets.minidrive import build_minidrive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="output folder (created atomically)")
+    parser.add_argument("--train", type=int, default=400, help="training scenes (default 400)")
+    parser.add_argument("--val", type=int, default=100, help="validation scenes (default 100)")
+    parser.add_argument("--test", type=int, default=100, help="test scenes (default 100)")
+    parser.add_argument("--height", type=int, default=240, help="scene height (default 240)")
+    parser.add_argument("--width", type=int, default=480, help="scene width (default 480)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        out = build_minidrive(args.out, args.train, args.val, args.test, args.height, args.width, args.seed,
+                              overwrite=args.overwrite, progress=True)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"MiniDrive written to {out} in {time.perf_counter() - start:.1f} s "
+          f"(train {args.train}, val {args.val}, test {args.test}, {args.height}x{args.width})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""End-to-end tests: the course's widgets driven in JupyterLab by headless Chromium."""
