@@ -153,48 +153,57 @@ def denormalize_image(x) -> np.ndarray:
 
 
 def _augment_train(image, label, seed, crop, scale_range, augment):
-    """Random scale, pad (image 0 after normalisation, label 255), crop, flip, jitter."""
+    """Random scale + crop with void padding + flip in one sampling step, then jitter.
+
+    The scaled, padded and cropped window is sampled directly from the original
+    image with ``tf.image.crop_and_resize`` (bilinear for the image, nearest for
+    the label), so the work is proportional to the crop, not to the scaled
+    image. Samples outside the image are padding: mid grey (0 after
+    normalisation) for the image and void (255) for the label. A flip is a box
+    with its x coordinates swapped.
+    """
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(seed, num=9)
     ch, cw = crop
-    image = tf.image.convert_image_dtype(image, tf.float32)  # [0, 1]
-    label = label[..., None]
+    seeds = tf.random.experimental.stateless_split(seed, num=7)
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
     if augment:
-        shape = tf.cast(tf.shape(image)[:2], tf.float32)
         s = tf.random.stateless_uniform([], seeds[0], scale_range[0], scale_range[1])
-        new = tf.cast(tf.round(shape * s), tf.int32)
-        image = tf.image.resize(image, new, method="bilinear")
-        label = tf.image.resize(label, new, method="nearest")
-    else:
-        image = tf.image.resize(image, crop, method="bilinear")
-        label = tf.image.resize(label, crop, method="nearest")
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    ph, pw = tf.maximum(ch - h, 0), tf.maximum(cw - w, 0)
-    # pad at a random side so that void borders appear anywhere
-    top = tf.random.stateless_uniform([], seeds[1], 0, ph + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([], seeds[2], 0, pw + 1, dtype=tf.int32)
-    pads = [[top, ph - top], [left, pw - left], [0, 0]]
-    image = tf.pad(image * 2.0 - 1.0, pads, constant_values=0.0)  # normalised: 0 = mid grey
-    label = tf.pad(label, pads, constant_values=IGNORE_INDEX)
-    h, w = h + ph, w + pw
-    oy = tf.random.stateless_uniform([], seeds[3], 0, h - ch + 1, dtype=tf.int32)
-    ox = tf.random.stateless_uniform([], seeds[4], 0, w - cw + 1, dtype=tf.int32)
-    image = image[oy:oy + ch, ox:ox + cw]
-    label = label[oy:oy + ch, ox:ox + cw]
-    if augment:
-        flip = tf.random.stateless_uniform([], seeds[5]) < 0.5
-        image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
-        label = tf.cond(flip, lambda: tf.reverse(label, [1]), lambda: label)
-        # light photometric jitter on the image only, in [0, 1]
-        x = (image + 1.0) * 0.5
-        x = tf.image.stateless_random_brightness(x, 0.1, seeds[6])
-        x = tf.image.stateless_random_contrast(x, 0.8, 1.2, seeds[7])
-        x = tf.image.stateless_random_saturation(x, 0.8, 1.2, seeds[8])
-        image = tf.clip_by_value(x, 0.0, 1.0) * 2.0 - 1.0
-    image = tf.ensure_shape(image, [ch, cw, 3])
-    label = tf.ensure_shape(tf.cast(label[..., 0], tf.int32), [ch, cw])
-    return image, label
+        hs = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) * s), tf.int32), 2)
+        ws = tf.maximum(tf.cast(tf.round(tf.cast(w, tf.float32) * s), tf.int32), 2)
+
+        def offset(size, out, seed_):
+            lo, hi = tf.minimum(0, size - out), tf.maximum(0, size - out)
+            return tf.random.stateless_uniform([], seed_, lo, hi + 1, dtype=tf.int32)
+
+        oy, ox = offset(hs, ch, seeds[1]), offset(ws, cw, seeds[2])
+        # align-corners mapping from the scaled grid (hs x ws) to the original one
+        y1 = tf.cast(oy, tf.float32) / tf.cast(hs - 1, tf.float32)
+        y2 = tf.cast(oy + ch - 1, tf.float32) / tf.cast(hs - 1, tf.float32)
+        x1 = tf.cast(ox, tf.float32) / tf.cast(ws - 1, tf.float32)
+        x2 = tf.cast(ox + cw - 1, tf.float32) / tf.cast(ws - 1, tf.float32)
+        flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
+        x1, x2 = tf.where(flip, x2, x1), tf.where(flip, x1, x2)
+        box = tf.stack([y1, x1, y2, x2])[None]
+    else:  # plain resize of the whole image to the crop size
+        box = tf.constant([[0.0, 0.0, 1.0, 1.0]])
+    idx = tf.zeros([1], tf.int32)
+    img = tf.image.crop_and_resize(image[None], box, idx, crop, method="bilinear", extrapolation_value=127.5)[0]
+    lbl = tf.image.crop_and_resize(tf.cast(label[None, ..., None], tf.float32), box, idx, crop,
+                                   method="nearest", extrapolation_value=float(IGNORE_INDEX))[0, ..., 0]
+    img = img / 127.5 - 1.0
+    if augment:  # light photometric jitter, image only: brightness, contrast, saturation
+        b = tf.random.stateless_uniform([], seeds[4], -0.2, 0.2)
+        c = tf.random.stateless_uniform([], seeds[5], 0.8, 1.2)
+        sat = tf.random.stateless_uniform([], seeds[6], 0.8, 1.2)
+        mean = tf.reduce_mean(img)
+        img = (img - mean) * c + mean + b
+        grey = tf.reduce_mean(img, axis=-1, keepdims=True)
+        img = tf.clip_by_value(grey + (img - grey) * sat, -1.0, 1.0)
+    img = tf.ensure_shape(img, [ch, cw, 3])
+    lbl = tf.ensure_shape(tf.cast(lbl, tf.int32), [ch, cw])
+    return img, lbl
 
 
 def make_dataset(

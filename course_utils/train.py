@@ -52,6 +52,7 @@ __all__ = [
     "get_strategy",
     "resolve_precision_policy",
     "make_optimizer",
+    "compile_for_training",
     "make_callbacks",
     "make_datasets",
     "build_model",
@@ -402,6 +403,26 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Op
     return opt
 
 
+def compile_for_training(
+    model: keras.Model,
+    config: TrainConfig,
+    num_classes: int,
+    total_steps: int,
+    class_weights: Sequence[float] | None = None,
+) -> keras.Model:
+    """Compile with the recipe's optimizer, the masked loss and the streaming ``miou`` metric.
+
+    Call it inside the strategy scope. ``jit_compile`` comes from the config.
+    """
+    model.compile(
+        optimizer=make_optimizer(config, total_steps=total_steps),
+        loss=masked_sparse_ce(class_weights),
+        metrics=[StreamingMeanIoU(num_classes, name="miou")],
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
 class NaNGuard(keras.callbacks.TerminateOnNaN):
     """``TerminateOnNaN`` that explains what went wrong and what to try."""
 
@@ -476,6 +497,13 @@ def _trim_csv(csv_path: Path, keep_epochs: int) -> None:
         csv.writer(fh).writerows([header, *body])
 
 
+def tensorboard_available() -> bool:
+    """Whether the ``tensorboard`` package (needed by the TensorBoard callback) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
 def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
     """The recipe's callbacks (order matters: the backup runs before anything that may stop a run)."""
     run_dir = Path(run_dir)
@@ -514,7 +542,11 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
             )
         )
     if config.tensorboard:
-        cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
+        if tensorboard_available():
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
+        else:
+            print("TensorBoard logs skipped: the `tensorboard` package is not installed "
+                  "(pip install tensorboard); history.csv and curves.png are still written.", file=sys.stderr)
     return cbs
 
 
@@ -589,12 +621,7 @@ def train(
 
                 freqs = data.class_frequencies(dataset_root, "train", num_classes)
                 class_weights = [float(w) for w in data.class_weights(freqs)]
-            net.compile(
-                optimizer=make_optimizer(config, total_steps=steps * config.epochs),
-                loss=masked_sparse_ce(class_weights),
-                metrics=[StreamingMeanIoU(num_classes, name="miou")],
-                jit_compile=config.jit_compile,
-            )
+            compile_for_training(net, config, num_classes, steps * config.epochs, class_weights)
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -37,14 +38,31 @@ HARNESS_ENV = {
 }
 
 
+# TensorFlow's C++ log lines (absl) on stderr: machine noise, not course content.
+_TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\).*|[IWEF]\d{4} \d+:\d+:\d+(\.\d+)? .*)$")
+
+
+def _drop_tf_log_lines(outputs: list) -> list:
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            lines = [ln for ln in out["text"].splitlines(keepends=True) if not _TF_LOG_LINE.match(ln.rstrip("\n"))]
+            if not "".join(lines).strip():
+                continue
+            out["text"] = "".join(lines)
+        kept.append(out)
+    return kept
+
+
 def _clean_for_storage(nb) -> None:
-    """Drop volatile metadata so stored notebooks stay small and diff well."""
+    """Drop volatile metadata and TensorFlow log noise so stored notebooks stay small and readable."""
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
+            cell.outputs = _drop_tf_log_lines(cell.get("outputs", []))
+            for out in cell.outputs:
                 out.get("metadata", {}).pop("execution", None)
 
 

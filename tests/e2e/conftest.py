@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -363,10 +364,11 @@ class NotebookTabs:
         return page
 
     @staticmethod
-    def _menu(page, menu: str, command: str) -> None:
-        """Click ``menu`` in the lab's menu bar, then its item running ``command``."""
+    def _menu(page, menu: str, item: str) -> None:
+        """Click ``menu`` in the lab's menu bar, then the item labelled ``item``."""
         page.locator("#jp-MainMenu").get_by_role("menuitem", name=menu, exact=True).click()
-        page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+        label = page.locator(".lm-Menu .lm-Menu-itemLabel").filter(has_text=re.compile(f"^{re.escape(item)}$"))
+        label.first.click()
 
     def open(self, name: str):
         if name in self.pages:
@@ -378,12 +380,12 @@ class NotebookTabs:
         page.goto(self.server.notebook_url(name))
         page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=60_000)
         page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
-        self._menu(page, "Edit", "notebook:clear-all-cell-outputs")
+        self._menu(page, "Edit", "Clear Outputs of All Cells")
         page.wait_for_function(
             """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                      .every(p => !/\\d/.test(p.textContent))"""
         )
-        self._menu(page, "Run", "notebook:run-all-cells")
+        self._menu(page, "Run", "Run All Cells")
         # Finished: some cell has run, none is queued or running, the kernel is idle.
         page.wait_for_function(
             """() => {
@@ -427,8 +429,8 @@ def notebook_tabs(browser, lab_server: LabServer):
 def _screenshot_on_failure(request: pytest.FixtureRequest):
     """After a failed browser test, save ``<test>-<notebook>-failure.png`` of every open tab."""
     yield
-    report = getattr(request.node, "report_call", None)
-    if report is None or not report.failed or "notebook_tabs" not in request.fixturenames:
+    reports = [getattr(request.node, f"report_{when}", None) for when in ("setup", "call")]
+    if not any(r is not None and r.failed for r in reports) or "notebook_tabs" not in request.fixturenames:
         return
     tabs = request.getfixturevalue("notebook_tabs")
     for name, page in tabs.pages.items():
