@@ -105,3 +105,21 @@ def test_runner_stores_outputs_and_reports_failures(tmp_path):
     assert failed.returncode == 1
     assert "FAILED" in failed.stdout and "boom" in failed.stdout
     assert nbformat.read(bad, as_version=4).cells[0].outputs == []  # a failed run is not stored
+
+
+def test_strip_solutions_blanks_hidden_cells(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import strip_solutions
+
+    nb = nbformat.v4.new_notebook()
+    exercise = nbformat.v4.new_code_cell("x = 1")
+    answer = nbformat.v4.new_code_cell("x = 42\nassert x == 42")
+    answer.metadata["jupyter"] = {"source_hidden": True}
+    answer.outputs = [nbformat.v4.new_output("stream", text="Correct!\n")]
+    nb.cells = [exercise, answer]
+    src = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, src)
+    assert strip_solutions.main(["--out", str(tmp_path / "out"), str(src)]) == 0
+    out = nbformat.read(tmp_path / "out" / "01_x.ipynb", as_version=4)
+    assert [c.source for c in out.cells] == ["x = 1", "# your solution"]
+    assert out.cells[1].outputs == []
