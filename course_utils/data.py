@@ -37,6 +37,8 @@ PREPARE_COMMANDS = {
 }
 DEFAULT_MINIDRIVE_SIZE = (240, 480)
 MINIDRIVE_SEED = 2024
+#: Largest decoded split (bytes) that make_dataset keeps in memory by default.
+CACHE_BUDGET_BYTES = 1 << 30
 
 __all__ = [
     "DatasetInfo", "load_info", "list_pairs", "normalize_image", "denormalize_image", "make_dataset",
@@ -192,18 +194,30 @@ def _augment_train(image, label, seed, crop, scale_range, augment):
     img = tf.image.crop_and_resize(image[None], box, idx, crop, method="bilinear", extrapolation_value=127.5)[0]
     lbl = tf.image.crop_and_resize(tf.cast(label[None, ..., None], tf.float32), box, idx, crop,
                                    method="nearest", extrapolation_value=float(IGNORE_INDEX))[0, ..., 0]
-    img = img / 127.5 - 1.0
-    if augment:  # light photometric jitter, image only: brightness, contrast, saturation
-        b = tf.random.stateless_uniform([], seeds[4], -0.2, 0.2)
-        c = tf.random.stateless_uniform([], seeds[5], 0.8, 1.2)
-        sat = tf.random.stateless_uniform([], seeds[6], 0.8, 1.2)
-        mean = tf.reduce_mean(img)
-        img = (img - mean) * c + mean + b
-        grey = tf.reduce_mean(img, axis=-1, keepdims=True)
-        img = tf.clip_by_value(grey + (img - grey) * sat, -1.0, 1.0)
+    if augment:  # light photometric jitter, drawn here, applied per batch (_jitter_batch)
+        jitter = tf.stack([
+            tf.random.stateless_uniform([], seeds[4], -0.2, 0.2),  # brightness (normalised units)
+            tf.random.stateless_uniform([], seeds[5], 0.8, 1.2),  # contrast
+            tf.random.stateless_uniform([], seeds[6], 0.8, 1.2),  # saturation
+        ])
+    else:
+        jitter = tf.constant([0.0, 1.0, 1.0])
     img = tf.ensure_shape(img, [ch, cw, 3])
     lbl = tf.ensure_shape(tf.cast(lbl, tf.int32), [ch, cw])
-    return img, lbl
+    return img, lbl, jitter
+
+
+def _jitter_batch(images, labels, jitter):
+    """Normalise a batch of 0..255 crops to [-1, 1] and apply each image's brightness,
+    contrast (around the image mean) and saturation (mixing with grey) factors."""
+    import tensorflow as tf
+
+    b, c, s = (jitter[:, k, None, None, None] for k in range(3))
+    x = images * (1.0 / 127.5) - 1.0
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = x * c + (mean * (1.0 - c) + b)
+    grey = tf.reduce_mean(x, axis=-1, keepdims=True)
+    return tf.clip_by_value(x * s + grey * (1.0 - s), -1.0, 1.0), labels
 
 
 def make_dataset(
@@ -220,7 +234,7 @@ def make_dataset(
     scale_range: tuple[float, float] = (0.5, 2.0),
     *,
     num_parallel_calls: int | None = None,
-    cache: bool = False,
+    cache: bool | None = None,
 ):
     """A ``tf.data.Dataset`` of ``(image, label)`` batches from a prepared split.
 
@@ -237,14 +251,16 @@ def make_dataset(
         image_size: ``(H, W)`` of crops (training; default the dataset's size)
             or of resized evaluation images.
         shuffle: override the shuffling (default: ``training``).
-        augment: override the augmentation (default: ``training``); with
-            ``training=True, augment=False`` images are just resized.
+        augment: training only: ``False`` turns the augmentation off, so
+            images are just resized to ``image_size`` (default: on).
         seed: makes shuffling and augmentation reproducible.
         max_images: use only the first ``max_images`` pairs (sorted by id).
         repeat: repeat forever (each pass reshuffles and re-augments).
         scale_range: range of the random scale factor.
         num_parallel_calls: decode/augment parallelism (default AUTOTUNE).
-        cache: keep decoded images in memory after the first pass.
+        cache: keep decoded images in memory after the first pass. Default:
+            in training, when the split's decoded size is at most
+            ``CACHE_BUDGET_BYTES`` (1 GiB).
 
     Returns:
         Batches of ``image float32 [B, H, W, 3]`` in [-1, 1] and
@@ -282,6 +298,9 @@ def make_dataset(
         return image, label
 
     ds = ds.map(decode, num_parallel_calls=par)
+    if cache is None:  # keep decoded training images in memory when they fit in the budget
+        h, w = info.image_size or (0, 0)
+        cache = training and len(pairs) * h * w * 4 <= CACHE_BUDGET_BYTES
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -295,6 +314,8 @@ def make_dataset(
         ds = tf.data.Dataset.zip((ds, seeds))
         ds = ds.map(lambda pair, s: _augment_train(pair[0], pair[1], s, crop, (lo, hi), augment),
                     num_parallel_calls=par)
+        ds = ds.batch(batch_size, drop_remainder=True, num_parallel_calls=par)
+        ds = ds.map(_jitter_batch, num_parallel_calls=par)
     else:
         size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
 
@@ -305,7 +326,7 @@ def make_dataset(
             return normalize_image(image), tf.cast(label, tf.int32)
 
         ds = ds.map(prepare, num_parallel_calls=par)
-    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=par)
+        ds = ds.batch(batch_size, num_parallel_calls=par)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

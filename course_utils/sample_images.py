@@ -94,7 +94,7 @@ def street_scene(height: int = 128, width: int = 256, seed: int = 0) -> np.ndarr
         wheel = (xx - wx) ** 2 + (yy - (y0 + car_h)) ** 2 < (0.045 * h) ** 2
         img[wheel] = (15, 15, 15)
 
-    img += rng.normal(0.0, 4.0, size=img.shape)
+    img += rng.normal(0.0, 2.0, size=img.shape)  # a little sensor noise
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 

@@ -303,3 +303,75 @@ def aspp_rate_explorer(feature_size: int = 65) -> widgets.VBox:
         show_figure(output, aspp_rate_figure(rates, feature_size))
 
     return _explorer(sliders, readout, output, update, "course-aspp-explorer")
+
+
+# --------------------------------------------------------------------------- architecture diagram
+
+
+def deeplab_diagram(
+    stages: dict[str, tuple],
+    aspp_rates: Sequence[int],
+    input_shape: tuple,
+    num_classes: int,
+    image_pooling: bool = True,
+    decoder: bool = False,
+) -> Figure:
+    """A drawn block diagram of DeepLabV3 (the fallback when Graphviz is missing).
+
+    Args:
+        stages: feature-map shapes per stage, e.g. ``model_report(...).stages``
+            (``{"stem": (H, W, C), "stage1": ..., "stage4": ...}``).
+        aspp_rates: rates of the ASPP 3x3 branches.
+        input_shape: ``(H, W, C)`` of the input image.
+        num_classes: channels of the logits.
+        image_pooling: draw ASPP's image-pooling branch.
+        decoder: draw the DeepLabV3+ decoder's skip connection from stage 1.
+    """
+    def size(shape):
+        return "x".join(str(d) for d in shape)
+
+    fig = Figure(figsize=(12, 3.6))
+    ax = fig.subplots()
+    ax.set_xlim(0, 12.4)
+    ax.set_ylim(0, 4.2)
+    ax.axis("off")
+
+    def box(x, y, text, colour, w=1.15, h=0.7):
+        ax.add_patch(Rectangle((x, y), w, h, fc=colour, ec="0.2", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=7.5)
+        return (x, y, w, h)
+
+    def arrow(a, b):
+        ax.annotate("", xy=(b[0], b[1] + b[3] / 2), xytext=(a[0] + a[2], a[1] + a[3] / 2),
+                    arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
+
+    y0 = 1.75
+    previous = box(0.1, y0, f"image\n{size(input_shape)}", "#eeeeee")
+    backbone_boxes = {}
+    for i, name in enumerate(["stem", "stage1", "stage2", "stage3", "stage4"]):
+        if name not in stages:
+            continue
+        current = box(1.45 + 1.3 * i, y0, f"{name}\n{size(stages[name])}", "#cfe2f3")
+        arrow(previous, current)
+        previous = current
+        backbone_boxes[name] = current
+    ax.text(1.45 + 2.6 + 0.6, y0 + 1.0, "ResNet backbone (dilated)", ha="center", fontsize=9)
+    branches = ["1x1"] + [f"3x3 rate {r}" for r in aspp_rates] + (["image pool"] if image_pooling else [])
+    x_aspp = 8.1
+    ys = np.linspace(0.1, 3.45, len(branches))
+    fuse = (9.55, y0, 1.15, 0.7)
+    for label, y in zip(branches, ys):
+        b = box(x_aspp, y, label, "#fce5cd", h=0.5)
+        arrow(previous, b)
+        arrow(b, fuse)
+    ax.text(x_aspp + 0.57, 4.0, "ASPP", ha="center", fontsize=9)
+    box(*fuse[:2], "concat\n1x1 proj", "#fce5cd")
+    head = box(10.95, y0, f"1x1 classifier\n{num_classes} ch\nresize to\ninput", "#d9ead3", w=1.35, h=1.0)
+    arrow(fuse, head)
+    if decoder and "stage1" in backbone_boxes:
+        s1 = backbone_boxes["stage1"]
+        ax.annotate("", xy=(fuse[0] + 0.5, fuse[1]), xytext=(s1[0] + 0.5, s1[1]),
+                    arrowprops={"arrowstyle": "->", "color": "tab:green", "connectionstyle": "arc3,rad=0.25"})
+        ax.text(5.5, 0.15, "V3+ decoder: low-level features (stride 4)", color="tab:green", fontsize=8)
+    fig.tight_layout()
+    return fig

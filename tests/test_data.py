@@ -280,3 +280,40 @@ def test_colour_baseline_is_poor_on_minidrive(tmp_path):
     assert iou.max() > 0.3
     # ...but far from what a network using shape and context reaches
     assert miou < 0.35, miou
+
+
+def test_make_dataset_training_without_augmentation_is_identity_at_native_size(toy):
+    ds = data.make_dataset(toy, "train", batch_size=3, training=True, augment=False, shuffle=False)
+    image, label = next(iter(ds))
+    for k, (img_path, lbl_path) in enumerate(data.list_pairs(toy, "train")[:3]):
+        np.testing.assert_array_equal(label.numpy()[k], data.read_label(lbl_path))
+        np.testing.assert_allclose(image.numpy()[k], data.normalize_image(data.read_image(img_path)), atol=1e-5)
+
+
+def test_input_pipeline_benchmark_runs_small(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "input_pipeline.py"
+    spec = importlib.util.spec_from_file_location("bench_input_pipeline", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--images", "6", "--height", "24", "--width", "48", "--batch-size", "2",
+                       "--batches", "2"]) == 0
+    out = capsys.readouterr().out
+    for row in ("generator", "make_dataset, cache=False", "make_dataset (default cache)"):
+        assert row in out
+
+
+
+def test_seed_style_generator_one_hot(toy):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "input_pipeline.py"
+    spec = importlib.util.spec_from_file_location("bench_input_pipeline2", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    images, onehot = next(bench.seed_style_generator(toy, "train", 2, (32, 48), C))
+    assert images.shape == (2, 32, 48, 3) and onehot.shape == (2, 32, 48, C)
+    sums = onehot.sum(-1)
+    assert set(np.unique(sums)) == {0.0, 1.0}  # void pixels have an all-zero row
+    assert set(np.unique(onehot.argmax(-1)[sums == 1])) <= {0, 6}

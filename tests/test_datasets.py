@@ -11,7 +11,6 @@ import sys
 import urllib.error
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 

@@ -95,3 +95,13 @@ def test_static_figures_have_axes():
     assert len(course_widgets.dilation_figure(None, 3, 2).axes) == 3
     assert len(course_widgets.receptive_field_figure((1, 2, 4)).axes) == 1
     assert len(course_widgets.aspp_rate_figure((6, 12, 18), 65).axes) == 2
+
+
+def test_deeplab_diagram_draws_every_branch():
+    stages = {"stem": (16, 16, 64), "stage1": (16, 16, 64), "stage2": (8, 8, 128), "stage3": (4, 4, 256), "stage4": (4, 4, 512)}
+    fig = course_widgets.deeplab_diagram(stages, (6, 12, 18), (64, 64, 3), 7)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "3x3 rate 12" in texts and "image pool" in texts and "stage4\n4x4x512" in texts
+    fig = course_widgets.deeplab_diagram(stages, (6,), (64, 64, 3), 7, image_pooling=False, decoder=True)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "image pool" not in texts and any("V3+ decoder" in t for t in texts)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
-    IGNORE_INDEX, PrepareResult, SourcePair, list_files, match_pairs, read_label, require_dir,
+    IGNORE_INDEX, PrepareResult, list_files, match_pairs, read_label, require_dir,
     write_prepared,
 )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
-    IGNORE_INDEX, BadPairError, PrepareResult, SourcePair, list_files, match_pairs, read_label,
+    BadPairError, PrepareResult, SourcePair, list_files, match_pairs, read_label,
     require_dir, write_prepared,
 )
 

@@ -115,7 +115,7 @@ def _macs(layer, in_shapes: list[tuple], out_shape: tuple) -> int:
         kh, kw = layer.kernel_size
         c_in = in_shapes[0][-1]
         return int(h * w * kh * kw * c_in * layer.depth_multiplier)
-    if isinstance(layer, layers.Conv2D):  # also SeparableConv2D's base? no: separate class
+    if isinstance(layer, layers.Conv2D):
         _, h, w, c_out = out_shape
         kh, kw = layer.kernel_size
         c_in = in_shapes[0][-1]

@@ -49,9 +49,13 @@ CHROMIUM_ENV = "COURSE_CHROMIUM"
 NOTEBOOK_DIR_ENV = "COURSE_E2E_NOTEBOOK_DIR"
 """Environment variable naming another folder of notebooks to test (default: ``notebooks/``)."""
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+"""The notebook on show in the lab's main area."""
 
 SERVER_START_TIMEOUT_S = 90
+KERNEL_START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 10
+STALL_S = 3.0  # an idle kernel with cells left unrun for this long means Run All stopped
 
 # Chromium switches: no GPU, no sandbox (CI runs as root), and none of the
 # background services that would phone home (updates, sync, field trials, QUIC).
@@ -78,7 +82,8 @@ CHROMIUM_ARGS = [
 
 # JupyterLab user settings for a quiet, deterministic lab: no news or update
 # checks (both would make requests to the internet), every cell attached to the
-# page (no virtual scrolling), and no toast notifications over the notebook.
+# page (no virtual scrolling), the notebook's kernel started without asking, and
+# no toast notifications over the notebook.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false",
@@ -87,6 +92,7 @@ LAB_SETTINGS = {
     },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
         "windowingMode": "none",
+        "autoStartDefaultKernel": True,
     },
 }
 
@@ -163,8 +169,12 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def notebook_url(self, name: str) -> str:
-        """URL that opens notebook ``name`` (relative to the served folder) in the lab."""
-        return f"{self.base_url}/lab/tree/{name}?token={self.token}"
+        """URL that opens notebook ``name`` (relative to the served folder) alone in the lab.
+
+        ``reset`` starts from an empty workspace, so tabs opened earlier in the
+        session are not restored next to it.
+        """
+        return f"{self.base_url}/lab/tree/{name}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET") -> object:
         """Call the server's REST API; returns the decoded JSON (or ``None`` when empty)."""
@@ -335,7 +345,7 @@ class NotebookTabs:
     origin are aborted and listed in ``page.blocked_requests``.
     """
 
-    RUN_ALL_TIMEOUT_MS = 150_000
+    RUN_ALL_TIMEOUT_S = 150
 
     def __init__(self, browser, server: LabServer):
         self.browser = browser
@@ -367,8 +377,31 @@ class NotebookTabs:
     def _menu(page, menu: str, item: str) -> None:
         """Click ``menu`` in the lab's menu bar, then the item labelled ``item``."""
         page.locator("#jp-MainMenu").get_by_role("menuitem", name=menu, exact=True).click()
-        label = page.locator(".lm-Menu .lm-Menu-itemLabel").filter(has_text=re.compile(f"^{re.escape(item)}$"))
-        label.first.click()
+        entry = page.locator(".lm-Menu .lm-Menu-item").filter(
+            has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$"))
+        ).first
+        entry.wait_for()
+        if "lm-mod-disabled" in (entry.get_attribute("class") or ""):
+            raise AssertionError(f"The lab's {menu} > {item} menu entry is disabled.")
+        entry.click()
+
+    @staticmethod
+    def _progress(page) -> dict:
+        """The code cells' prompts (``[ ]:``, ``[*]:``, ``[3]:``) and the kernel status."""
+        return page.evaluate(
+            """panel => ({
+                prompts: [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)].map(p => p.textContent.trim()),
+                kernel: [...document.querySelectorAll(`${panel} .jp-Notebook-ExecutionIndicator`)].map(e => e.dataset.status),
+            })""",
+            PANEL,
+        )
+
+    def _state(self, page) -> str:
+        """:meth:`_progress` as text, for error messages."""
+        try:
+            return json.dumps(self._progress(page))
+        except Exception as exc:  # noqa: BLE001 - diagnostics only
+            return f"(page state unavailable: {exc})"
 
     def open(self, name: str):
         if name in self.pages:
@@ -377,35 +410,94 @@ class NotebookTabs:
             raise FileNotFoundError(f"{name} is not among the notebooks the lab serves ({self.server.root_dir}).")
         page = self._new_page()
         self.pages[name] = page
+        try:
+            self._run_all(page, name)
+        except Exception as exc:
+            shot = ARTIFACTS / f"{Path(name).stem}-run-all-failure.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+            except Exception:  # noqa: BLE001 - keep the real failure
+                pass
+            raise AssertionError(f"Opening and running {name} in JupyterLab failed ({exc.__class__.__name__}); "
+                                 f"state {self._state(page)}; screenshot {shot}") from exc
+        return page
+
+    def _wait_for_kernel(self, page, name: str) -> None:
+        """Wait until the notebook's kernel is started, idle and connected to this tab.
+
+        The toolbar's execution indicator reads "idle" even before a kernel
+        exists, so the server is asked too: its session for ``name`` must have
+        an idle kernel with a live connection, the same one on two polls in a row.
+        Should a kernel dialog come up, its preselected kernel is accepted.
+        """
+        deadline = time.monotonic() + KERNEL_START_TIMEOUT_S
+        previous = None
+        while True:
+            dialog = page.locator(".jp-Dialog .jp-mod-accept")
+            if dialog.count():
+                dialog.first.click()
+            sessions = [s for s in self.server.api("/api/sessions") or [] if s.get("path") == name]
+            kernel = (sessions[0].get("kernel") or {}) if len(sessions) == 1 else {}
+            ready = (
+                kernel.get("execution_state") == "idle"
+                and kernel.get("connections", 0) >= 1
+                and self._progress(page)["kernel"][:1] == ["idle"]
+            )
+            if ready and previous == kernel["id"]:
+                return
+            previous = kernel.get("id") if ready else None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"The kernel of {name} was not ready within {KERNEL_START_TIMEOUT_S} s (sessions: {sessions})")
+            page.wait_for_timeout(500)
+
+    def _run_all(self, page, name: str) -> None:
         page.goto(self.server.notebook_url(name))
-        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=60_000)
-        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
+        notebook = json.loads((self.server.root_dir / name).read_text(encoding="utf-8"))
+        code_cells = sum(cell["cell_type"] == "code" for cell in notebook["cells"])
+        page.wait_for_function(
+            "([panel, n]) => document.querySelectorAll(`${panel} .jp-CodeCell`).length === n",
+            arg=[PANEL, code_cells],
+            timeout=60_000,
+        )
+        # The kernel named in the notebook starts on its own (autoStartDefaultKernel).
+        self._wait_for_kernel(page, name)
+        # Make the notebook the lab's current document, so its menu entries apply to it.
+        page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt").first.click()
         self._menu(page, "Edit", "Clear Outputs of All Cells")
         page.wait_for_function(
-            """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-                     .every(p => !/\\d/.test(p.textContent))"""
+            """panel => [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)]
+                        .every(p => !/\\d/.test(p.textContent))""",
+            arg=PANEL,
         )
         self._menu(page, "Run", "Run All Cells")
-        # Finished: some cell has run, none is queued or running, the kernel is idle.
-        page.wait_for_function(
-            """() => {
-                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-                    .map(p => p.textContent.trim());
-                const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
-                return prompts.some(p => /\\d/.test(p)) && !prompts.some(p => p.includes('*'))
-                    && indicator && indicator.dataset.status === 'idle';
-            }""",
-            timeout=self.RUN_ALL_TIMEOUT_MS,
+        # Finished when every code cell shows an execution count and the kernel is idle.
+        # A cell that raises stops Run All: then the kernel stays idle with cells left
+        # unnumbered, which a few seconds of no progress tell apart from the short
+        # idle moments between two cells.
+        deadline = time.monotonic() + self.RUN_ALL_TIMEOUT_S
+        stalled_since = None
+        while True:
+            state = self._progress(page)
+            numbered = [bool(re.search(r"\d", p)) for p in state["prompts"]]
+            idle = state["kernel"][:1] == ["idle"]
+            busy = any("*" in p for p in state["prompts"])
+            if all(numbered) and idle:
+                return
+            if idle and not busy and any(numbered):
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > STALL_S:
+                    break
+            else:
+                stalled_since = None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Run All Cells did not finish within {self.RUN_ALL_TIMEOUT_S} s")
+            page.wait_for_timeout(250)
+        not_run = [i for i, done in enumerate(numbered) if not done]
+        errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        raise AssertionError(
+            f"Run All Cells stopped in {name}: code cells {not_run} (0-based) did not run. Error output:\n"
+            + "\n".join(errors.all_text_contents())[-3000:]
         )
-        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
-        not_run = [i for i, p in enumerate(prompts) if not any(ch.isdigit() for ch in p)]
-        if not_run:
-            errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-            raise AssertionError(
-                f"Run All Cells stopped in {name}: code cells {not_run} did not run. Error output:\n"
-                + "\n".join(errors.all_text_contents())[-3000:]
-            )
-        return page
 
     def close(self) -> None:
         for context in self._contexts:

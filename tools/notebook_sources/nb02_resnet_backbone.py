@@ -124,23 +124,27 @@ cells = [
         """
         TALK_PARAMS = {18: 15_315_028, 50: 39_049_812, 101: 58_041_940}  # "Total params" in the talk's slides
         APPS = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101}
+        BACKBONE_PREFIXES = ("stem_", "stage")  # layer names of the ResNet inside a DeepLab model
 
+        # One DeepLabV3 per depth (output stride 32, i.e. a plain ResNet inside: dilation adds no weights).
+        deeplabs, apps = {}, {}
         table = PrettyTable(["depth", "unit", "backbone", "keras.applications", "DeepLabV3 (19 classes)", "talk", "difference"])
-        backbones = {}
         for depth in (18, 34, 50, 101):
-            backbones[depth] = build_resnet(depth)
-            ours = backbones[depth].count_params()
-            apps = APPS[depth](weights=None, include_top=False).count_params() if depth in APPS else None
-            deeplab = build_deeplabv3(19, backbone=f"resnet{depth}").count_params() if depth in TALK_PARAMS else None
+            deeplabs[depth] = build_deeplabv3(19, backbone=f"resnet{depth}", output_stride=32, multi_grid=None)
+            backbone_params = sum(l.count_params() for l in deeplabs[depth].layers if l.name.startswith(BACKBONE_PREFIXES))
+            total = deeplabs[depth].count_params()
+            if depth in APPS:
+                apps[depth] = APPS[depth](weights=None, include_top=False)
+            app_params = apps[depth].count_params() if depth in apps else None
             talk = TALK_PARAMS.get(depth)
             table.add_row([
                 depth,
                 "basic" if depth < 50 else "bottleneck",
-                f"{ours / 1e6:.2f}M",
-                f"{apps / 1e6:.2f}M" + (" (equal)" if apps == ours else " (differs!)") if apps else "-",
-                f"{deeplab / 1e6:.2f}M" if deeplab else "-",
+                f"{backbone_params / 1e6:.2f}M",
+                (f"{app_params / 1e6:.2f}M" + (" (equal)" if app_params == backbone_params else " (differs!)")) if app_params else "-",
+                f"{total / 1e6:.2f}M",
                 f"{talk / 1e6:.2f}M" if talk else "-",
-                f"{100 * (deeplab - talk) / talk:+.1f}%" if talk else "-",
+                f"{100 * (total - talk) / talk:+.1f}%" if talk else "-",
             ])
         print(table)
         """
@@ -163,10 +167,12 @@ cells = [
     ),
     code(
         """
-        reports = {depth: model_report(model, (224, 224, 3)) for depth, model in backbones.items()}
-        table = PrettyTable(["depth", "stem", "stage1 (conv2_x)", "stage2 (conv3_x)", "stage3 (conv4_x)", "stage4 (conv5_x)", "GMACs"])
+        reports = {depth: model_report(model, (224, 224, 3)) for depth, model in deeplabs.items()}
+        table = PrettyTable(["depth", "stem", "stage1 (conv2_x)", "stage2 (conv3_x)", "stage3 (conv4_x)", "stage4 (conv5_x)", "backbone GMACs"])
         for depth, rep in reports.items():
-            table.add_row([depth] + ["x".join(map(str, rep.stages[s])) for s in ("stem", "stage1", "stage2", "stage3", "stage4")] + [f"{rep.gmacs:.1f}"])
+            backbone_gmacs = sum(l.macs for l in rep.layers if l.name.startswith(BACKBONE_PREFIXES)) / 1e9
+            table.add_row([depth] + ["x".join(map(str, rep.stages[s])) for s in ("stem", "stage1", "stage2", "stage3", "stage4")]
+                          + [f"{backbone_gmacs:.1f}"])
         print(table)
         """
     ),
@@ -191,7 +197,7 @@ cells = [
     ),
     md(
         """
-        What it costs, for the profile's backbone at the paper's 513x513 crop (symbolic: nothing is run).
+        What it costs, for the profile's backbone at a 512x512 crop (the paper's 513x513, rounded so that the strides divide it) (symbolic: nothing is run).
         Activation memory is the float32 size of every layer output for one image during the forward pass,
         a proxy for what training needs to keep.
         """
@@ -199,7 +205,7 @@ cells = [
     code(
         """
         depth = int(profile.backbone.removeprefix("resnet"))
-        crop = (513, 513, 3)
+        crop = (512, 512, 3)
         os_reports = {os_: model_report(build_resnet(depth, output_stride=os_), crop) for os_ in (32, 16, 8)}
         print(format_report(list(os_reports.values()), title=f"{profile.backbone} at {crop[0]}x{crop[1]}"))
 
@@ -250,10 +256,10 @@ cells = [
         """
         # NBVAL_IGNORE_OUTPUT
         DOWNLOAD_IMAGENET = in_colab()
-        backbone50 = build_resnet(50)
+        ours = build_resnet(50)
         if DOWNLOAD_IMAGENET:
             try:
-                print("copied", load_keras_applications_weights(backbone50, "imagenet"), "layers of ImageNet weights")
+                print("copied", load_keras_applications_weights(ours, "imagenet"), "layers of ImageNet weights")
             except RuntimeError as err:  # offline: the message says what to do instead
                 print(err)
         else:
@@ -261,7 +267,7 @@ cells = [
 
         # A local weights file that does not exist gives a clear message, not a deep traceback:
         try:
-            load_keras_applications_weights(backbone50, "resnet50_notop.h5")
+            load_keras_applications_weights(ours, "resnet50_notop.h5")
         except FileNotFoundError as err:
             print(err)
         """
@@ -276,8 +282,7 @@ cells = [
     ),
     code(
         """
-        source = keras.applications.ResNet50(weights=None, include_top=False)  # random init, no download
-        ours = build_resnet(50)
+        source = apps[50]  # keras.applications.ResNet50(weights=None): random init, no download
         print("layers copied:", load_keras_applications_weights(ours, source))
         x = np.random.default_rng(1).normal(size=(1, height, width, 3)).astype("float32")
         reference, mine = source(x).numpy(), ours(x).numpy()
@@ -347,9 +352,8 @@ cells = [
     solution("answer_3 = (4 * 1, 4 * 2, 4 * 4)"),
     code(
         """
-        model8 = build_resnet(50, output_stride=8, multi_grid=(1, 2, 4))
-        rates8 = tuple(model8.get_layer(f"stage4_unit{u}_conv2").dilation_rate[0] for u in (1, 2, 3))
-        checks.check_equal(answer_3, rates8, hint="Multiply the stage's rate by each multi-grid entry.")
+        stage4_rate = stage_strides_and_rates(8)[3][1]
+        checks.check_equal(answer_3, tuple(multi_grid_rates(stage4_rate, 3, (1, 2, 4))), hint="Multiply the stage's rate by each multi-grid entry.")
         """
     ),
 ]
