@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tta(e)
     e.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="resize images first (default: native size).")
+    e.add_argument("--output-stride", type=int, choices=(8, 16, 32), default=None,
+                   help="rebuild the trained model at this output stride (e.g. train at 16, evaluate at 8); "
+                        "needs the run's config.json next to the checkpoint.")
     e.add_argument("--max-images", type=int, default=None, help="cap per split (default: the profile's).")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--out", default=None, help="results JSON (default <checkpoint dir>/results-<dataset>.json).")
@@ -193,6 +196,8 @@ def _cmd_evaluate(args) -> int:
     from course_utils.profiles import get_profile
 
     model = evaluate.load_checkpoint(args.checkpoint)
+    if args.output_stride:
+        model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
     root = _dataset_root(args.dataset)
     info = data.load_info(root)
     evaluate.check_num_classes(model, info.num_classes, root)
@@ -208,7 +213,7 @@ def _cmd_evaluate(args) -> int:
                        f"some of {sorted(info.counts or {})}.")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
     evaluate.save_results(results, out, checkpoint=Path(args.checkpoint).name, dataset=info.name,
-                          tta_scales=list(args.tta_scales), flip=args.flip)
+                          tta_scales=list(args.tta_scales), flip=args.flip, output_stride=args.output_stride)
     print(report.performance_table(results))
     if args.plots:
         import matplotlib.pyplot as plt

@@ -31,6 +31,7 @@ __all__ = [
     "EvaluationResult",
     "load_checkpoint",
     "check_num_classes",
+    "with_output_stride",
     "tile_windows",
     "predict_proba",
     "predict_image",
@@ -111,6 +112,44 @@ def load_checkpoint(path: str | os.PathLike) -> keras.Model:
             f"Checkpoint {path} could not be loaded as a Keras model ({type(err).__name__}: {err}). "
             "Pass a .keras file written by model.save() or by the course's training."
         ) from err
+
+
+def with_output_stride(model: keras.Model, run_config: dict | str | os.PathLike, output_stride: int) -> keras.Model:
+    """The same trained DeepLabV3 rebuilt at another output stride (e.g. train at 16, evaluate at 8).
+
+    Changing the output stride changes only strides and dilation rates (ASPP
+    rates double from 16 to 8), never the shape of a weight, so the trained
+    weights are copied as they are. ``run_config`` is the run's
+    ``config.json`` (or its path, or its ``"config"`` dict) that says which
+    backbone, multi-grid and decoder the model has.
+    """
+    from course_utils.model import build_deeplabv3
+
+    if not isinstance(run_config, dict):
+        path = Path(run_config)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: rebuilding at another output stride needs the run's config.json "
+                "(written by the course's training next to best.keras)."
+            )
+        run_config = json.loads(path.read_text())
+    cfg = run_config.get("config", run_config)
+    new = build_deeplabv3(
+        int(_num_outputs(model) or run_config["num_classes"]),
+        backbone=cfg["backbone"],
+        output_stride=int(output_stride),
+        multi_grid=cfg.get("multi_grid"),
+        decoder=bool(cfg.get("decoder", False)),
+        input_adapter="caffe" if cfg.get("weights") else None,
+    )
+    old_w, new_w = model.get_weights(), new.get_weights()
+    if len(old_w) != len(new_w) or any(a.shape != b.shape for a, b in zip(old_w, new_w)):
+        raise ValueError(
+            "The checkpoint does not match the architecture in its config.json; rebuild it with the "
+            "backbone and options it was trained with."
+        )
+    new.set_weights(old_w)
+    return new
 
 
 def _num_outputs(model) -> int | None:

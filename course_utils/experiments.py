@@ -54,6 +54,7 @@ __all__ = [
     "LiveCurves",
     "SimulatedDisconnect",
     "Disconnected",
+    "boundary_error_rates",
     "naive_batches",
     "images_per_second",
     "Variant",
@@ -62,6 +63,7 @@ __all__ = [
     "variant_cost",
     "run_variant",
     "run_ablations",
+    "live_variant_limit",
     "ablation_table",
     "train_command",
     "hardware_description",
@@ -207,6 +209,46 @@ class SimulatedDisconnect(keras.callbacks.Callback):
         self.seen += 1
         if self.seen >= self.after_batches:
             raise Disconnected(f"simulated disconnect after {self.seen} training batch(es)")
+
+
+# -------------------------------------------------------------------- evaluation
+
+
+def boundary_error_rates(
+    labels: Sequence[np.ndarray], predictions: Sequence[np.ndarray], width: int = 3, ignore_index: int = 255
+) -> tuple[float, float, float]:
+    """Error rates near label boundaries and away from them.
+
+    A pixel is in the boundary band when a different label value (class or
+    void) lies within ``width`` pixels of it. Void pixels are never scored.
+
+    Returns:
+        ``(error rate in the band, error rate elsewhere, share of scored pixels in the band)``.
+    """
+    import cv2
+
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}.")
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    wrong_band = n_band = wrong_inner = n_inner = 0
+    for label, pred in zip(labels, predictions):
+        label = np.asarray(label)
+        pred = np.asarray(pred)
+        if label.shape != pred.shape:
+            raise ValueError(f"label {label.shape} and prediction {pred.shape} differ in size.")
+        lab8 = label.astype(np.uint8)
+        band = cv2.dilate(lab8, kernel) != cv2.erode(lab8, kernel)
+        scored = label != ignore_index
+        wrong = (pred != label) & scored
+        wrong_band += int((wrong & band).sum())
+        n_band += int((scored & band).sum())
+        wrong_inner += int((wrong & ~band).sum())
+        n_inner += int((scored & ~band).sum())
+    total = n_band + n_inner
+    if total == 0:
+        raise ValueError("No scored (non-void) pixels in the given labels.")
+    rate = lambda w, n: (w / n) if n else float("nan")  # noqa: E731
+    return rate(wrong_band, n_band), rate(wrong_inner, n_inner), n_band / total
 
 
 # --------------------------------------------------------------- input pipeline
@@ -368,19 +410,13 @@ def variant_cost(variant: Variant, image_size: tuple[int, int], num_classes: int
 
 
 def train_command(variant: Variant, dataset: str = "auto", profile: str = "gpu") -> str:
-    """The course CLI command that trains and evaluates ``variant`` at full size."""
-    parts = [
-        "python -m course_utils train",
-        f"--dataset {dataset}",
-        f"--profile {profile}",
-        f"--backbone {variant.backbone}",
-        f"--output-stride {variant.output_stride}",
-    ]
-    if variant.weights:
-        parts.append(f"--weights {variant.weights}")
-    parts.append(f"--run-dir runs/ablations/{variant.name.lower().replace(' ', '-')}")
-    parts.append("--evaluate val test")
-    return " ".join(parts)
+    """The command that trains, evaluates and stores ``variant`` at full size (``tools/run_ablations.py``).
+
+    The script trains through :func:`run_variant`, evaluates the best
+    checkpoint on val and test and writes ``docs/results/<dataset>-<variant>.json``
+    with this command and the hardware (see :func:`record_result`).
+    """
+    return f'python tools/run_ablations.py --dataset {dataset} --profile {profile} --variant "{variant.name}"'
 
 
 def _not_run(variant: Variant, reason: str) -> dict:
@@ -445,27 +481,42 @@ def run_ablations(
     dataset_root: str | os.PathLike,
     run_root: str | os.PathLike,
     max_gmacs: float | None = None,
+    max_trained: int | None = None,
 ) -> list[dict]:
     """Train every variant (see :func:`run_variant`), one run folder each under ``run_root``.
 
+    A variant that builds the same network as one trained before (e.g. the
+    reference and the backbone row of the same ResNet) re-uses its row.
+
     Args:
         max_gmacs: variants whose forward pass at the training crop size costs
-            more than this are not trained live (their row gives the CLI command
-            that trains them at full size); ``None`` trains all.
+            more than this are not trained live (their row gives the command
+            that trains them at full size); ``None``: no cost limit.
+        max_trained: train at most this many variants; the rows after that
+            give the full-size command only (``None``: no limit; see
+            :func:`live_variant_limit`).
     """
     from course_utils.data import load_info
 
     num_classes = load_info(dataset_root).num_classes
     rows: list[dict] = []
     done: dict[tuple, dict] = {}
+    costs: dict[tuple, tuple[float, int]] = {}
     for variant in variants:
         key = (variant.backbone, variant.output_stride, variant.multi_grid, variant.image_pooling, variant.weights)
         if key in done:  # the same network under another name: reuse its run
             rows.append({**done[key], "variant": variant.name, "group": variant.group,
                          "status": f"same network as {done[key]['variant']}"})
             continue
+        trained = sum(1 for r in done.values())
+        if max_trained is not None and trained >= max_trained and variant.weights is None:
+            rows.append(_not_run(variant, f"not run live (live run limited to {max_trained} training(s)); "
+                                          f"full size: {train_command(variant)}"))
+            continue
         if max_gmacs is not None and variant.weights is None:
-            cost, params = variant_cost(variant, base_config.image_size, num_classes)
+            if key[:4] not in costs:
+                costs[key[:4]] = variant_cost(variant, base_config.image_size, num_classes)
+            cost, params = costs[key[:4]]
             if cost > max_gmacs * (1 + 1e-9):
                 row = _not_run(variant, f"not run live ({cost:.2f} GMACs > budget {max_gmacs:.2f}); "
                                         f"full size: {train_command(variant)}")
@@ -478,6 +529,17 @@ def run_ablations(
             done[key] = row
         rows.append(row)
     return rows
+
+
+def live_variant_limit(profile: Profile) -> int | None:
+    """How many variants a notebook's live run trains under ``profile``.
+
+    A profile with a fixed number of steps per epoch (``steps_per_epoch`` set:
+    a code check, not a measurement) trains one variant, the reference, which
+    exercises the whole code path; a profile that trains on whole splits
+    trains every affordable variant (``None``).
+    """
+    return 1 if profile.steps_per_epoch is not None else None
 
 
 def ablation_table(rows: Sequence[dict], show_status: bool = True):
@@ -557,14 +619,16 @@ def record_result(
 def load_stored_results(folder: str | os.PathLike | None = None) -> list[dict]:
     """Rows of the stored full-size results (``docs/results/*.json`` of the course checkout).
 
-    Every file must hold ``meta.command`` and ``meta.hardware`` (see
-    :func:`record_result`); a file without them raises a ``ValueError`` naming
-    it, so that no number is ever shown without its provenance.
+    A file must record ``meta.command`` and ``meta.hardware`` (see
+    :func:`record_result`) for its numbers to be shown: a file without them
+    gives a row whose numbers are ``None`` and whose ``problem`` says what is
+    missing, so that no number appears without its provenance and no file is
+    skipped silently.
 
     Returns:
         Dicts with ``variant, dataset, val_miou, test_miou, params,
-        seconds_per_epoch, command, hardware, file`` (``None`` where absent),
-        sorted by file name. An absent folder gives ``[]``.
+        seconds_per_epoch, command, hardware, file, problem`` (``None`` where
+        absent), sorted by file name. An absent folder gives ``[]``.
     """
     if folder is None:
         root = paths.repo_root()
@@ -574,31 +638,34 @@ def load_stored_results(folder: str | os.PathLike | None = None) -> list[dict]:
     rows = []
     for name in sorted(glob.glob(str(Path(folder) / "*.json"))):
         path = Path(name)
+        row = {"variant": path.stem, "dataset": None, "val_miou": None, "test_miou": None, "params": None,
+               "seconds_per_epoch": None, "command": "-", "hardware": "-", "file": path.name, "problem": None}
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+        except (OSError, ValueError) as err:
+            row["problem"] = f"not readable as JSON ({type(err).__name__})"
+            rows.append(row)
+            continue
         meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
         missing = [k for k in ("command", "hardware") if not meta.get(k)]
-        if missing or "splits" not in payload:
-            raise ValueError(
-                f"{path} lacks {', '.join(missing) or 'splits'}: stored results must record the command and the "
-                "hardware that produced them (write them with course_utils.experiments.record_result)."
-            )
+        if not isinstance(payload, dict) or "splits" not in payload:
+            missing.append("splits")
+        if missing:
+            row["problem"] = f"numbers not shown: the file does not record {', '.join(missing)}"
+            rows.append(row)
+            continue
         splits = payload["splits"]
-        rows.append(
-            {
-                "variant": meta.get("variant", path.stem),
-                "dataset": meta.get("dataset"),
-                "val_miou": (splits.get("val") or {}).get("miou"),
-                "test_miou": (splits.get("test") or {}).get("miou"),
-                "params": meta.get("params"),
-                "seconds_per_epoch": meta.get("seconds_per_epoch"),
-                "command": meta["command"],
-                "hardware": meta["hardware"],
-                "file": path.name,
-            }
+        row.update(
+            variant=meta.get("variant", path.stem),
+            dataset=meta.get("dataset"),
+            val_miou=(splits.get("val") or {}).get("miou"),
+            test_miou=(splits.get("test") or {}).get("miou"),
+            params=meta.get("params"),
+            seconds_per_epoch=meta.get("seconds_per_epoch"),
+            command=meta["command"],
+            hardware=meta["hardware"],
         )
+        rows.append(row)
     return rows
 
 
@@ -613,13 +680,15 @@ def stored_results_table(rows: Sequence[dict]):
         return "-" if v is None else format(v, spec)
 
     for r in rows:
+        if r.get("problem"):
+            table.add_row([r["variant"], "-", "-", "-", "-", "-", "-", f"{r['file']}: {r['problem']}"])
+            continue
         table.add_row([
             r["variant"], r.get("dataset") or "-", fmt(r.get("val_miou"), ".3f"), fmt(r.get("test_miou"), ".3f"),
             "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}", fmt(r.get("seconds_per_epoch"), ".0f"),
             r["hardware"], r["command"],
         ])
     if not rows:
-        table.add_row(["no full-size results stored yet", "-", "-", "-", "-", "-", "-",
-                       "see the commands below; store each with record_result()"])
+        table.add_row(["no full-size results stored yet", "-", "-", "-", "-", "-", "-", "see the commands below"])
     table.align = "l"
     return table

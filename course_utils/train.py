@@ -326,7 +326,8 @@ def get_strategy(kind: str = "auto", devices: Sequence[str] | None = None) -> tf
     """Pick a ``tf.distribute`` strategy.
 
     Args:
-        kind: ``"auto"`` (a Colab/Cloud TPU when one answers, else
+        kind: ``"auto"`` (a Colab/Cloud TPU when the environment announces
+            one and it answers, else
             ``MirroredStrategy`` over several GPUs, else the default strategy),
             ``"mirrored"`` (all GPUs; with no GPU, every logical CPU device),
             ``"tpu"`` or ``"default"`` (no distribution).
@@ -335,7 +336,10 @@ def get_strategy(kind: str = "auto", devices: Sequence[str] | None = None) -> tf
     kind = kind.lower()
     if kind not in ("auto", "mirrored", "tpu", "default"):
         raise ValueError(f"Unknown strategy {kind!r}; use auto, mirrored, tpu or default.")
-    if kind in ("auto", "tpu"):
+    tpu_hint = any(os.environ.get(k) for k in ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")) or any(
+        Path("/dev").glob("accel*")
+    )
+    if kind == "tpu" or (kind == "auto" and tpu_hint):
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
             tf.config.experimental_connect_to_cluster(resolver)

@@ -128,7 +128,7 @@ def dilation_figure(image: np.ndarray | None = None, kernel: int = 3, rate: int 
 
     fig = Figure(figsize=(10, 2.7))
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1, 2]})
-    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1)
+    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     half = (e - 1) // 2
     axes[0].add_patch(Rectangle((cx - half - 0.5, cy - half - 0.5), e, e, fill=False, ec="yellow", lw=1.5))
     offsets = np.arange(kernel) * rate - half
@@ -139,7 +139,7 @@ def dilation_figure(image: np.ndarray | None = None, kernel: int = 3, rate: int 
     axes[1].set_title(f"zero-inserted kernel {e}x{e}")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
-    axes[2].imshow(filtered, cmap="gray", vmin=0, vmax=1)
+    axes[2].imshow(filtered, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[2].set_title("mean filter at this rate")
     for ax in (axes[0], axes[2]):
         ax.set_xticks([])

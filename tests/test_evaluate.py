@@ -135,3 +135,24 @@ def test_load_checkpoint_errors(tmp_path):
     model = conv_model(5)
     model.save(tmp_path / "ok.keras")
     assert E.load_checkpoint(tmp_path / "ok.keras").output_shape[-1] == 5
+
+
+def test_with_output_stride_copies_weights_of_the_real_model(tmp_path):
+    from course_utils.model import build_deeplabv3
+
+    keras.utils.set_random_seed(0)
+    model = build_deeplabv3(3, backbone="resnet18", output_stride=16, aspp_filters=16)
+    cfg = {"config": {"backbone": "resnet18", "multi_grid": [1, 2, 4], "decoder": False, "weights": None},
+           "num_classes": 3}
+    with pytest.raises(ValueError, match="does not match"):  # aspp_filters differ from the default 256
+        E.with_output_stride(model, cfg, 8)
+    model = build_deeplabv3(3, backbone="resnet18", output_stride=16)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    os8 = E.with_output_stride(model, tmp_path / "config.json", 8)
+    for a, b in zip(model.get_weights(), os8.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 48, 3)).astype("float32")
+    out = os8(x, training=False).numpy()
+    assert out.shape == (1, 32, 48, 3) and np.isfinite(out).all()
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        E.with_output_stride(model, tmp_path / "missing.json", 8)

@@ -105,3 +105,19 @@ def test_deeplab_diagram_draws_every_branch():
     fig = course_widgets.deeplab_diagram(stages, (6,), (64, 64, 3), 7, image_pooling=False, decoder=True)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "image pool" not in texts and any("V3+ decoder" in t for t in texts)
+
+
+def test_street_scene_is_deterministic_and_checked():
+    from course_utils.sample_images import street_scene, to_gray
+
+    a, b = street_scene(48, 96, seed=3), street_scene(48, 96, seed=3)
+    assert a.shape == (48, 96, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, street_scene(48, 96, seed=4))
+    gray = to_gray(a)
+    assert gray.shape == (48, 96) and 0.0 <= gray.min() and gray.max() <= 1.0
+    assert gray.std() > 0.05  # real structure, not a flat image
+    with pytest.raises(ValueError, match="16x16"):
+        street_scene(8, 96)
+    with pytest.raises(ValueError, match="RGB"):
+        to_gray(gray)

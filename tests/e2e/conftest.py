@@ -315,7 +315,13 @@ def lab_server(lab_root: Path, artifacts_dir: Path, chromium_path: str) -> LabSe
 @pytest.fixture(scope="session")
 def browser(chromium_path: str):
     """Headless system Chromium driven by Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # a broken install, not a missing browser: fail, do not skip
+        raise ImportError(
+            "The browser tests drive Chromium with Playwright's Python client: pip install -e '.[dev]' "
+            "(never run `playwright install`; the tests use the system Chromium)."
+        ) from exc
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -387,10 +393,10 @@ class NotebookTabs:
 
     @staticmethod
     def _progress(page) -> dict:
-        """The code cells' prompts (``[ ]:``, ``[*]:``, ``[3]:``) and the kernel status."""
+        """The prompts (``[ ]:``, ``[*]:``, ``[3]:``) of the code cells whose code shows, and the kernel status."""
         return page.evaluate(
             """panel => ({
-                prompts: [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)].map(p => p.textContent.trim()),
+                prompts: [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)`)].map(p => p.textContent.trim()),
                 kernel: [...document.querySelectorAll(`${panel} .jp-Notebook-ExecutionIndicator`)].map(e => e.dataset.status),
             })""",
             PANEL,
@@ -462,27 +468,33 @@ class NotebookTabs:
         # The kernel named in the notebook starts on its own (autoStartDefaultKernel).
         self._wait_for_kernel(page, name)
         # Make the notebook the lab's current document, so its menu entries apply to it.
-        page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt").first.click()
+        page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)").first.click()
         self._menu(page, "Edit", "Clear Outputs of All Cells")
         page.wait_for_function(
-            """panel => [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)]
+            """panel => [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)`)]
                         .every(p => !/\\d/.test(p.textContent))""",
             arg=PANEL,
         )
         self._menu(page, "Run", "Run All Cells")
-        # Finished when every code cell shows an execution count and the kernel is idle.
+        # Finished when every code cell shows an execution count and the kernel is idle
+        # (cells whose code is collapsed, like the exercise solutions, show no prompt).
         # A cell that raises stops Run All: then the kernel stays idle with cells left
         # unnumbered, which a few seconds of no progress tell apart from the short
         # idle moments between two cells.
         deadline = time.monotonic() + self.RUN_ALL_TIMEOUT_S
         stalled_since = None
+        finished_once = False
         while True:
             state = self._progress(page)
             numbered = [bool(re.search(r"\d", p)) for p in state["prompts"]]
             idle = state["kernel"][:1] == ["idle"]
             busy = any("*" in p for p in state["prompts"])
             if all(numbered) and idle:
-                return
+                if finished_once:
+                    return
+                finished_once = True  # confirm on the next poll: not an idle moment between cells
+            else:
+                finished_once = False
             if idle and not busy and any(numbered):
                 stalled_since = stalled_since or time.monotonic()
                 if time.monotonic() - stalled_since > STALL_S:
@@ -492,10 +504,11 @@ class NotebookTabs:
             if time.monotonic() > deadline:
                 raise AssertionError(f"Run All Cells did not finish within {self.RUN_ALL_TIMEOUT_S} s")
             page.wait_for_timeout(250)
-        not_run = [i for i, done in enumerate(numbered) if not done]
-        errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        not_run = len(numbered) - sum(numbered)
+        errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         raise AssertionError(
-            f"Run All Cells stopped in {name}: code cells {not_run} (0-based) did not run. Error output:\n"
+            f"Run All Cells stopped in {name}: {not_run} of its {len(numbered)} code cells with visible code "
+            f"did not run (a cell raised?). Error output:\n"
             + "\n".join(errors.all_text_contents())[-3000:]
         )
 

@@ -72,6 +72,9 @@ class Explorer:
         box_text = self.box.inner_text()
         for placeholder in ("Loading widget", "Error displaying widget", "Error rendering"):
             assert placeholder not in box_text, f"{self.tag}: the widget shows {placeholder!r}"
+        # The explorer as the student sees it, inside the lab.
+        self.box.scroll_into_view_if_needed()
+        self.page.screenshot(path=str(self.artifacts / f"{self.tag}-in-lab.png"))
 
     def shot(self, step: str) -> bytes:
         """Screenshot of the whole explorer, saved as ``<tag>-<step>.png``; returns the figure's pixels."""
@@ -123,6 +126,14 @@ def move_and_check(explorer: Explorer, slider, key: str, step: str, readout_ok) 
     return after_value, explorer.readout_text()
 
 
+def assert_no_unexpected_outside_requests(page, notebook_tabs, name: str) -> None:
+    """Outside requests are all blocked; the only ones allowed to be *attempted* are
+    links in the notebook's own text (the "Open in Colab" badge image)."""
+    source = (notebook_tabs.server.root_dir / name).read_text(encoding="utf-8")
+    unexpected = [url for url in page.blocked_requests if url not in source]
+    assert unexpected == [], f"the lab tried to reach other hosts: {unexpected}"
+
+
 @pytest.fixture(scope="module")
 def atrous_page(notebook_tabs):
     return notebook_tabs.open(NB_ATROUS)
@@ -136,7 +147,7 @@ def aspp_page(notebook_tabs):
 # --------------------------------------------------------------------------- tests
 
 
-def test_dilation_explorer_follows_the_rate_and_kernel_sliders(atrous_page, artifacts_dir):
+def test_dilation_explorer_follows_the_rate_and_kernel_sliders(atrous_page, notebook_tabs, artifacts_dir):
     ex = Explorer(atrous_page, "course-dilation-explorer", "course-dilation-readout", "course-dilation-figure",
                   artifacts_dir, "01-dilation")  # fmt: skip
     ex.wait_until_ready()
@@ -159,10 +170,10 @@ def test_dilation_explorer_follows_the_rate_and_kernel_sliders(atrous_page, arti
     move_and_check(ex, kernel, "ArrowRight", "2-kernel-up", readout_ok)
     move_and_check(ex, rate, "Home", "3-rate-1", readout_ok)
     assert ex.value(rate) == 1
-    assert atrous_page.blocked_requests == [], "the lab tried to reach other hosts"
+    assert_no_unexpected_outside_requests(atrous_page, notebook_tabs, NB_ATROUS)
 
 
-def test_receptive_field_explorer_follows_layers_rate_and_pattern(atrous_page, artifacts_dir):
+def test_receptive_field_explorer_follows_layers_rate_and_pattern(atrous_page, notebook_tabs, artifacts_dir):
     ex = Explorer(atrous_page, "course-rf-explorer", "course-rf-readout", "course-rf-figure", artifacts_dir, "01-receptive-field")
     ex.wait_until_ready()
     layers, rate = ex.slider("course-layers-slider"), ex.slider("course-rf-rate-slider")
@@ -186,10 +197,10 @@ def test_receptive_field_explorer_follows_layers_rate_and_pattern(atrous_page, a
     pattern.select_option(new_pattern)
     ex.wait_for_update(before_src, readout_ok, f"choosing the {new_pattern!r} pattern")
     assert ex.shot(f"3-pattern-{new_pattern}") != before_pixels
-    assert atrous_page.blocked_requests == [], "the lab tried to reach other hosts"
+    assert_no_unexpected_outside_requests(atrous_page, notebook_tabs, NB_ATROUS)
 
 
-def test_aspp_rate_explorer_follows_its_three_rate_sliders(aspp_page, artifacts_dir):
+def test_aspp_rate_explorer_follows_its_three_rate_sliders(aspp_page, notebook_tabs, artifacts_dir):
     ex = Explorer(aspp_page, "course-aspp-explorer", "course-aspp-readout", "course-aspp-figure", artifacts_dir, "03-aspp-rates")
     ex.wait_until_ready()
     sliders = [ex.slider("course-aspp-rate-slider", i) for i in range(3)]
@@ -213,4 +224,4 @@ def test_aspp_rate_explorer_follows_its_three_rate_sliders(aspp_page, artifacts_
     assert ex.value(sliders[2]) == feature_size
     # At a rate as large as the map, only the centre tap of the 3x3 filter is ever valid.
     assert text.endswith(f"{100 * valid_weight_fraction(feature_size, feature_size):.0f}%")
-    assert aspp_page.blocked_requests == [], "the lab tried to reach other hosts"
+    assert_no_unexpected_outside_requests(aspp_page, notebook_tabs, NB_ASPP)

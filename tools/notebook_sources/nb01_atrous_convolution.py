@@ -221,9 +221,9 @@ cells = [
         fig, axes = plt.subplots(1, 4, figsize=(14, 2.6))
         for ax, (title, panel) in zip(axes, panels.items()):
             if title == "input":
-                ax.imshow(panel, cmap="gray")
+                ax.imshow(panel, cmap="gray", interpolation="nearest")
             else:
-                ax.imshow(panel, cmap="RdBu", vmin=-lim, vmax=lim)
+                ax.imshow(panel, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
             ax.set_title(title)
             ax.axis("off")
         plt.show()

@@ -153,8 +153,8 @@ cells = [
         """
         Our backbones match `keras.applications` to the parameter (same layout: the stride sits in the first
         1x1 of a bottleneck, convolutions carry a bias, as in the original Caffe ResNet). The complete models
-        are within a fraction of a percent of the talk's: the remaining gap is head details (number of
-        classes, biases). The ResNet-18 DeepLab has more than its backbone's 11M parameters because ASPP
+        are within a fraction of a percent of the talk's. The slides do not show the talk's head, so the
+        small remaining gap comes from details such as the number of classes or which convolutions carry a bias. The ResNet-18 DeepLab has more than its backbone's 11M parameters because ASPP
         alone adds about 4M.
 
         ## 4. Feature-map sizes per stage
@@ -206,7 +206,8 @@ cells = [
         """
         depth = int(profile.backbone.removeprefix("resnet"))
         crop = (512, 512, 3)
-        os_reports = {os_: model_report(build_resnet(depth, output_stride=os_), crop) for os_ in (32, 16, 8)}
+        os_models = {os_: build_resnet(depth, output_stride=os_, multi_grid=profile.multi_grid if os_ < 32 else None) for os_ in (32, 16, 8)}
+        os_reports = {os_: model_report(m, crop) for os_, m in os_models.items()}
         print(format_report(list(os_reports.values()), title=f"{profile.backbone} at {crop[0]}x{crop[1]}"))
 
         def activation_mb(rep):
@@ -232,7 +233,7 @@ cells = [
     ),
     code(
         """
-        backbone = build_resnet(depth, output_stride=profile.output_stride, multi_grid=profile.multi_grid)
+        backbone = os_models[profile.output_stride]  # built above with the profile's multi-grid
         stage4 = [layer for layer in backbone.layers if layer.name.startswith("stage4") and isinstance(layer, keras.layers.Conv2D)
                   and layer.kernel_size == (3, 3)]
         for layer in stage4:

@@ -182,7 +182,7 @@ cells = [
             return keras.Model(inputs, [upsampled, inputs])
 
         seed_branch = seed_style_pooling(8)
-        for image_hw in [(240, 480), (height, width)]:
+        for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the seed's size, then others
             fmap = np.zeros((1, image_hw[0] // 16, image_hw[1] // 16, 8), "float32")
             upsampled, _ = seed_branch(fmap)
             try:

@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Train, evaluate and store the backbone comparison and the paper's ablations at full size.
+
+Each variant of :func:`course_utils.experiments.paper_variants` (ResNet-18/50/101,
+output stride 8, no multi-grid, no image pooling, ResNet-50 from scratch or
+ImageNet) is trained with ``course_utils.train.train`` sized by the profile,
+its best checkpoint evaluated on val and test, and the result written to
+``docs/results/<dataset>-<variant>.json`` together with this command line and
+the hardware, where ``08_experiments.ipynb`` shows it. A run interrupted at
+any point resumes when the same command is started again.
+
+Examples::
+
+    python tools/run_ablations.py --list
+    python tools/run_ablations.py --dataset camvid --profile gpu --variant "ResNet-50"
+    python tools/run_ablations.py --dataset camvid --profile gpu --variant all
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="auto", help="'auto', a dataset name or a prepared folder")
+    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None, help="run profile (default: COURSE_PROFILE)")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="variant name (repeatable) or 'all'; see --list")
+    parser.add_argument("--recipe", choices=("seed", "paper"), default="paper")
+    parser.add_argument("--runs", default=None, help="run folders go here (default runs/<profile>/ablations)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder of the stored results")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    args = parser.parse_args(argv)
+    if args.profile:
+        os.environ["COURSE_PROFILE"] = args.profile
+
+    sys.path.insert(0, str(ROOT))
+    from course_utils import data, evaluate, experiments, train
+    from course_utils.paths import runs_dir
+    from course_utils.profiles import get_profile
+
+    profile = get_profile()
+    variants = {v.name: v for v in experiments.paper_variants(profile)}
+    if args.list:
+        for v in variants.values():
+            print(f"{v.name:<24} {v.describe()}")
+        return 0
+    names = list(variants) if not args.variant or args.variant == ["all"] else args.variant
+    unknown = [n for n in names if n not in variants]
+    if unknown:
+        parser.error(f"unknown variant {unknown[0]!r}; choose from: {', '.join(variants)}")
+
+    try:
+        root = data.find_dataset(args.dataset)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    info = data.load_info(root)
+    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, tensorboard=False)
+    run_root = Path(args.runs) if args.runs else runs_dir() / profile.name / "ablations"
+    command = "python tools/run_ablations.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    for name in names:
+        variant = variants[name]
+        slug = f"{info.name}-{name.lower().replace(' ', '-')}"
+        print(f"== {name}: {variant.describe()} on {info.name} ({profile.name} profile, {args.recipe} recipe)")
+        row = experiments.run_variant(variant, config, root, run_root / slug)
+        if row["status"] != "trained":
+            print(row["status"])
+            continue
+        model = evaluate.load_checkpoint(run_root / slug / "best.keras")
+        splits = [s for s in ("val", "test") if s in (info.counts or {})]
+        results = evaluate.evaluate_splits(model, root, splits, image_size=config.eval_size,
+                                           max_images=profile.max_eval_images)
+        raw = evaluate.save_results(results, run_root / slug / f"results-{info.name}.json", dataset=info.name,
+                                    checkpoint="best.keras", profile=profile.name, recipe=args.recipe)
+        out = experiments.record_result(raw, Path(args.out) / f"{slug}.json", command=command, variant=name,
+                                        params=row["params"], seconds_per_epoch=row["seconds_per_epoch"],
+                                        model=variant.describe())
+        scores = ", ".join(f"{s} mIoU {r.miou:.4f}" for s, r in results.items())
+        print(f"{name}: {scores}; stored in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
