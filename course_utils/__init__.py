@@ -14,6 +14,11 @@ Modules (import them directly, e.g. ``from course_utils import data``):
 - ``plotting``  figures used across the notebooks
 - ``report``    tables and system status
 - ``widgets``   ipywidgets explorers for the concept notebooks
+- ``checks``    exercise checkers used by the notebooks
+- ``sample_images`` a painted street scene for the concept notebooks
+- ``baselines`` the per-pixel colour classifier baseline
+- ``environment`` version, GPU and dataset checks (00_setup)
+- ``results``   headline numbers a notebook hands to the course runner
 """
 
 __version__ = "0.1.0"
