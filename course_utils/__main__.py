@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output-stride", type=int, choices=(8, 16, 32), default=None,
                    help="rebuild the trained model at this output stride (e.g. train at 16, evaluate at 8); "
                         "needs the run's config.json next to the checkpoint.")
+    e.add_argument("--recalibrate-bn", type=int, default=0, metavar="N",
+                   help="first re-estimate BatchNorm statistics from N training batches (helps short runs).")
     e.add_argument("--max-images", type=int, default=None, help="cap per split (default: the profile's).")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--out", default=None, help="results JSON (default <checkpoint dir>/results-<dataset>.json).")
@@ -202,6 +204,14 @@ def _cmd_evaluate(args) -> int:
     info = data.load_info(root)
     evaluate.check_num_classes(model, info.num_classes, root)
     profile = get_profile()
+    if args.recalibrate_bn:
+        from course_utils import train
+
+        train_ds = data.make_dataset(root, "train", args.batch_size or profile.batch_size, training=True,
+                                     image_size=tuple(args.image_size) if args.image_size else None,
+                                     augment=False, seed=profile.seed)
+        used = train.recalibrate_batchnorm(model, train_ds, args.recalibrate_bn)
+        print(f"BatchNorm statistics re-estimated from {used} training batches.")
     max_images = args.max_images if args.max_images is not None else profile.max_eval_images
     results = evaluate.evaluate_splits(
         model, root, args.splits, batch_size=args.batch_size or profile.batch_size,
@@ -213,7 +223,8 @@ def _cmd_evaluate(args) -> int:
                        f"some of {sorted(info.counts or {})}.")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
     evaluate.save_results(results, out, checkpoint=Path(args.checkpoint).name, dataset=info.name,
-                          tta_scales=list(args.tta_scales), flip=args.flip, output_stride=args.output_stride)
+                          tta_scales=list(args.tta_scales), flip=args.flip, output_stride=args.output_stride,
+                          recalibrate_bn=args.recalibrate_bn)
     print(report.performance_table(results))
     if args.plots:
         import matplotlib.pyplot as plt

@@ -38,6 +38,7 @@ __all__ = [
     "evaluate_split",
     "evaluate_splits",
     "sample_predictions",
+    "save_results",
 ]
 
 

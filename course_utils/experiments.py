@@ -165,9 +165,10 @@ class LiveCurves(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             try:
-                self.history.setdefault(key, []).append(float(value))
+                number = float(value)
             except (TypeError, ValueError):
                 continue
+            self.history.setdefault(key, []).append(number)
         try:
             from IPython import get_ipython
             from IPython.display import display
@@ -416,7 +417,10 @@ def train_command(variant: Variant, dataset: str = "auto", profile: str = "gpu")
     checkpoint on val and test and writes ``docs/results/<dataset>-<variant>.json``
     with this command and the hardware (see :func:`record_result`).
     """
-    return f'python tools/run_ablations.py --dataset {dataset} --profile {profile} --variant "{variant.name}"'
+    import shlex
+
+    return (f"python tools/run_ablations.py --dataset {shlex.quote(dataset)} --profile {profile} --recipe paper "
+            f"--variant {shlex.quote(variant.name)}")
 
 
 def _not_run(variant: Variant, reason: str) -> dict:

@@ -58,6 +58,7 @@ __all__ = [
     "build_model",
     "train",
     "NaNGuard",
+    "recalibrate_batchnorm",
 ]
 
 
@@ -552,6 +553,33 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
             print("TensorBoard logs skipped: the `tensorboard` package is not installed "
                   "(pip install tensorboard); history.csv and curves.png are still written.", file=sys.stderr)
     return cbs
+
+
+def recalibrate_batchnorm(model: keras.Model, dataset, steps: int = 20) -> int:
+    """Re-estimate every BatchNorm layer's moving statistics from ``steps`` batches ("precise BN").
+
+    Keras keeps exponential moving averages (momentum 0.99) of the batch
+    statistics; after a short run they still remember the random
+    initialisation, and the model in inference mode scores far below what it
+    learned (a huge ``val_loss`` next to a sensible ``loss`` is the sign). This
+    replaces them by the plain average over ``steps`` training batches, run in
+    training mode without changing any weight. Returns the number of batches used.
+    """
+    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns:
+        return 0
+    saved = [layer.momentum for layer in bns]
+    used = 0
+    try:
+        for i, (x, _) in enumerate(dataset.take(steps)):
+            for layer in bns:
+                layer.momentum = i / (i + 1.0)  # moving <- running mean of the batch statistics
+            model(x, training=True)
+            used += 1
+    finally:
+        for layer, m in zip(bns, saved):
+            layer.momentum = m
+    return used
 
 
 # --------------------------------------------------------------------------- train

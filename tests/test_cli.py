@@ -14,6 +14,8 @@ import pytest
 from course_utils.datasets.common import read_image
 from course_utils.datasets.minidrive import build_minidrive
 
+pytestmark = pytest.mark.slow  # every test starts Python + TensorFlow in a subprocess
+
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, COURSE_PROFILE="smoke", TF_CPP_MIN_LOG_LEVEL="3")
@@ -76,8 +78,9 @@ def test_train_writes_a_run_folder(trained):
 def test_evaluate_prints_table_and_writes_json(trained, tiny_root, tmp_path):
     out_json = tmp_path / "results.json"
     out = cli("evaluate", "--checkpoint", trained / "best.keras", "--dataset", tiny_root, "--splits", "val", "test",
-              "--tta-scales", 1.0, 0.75, "--flip", "--out", out_json, "--plots")
+              "--tta-scales", 1.0, 0.75, "--flip", "--out", out_json, "--plots", "--recalibrate-bn", 1)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "re-estimated from 1 training batches" in out.stdout
     assert "Validation" in out.stdout and "Test" in out.stdout and "Pixel accuracy" in out.stdout
     res = json.loads(out_json.read_text())
     assert set(res["splits"]) == {"val", "test"}

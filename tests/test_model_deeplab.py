@@ -136,6 +136,7 @@ def test_decoder_uses_stride4_features(deeplab18_plus):
     assert tuple(a.shape[1:3]) == tuple(b.shape[1:3]) == (16, 24)
 
 
+@pytest.mark.slow
 def test_trains_and_loss_goes_down():
     """A few Adam steps on a learnable toy task (colour of a block -> its class).
 

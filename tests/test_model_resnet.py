@@ -19,8 +19,6 @@ from course_utils.model import (
 )
 from course_utils.model.resnet import dilate_keras_applications_resnet
 
-RNG = np.random.default_rng(0)
-
 
 def _randomize_batchnorm(model: keras.Model, seed: int = 0) -> None:
     """Give every BatchNorm non-trivial gamma/beta/mean/variance."""
@@ -49,12 +47,11 @@ def keras_r50():
 
 def _expected_stage_sizes(size: int, output_stride: int) -> list[int]:
     """Spatial size after stem and each stage (ceil division by each stride)."""
-    sizes, current, s = [], size, 1
+    sizes, current = [], size
     for stride in (2, 2):  # stem conv, stem pool
         current = math.ceil(current / stride)
-        s *= stride
     sizes.append(current)  # stem
-    for stage, (stride, _) in enumerate(stage_strides_and_rates(output_stride)):
+    for stride, _ in stage_strides_and_rates(output_stride):
         current = math.ceil(current / stride)
         sizes.append(current)
     return sizes

@@ -251,6 +251,7 @@ def _run(script: Path, *args: str, env_extra: dict | None = None, timeout: int =
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_mid_training(tiny_root, tmp_path):
     script = tmp_path / "resume.py"
     script.write_text(RESUME_SCRIPT)
@@ -293,6 +294,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_root, tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
@@ -303,3 +305,19 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_root, tmp_path):
     assert np.isfinite(result["loss"]) and 0.0 <= result["val_miou"] <= 1.0
     # the logged loss is the mean over replicas, not their sum: near ln(7) for an untrained model
     assert result["loss"] < 2 * np.log(NUM_CLASSES)
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics():
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((4, 4, 2))
+    conv = keras.layers.Conv2D(3, 1)
+    bn = keras.layers.BatchNormalization()
+    model = keras.Model(inp, bn(conv(inp)))
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc=i, size=(2, 4, 4, 2)).astype("float32") for i in range(3)]
+    ds = tf.data.Dataset.from_tensor_slices((np.stack(batches), np.zeros((3, 2, 4, 4), "int32")))
+    assert T.recalibrate_batchnorm(model, ds, steps=5) == 3
+    means = [conv(b).numpy().mean(axis=(0, 1, 2)) for b in batches]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, 0), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == pytest.approx(0.99)  # restored
+    assert T.recalibrate_batchnorm(tiny_model(2), ds) == 0  # no BatchNorm: nothing to do

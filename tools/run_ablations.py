@@ -65,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     info = data.load_info(root)
     config = train.TrainConfig.from_profile(profile, recipe=args.recipe, tensorboard=False)
     run_root = Path(args.runs) if args.runs else runs_dir() / profile.name / "ablations"
-    command = "python tools/run_ablations.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     for name in names:
         variant = variants[name]
         slug = f"{info.name}-{name.lower().replace(' ', '-')}"
         print(f"== {name}: {variant.describe()} on {info.name} ({profile.name} profile, {args.recipe} recipe)")
+        command = (f"python tools/run_ablations.py --dataset {shlex.quote(args.dataset)} --profile {profile.name} "
+                   f"--recipe {args.recipe} --variant {shlex.quote(name)}")
         row = experiments.run_variant(variant, config, root, run_root / slug)
         if row["status"] != "trained":
             print(row["status"])

@@ -34,7 +34,6 @@ HARNESS_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "MPLBACKEND": "Agg",
     "PYTHONHASHSEED": "0",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
 }
 
 

@@ -137,6 +137,10 @@ cells = [
             status = r["status"].split(":")[0].split(" (")[0]
             params = "-" if r["params"] is None else f"{r['params']:,}"
             print(f"{r['variant']:<24} {params:>12} parameters  {status}")
+        print()
+        for r in rows:
+            if r["status"].startswith("skipped"):
+                print(f"{r['variant']}: {r['status']}")
         """
     ),
     code(
@@ -153,7 +157,7 @@ cells = [
         fig.tight_layout()
         plt.show()
         ref_row = next(r for r in rows if r["variant"] == "reference")
-        publish(reference_val_miou=ref_row["val_miou"], variants_trained=len(trained))
+        publish(reference_val_miou=ref_row["val_miou"], variants_trained=sum(r["status"] == "trained" for r in rows))
         """
     ),
     md(
@@ -182,8 +186,9 @@ cells = [
         """
         dataset_name = info.name if info.name != "minidrive" else "camvid"
         print("Commands that produce the full-size rows (on a GPU machine with the dataset prepared):")
-        for v in variants:
+        for v in experiments.paper_variants(get_profile("gpu")):
             print(" ", experiments.train_command(v, dataset=dataset_name, profile="gpu"))
+        print("or all of them in one go: --variant all")
         """
     ),
     md(
