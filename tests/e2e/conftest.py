@@ -251,7 +251,6 @@ def lab_server(lab_root: Path, artifacts_dir: Path, chromium_path: str) -> LabSe
         **os.environ,
         "COURSE_PROFILE": "smoke",
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        "TF_ENABLE_ONEDNN_OPTS": "0",
         "PYTHONHASHSEED": "0",
         "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
