@@ -35,6 +35,8 @@ HARNESS_ENV = {
     "MPLBACKEND": "Agg",
     "PYTHONHASHSEED": "0",
 }
+# Stored outputs (--store) are always made on the offline MiniDrive dataset.
+STORE_ENV = {"COURSE_DATASET": "minidrive"}
 
 
 # TensorFlow's C++ log lines (absl) on stderr: machine noise, not course content.
@@ -78,6 +80,8 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
         results_file = Path(tmp) / "results.jsonl"
         env_backup = dict(os.environ)
         os.environ.update(HARNESS_ENV)
+        if store:
+            os.environ.update(STORE_ENV)
         os.environ["COURSE_PROFILE"] = profile
         os.environ[RESULTS_ENV] = str(results_file)
         client = NotebookClient(

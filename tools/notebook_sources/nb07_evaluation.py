@@ -35,6 +35,7 @@ cells = [
         DATASET = "auto"
 
         %matplotlib inline
+        %config InlineBackend.figure_formats = ["jpeg"]  # photos: small stored notebooks
         import keras
         import matplotlib.pyplot as plt
         import numpy as np

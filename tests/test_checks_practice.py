@@ -1,0 +1,234 @@
+"""Tests of the exercise checkers of notebooks 05-09: right answers pass, wrong ones fail with a hint."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import checks_practice as cp
+from course_utils import metrics
+from course_utils.checks import ExerciseError
+from course_utils.datasets.minidrive import build_minidrive
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 5, 2, 0, 32, 64, seed=1)
+
+
+def tiny_model(classes: int = 3) -> keras.Model:
+    """A per-pixel linear model: cheap, and not flip-symmetric (the position matters via a conv)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Conv2D(classes, 3, padding="same")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+# --------------------------------------------------------------------------- 05
+
+
+def test_majority_class_scores_by_hand():
+    acc, miou = cp.majority_class_scores([10, 30, 60, 0])
+    assert acc == pytest.approx(0.6)
+    assert miou == pytest.approx(0.6 / 3)  # class 3 never occurs: left out
+
+
+def test_check_majority_baseline(capsys):
+    counts = [10, 30, 60, 0]
+    cp.check_majority_baseline(0.6, 0.2, counts)
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="pixel accuracy"):
+        cp.check_majority_baseline(0.3, 0.2, counts)
+    with pytest.raises(ExerciseError, match="mIoU"):
+        cp.check_majority_baseline(0.6, 0.15, counts)  # averaged over all 4 classes
+    with pytest.raises(ExerciseError):
+        cp.check_majority_baseline(None, ..., counts)
+
+
+def test_check_class_weights():
+    counts = np.array([100, 10, 1])
+    p = counts / counts.sum()
+    cp.check_class_weights(1 / np.log(1.02 + p), counts)
+    with pytest.raises(ExerciseError):
+        cp.check_class_weights(1 / p, counts)
+
+
+def test_check_label_validator():
+    def good(label, n):
+        v = np.unique(np.asarray(label))
+        return bool(np.all(np.isin(v, np.r_[np.arange(n), 255])))
+
+    def forgets_fractions(label, n):
+        v = np.unique(np.asarray(label))
+        return bool(np.all((v == 255) | ((v >= 0) & (v < n))))
+
+    def forgets_void(label, n):
+        v = np.unique(np.asarray(label))
+        return bool(np.all((v >= 0) & (v < n)))
+
+    cp.check_label_validator(good)
+    for wrong in (forgets_fractions, forgets_void, lambda label, n: True):
+        with pytest.raises(ExerciseError, match="Wrong answer"):
+            cp.check_label_validator(wrong)
+    with pytest.raises(ExerciseError, match="raised"):
+        cp.check_label_validator(lambda label, n: 1 / 0)
+
+
+# --------------------------------------------------------------------------- 06
+
+
+def test_check_poly_lr():
+    cp.check_poly_lr(lambda s: 0.01 * (1 - s / 1000) ** 0.9, 0.01, 1000)
+    with pytest.raises(ExerciseError):
+        cp.check_poly_lr(lambda s: 0.01 * (1 - s / 1000), 0.01, 1000)  # power 1
+
+
+def test_check_total_steps(tiny_root):
+    from course_utils.train import TrainConfig
+
+    config = TrainConfig.from_profile("smoke", recipe="paper", batch_size=2, epochs=3, steps_per_epoch=None)
+    cp.check_total_steps(3 * math.ceil(5 / 2), config, tiny_root)
+    with pytest.raises(ExerciseError, match="steps"):
+        cp.check_total_steps(3 * (5 // 2), config, tiny_root)
+
+
+def test_check_checkpoint_monitor(tmp_path):
+    from course_utils.train import TrainConfig
+
+    config = TrainConfig.from_profile("smoke", recipe="paper", tensorboard=False)
+    cp.check_checkpoint_monitor(("val_miou", "max"), config, tmp_path)
+    with pytest.raises(ExerciseError):
+        cp.check_checkpoint_monitor(("val_loss", "min"), config, tmp_path)
+
+
+# --------------------------------------------------------------------------- 07
+
+
+def test_check_miou_function():
+    def right(cm):
+        cm = np.asarray(cm, float)
+        tp = np.diag(cm)
+        union = cm.sum(0) + cm.sum(1) - tp
+        return float(np.mean(tp[union > 0] / union[union > 0]))
+
+    def counts_absent_classes(cm):
+        cm = np.asarray(cm, float)
+        tp = np.diag(cm)
+        union = cm.sum(0) + cm.sum(1) - tp
+        return float(np.mean(np.where(union > 0, tp / np.maximum(union, 1), 0)))
+
+    cp.check_miou_function(right)
+    cp.check_miou_function(metrics.mean_iou)
+    with pytest.raises(ExerciseError):
+        cp.check_miou_function(counts_absent_classes)
+
+
+def test_check_worst_confusion():
+    cm = np.array([[90, 10, 0], [30, 70, 0], [0, 1, 1]])
+    names = ["road", "car", "person"]
+    cp.check_worst_confusion(("person", "car"), cm, names)  # 50 % of its row
+    with pytest.raises(ExerciseError):
+        cp.check_worst_confusion(("car", "road"), cm, names)  # the largest count, not the largest share
+
+
+def test_check_flip_tta():
+    model = tiny_model()
+    images = np.random.default_rng(0).normal(size=(2, 8, 10, 3)).astype("float32")
+
+    def right(m, x):
+        p = keras.ops.softmax(m(x), axis=-1)
+        q = keras.ops.flip(keras.ops.softmax(m(keras.ops.flip(x, axis=2)), axis=-1), axis=2)
+        return keras.ops.convert_to_numpy((p + q) / 2)
+
+    def flips_height(m, x):
+        p = keras.ops.softmax(m(x), axis=-1)
+        q = keras.ops.flip(keras.ops.softmax(m(keras.ops.flip(x, axis=1)), axis=-1), axis=1)
+        return keras.ops.convert_to_numpy((p + q) / 2)
+
+    cp.check_flip_tta(right, model, images)
+    with pytest.raises(ExerciseError):
+        cp.check_flip_tta(flips_height, model, images)
+    with pytest.raises(ExerciseError):
+        cp.check_flip_tta(lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m(x), axis=-1)), model, images)
+
+
+# --------------------------------------------------------------------------- 08
+
+
+def test_check_pooling_params():
+    cp.check_pooling_params(512 * 256 + 4 * 256 + 256 * 256, 7, "resnet18")
+    with pytest.raises(ExerciseError):
+        cp.check_pooling_params(512 * 256 + 4 * 256, 7, "resnet18")
+
+
+def test_check_stage4_size():
+    cp.check_stage4_size((65, 65), (513, 513), 8)
+    cp.check_stage4_size((33, 33), (513, 513), 16)
+    with pytest.raises(ExerciseError):
+        cp.check_stage4_size((64, 64), (513, 513), 8)
+
+
+def test_check_best_efficiency():
+    rows = [
+        {"variant": "big", "params": 40_000_000, "val_miou": 0.70},
+        {"variant": "small", "params": 10_000_000, "val_miou": 0.60},
+        {"variant": "not run", "params": None, "val_miou": None},
+    ]
+    cp.check_best_efficiency("small", rows)
+    with pytest.raises(ExerciseError):
+        cp.check_best_efficiency("big", rows)
+    with pytest.raises(ExerciseError, match="No trained rows"):
+        cp.check_best_efficiency("x", rows[2:])
+
+
+# --------------------------------------------------------------------------- 09
+
+
+def test_check_decoder_stride():
+    from course_utils.model import build_deeplabv3
+
+    plus = build_deeplabv3(3, backbone="resnet18", decoder=True, input_shape=(64, 128, 3))
+    cp.check_decoder_stride(4, plus)
+    with pytest.raises(ExerciseError):
+        cp.check_decoder_stride(16, plus)
+    free = build_deeplabv3(3, backbone="resnet18", decoder=True)
+    with pytest.raises(ExerciseError, match="fixed input_shape"):
+        cp.check_decoder_stride(4, free)
+
+
+def test_check_colorize():
+    palette = [(10, 20, 30), (200, 100, 0), (0, 0, 255)]
+
+    def right(ids, pal):
+        table = np.zeros((256, 3), np.uint8)
+        table[: len(pal)] = pal
+        return table[np.asarray(ids)]
+
+    def void_white(ids, pal):
+        out = right(ids, pal)
+        out[np.asarray(ids) == 255] = 255
+        return out
+
+    cp.check_colorize(right, palette)
+    with pytest.raises(ExerciseError):
+        cp.check_colorize(void_white, palette)
+    with pytest.raises(ExerciseError, match="raised"):
+        cp.check_colorize(lambda ids, pal: np.asarray(pal)[ids], palette)  # 255 is out of range
+
+
+def test_check_export_difference(tmp_path):
+    model = tiny_model()
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    image = np.random.default_rng(1).normal(size=(6, 8, 3)).astype("float32")
+    import tensorflow as tf
+
+    reloaded = tf.saved_model.load(str(tmp_path / "sm"))
+    diff = float(np.max(np.abs(reloaded.serve(image[None]).numpy() - model(image[None]).numpy())))
+    cp.check_export_difference(diff, model, tmp_path / "sm", image)
+    with pytest.raises(ExerciseError):
+        cp.check_export_difference(diff + 0.5, model, tmp_path / "sm", image)
+    with pytest.raises(ExerciseError, match="Fill in"):
+        cp.check_export_difference(None, model, tmp_path / "sm", image)
