@@ -48,7 +48,8 @@ def _decode(path: Path, flags: int) -> np.ndarray:
     if array is None:
         raise BadPairError(
             f"Cannot decode {path}: the file is empty, truncated or not an image. "
-            "Re-download or re-extract it (or pass --skip-bad to leave this pair out)."
+            "Replace it with a readable image (for a dataset: re-download or re-extract it, "
+            "or let the preparation script leave the pair out with --skip-bad)."
         )
     return array
 
