@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from course_utils.datasets.camvid import CAMVID_URL, download_camvid, prepare_camvid
-from course_utils.datasets.common import BadPairError
+from course_utils.datasets.common import add_prepare_arguments, run_preparation, size_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,29 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="download folder (default: <out>.download)")
     parser.add_argument("--url", default=CAMVID_URL, help="archive URL (default: SegNet tutorial on GitHub)")
     parser.add_argument("--sha256", default=None, help="expected SHA-256 of the archive, to pin a known copy")
-    parser.add_argument("--height", type=int, help="resize height (labels: nearest neighbour)")
-    parser.add_argument("--width", type=int, help="resize width (labels: nearest neighbour)")
-    parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_prepare_arguments(parser)
     args = parser.parse_args(argv)
-    if (args.height is None) != (args.width is None):
-        parser.error("give both --height and --width, or neither")
-    size = (args.height, args.width) if args.height else None
-    try:
+    size = size_from_args(parser, args)
+
+    def prepare():
         if args.source:
             source = Path(args.source)
         else:
             cache = Path(args.cache) if args.cache else Path(str(Path(args.out)) + ".download")
             source = download_camvid(cache, url=args.url, sha256=args.sha256, progress=True)
-        result = prepare_camvid(source, args.out, size=size, skip_bad=args.skip_bad,
-                                overwrite=args.overwrite, progress=True)
-    except (ConnectionError, ValueError, FileNotFoundError, FileExistsError, BadPairError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for item in result.excluded:
-        print(f"excluded: {item}")
-    print(f"CamVid written to {result.root}: {result.counts}")
-    return 0
+        return prepare_camvid(source, args.out, size=size, skip_bad=args.skip_bad,
+                              overwrite=args.overwrite, progress=True)
+
+    return run_preparation("CamVid", prepare)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils.datasets.common import BadPairError
+from course_utils.datasets.common import add_prepare_arguments, run_preparation, size_from_args
 from course_utils.datasets.idd import prepare_idd
 
 
@@ -23,25 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="IDD folder holding leftImg8bit/ and gtFine/")
     parser.add_argument("--out", required=True, help="output folder (created atomically)")
-    parser.add_argument("--height", type=int, default=240, help="output height (default 240)")
-    parser.add_argument("--width", type=int, default=480, help="output width (default 480)")
     parser.add_argument("--test-fraction", type=float, default=0.0,
                         help="fraction of train moved to a seeded test split (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test split (default 0)")
-    parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_prepare_arguments(parser, default_size=(240, 480))
     args = parser.parse_args(argv)
-    try:
-        result = prepare_idd(args.root, args.out, size=(args.height, args.width),
-                             test_fraction=args.test_fraction, seed=args.seed, skip_bad=args.skip_bad,
-                             overwrite=args.overwrite, progress=True)
-    except (ValueError, FileNotFoundError, FileExistsError, BadPairError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for item in result.excluded:
-        print(f"excluded: {item}")
-    print(f"IDD level 1 written to {result.root}: {result.counts}")
-    return 0
+    size = size_from_args(parser, args)
+    return run_preparation("IDD level 1", lambda: prepare_idd(
+        args.root, args.out, size=size, test_fraction=args.test_fraction, seed=args.seed,
+        skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True))
 
 
 if __name__ == "__main__":

@@ -356,3 +356,42 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
     if not Path(path).is_dir():
         raise FileNotFoundError(f"Missing {what}: {path} is not a folder. {fix}")
     return Path(path)
+
+
+# --------------------------------------------------------------------------- command lines
+
+#: Errors a preparation script reports as one line (exit status 2) instead of a traceback.
+CLI_ERRORS = (ConnectionError, ValueError, FileNotFoundError, FileExistsError)
+
+
+def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -> None:
+    """Add the options every preparation script shares: output size, --skip-bad, --overwrite."""
+    hint = f" (default {default_size[0]}x{default_size[1]})" if default_size else " (default: keep the size)"
+    parser.add_argument("--height", type=int, default=default_size[0] if default_size else None,
+                        help="output height; labels are resized with nearest neighbour" + hint)
+    parser.add_argument("--width", type=int, default=default_size[1] if default_size else None,
+                        help="output width; labels are resized with nearest neighbour" + hint)
+    parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def size_from_args(parser, args) -> tuple[int, int] | None:
+    """The ``(height, width)`` the arguments ask for, or ``None``; both or neither must be given."""
+    if (args.height is None) != (args.width is None):
+        parser.error("give both --height and --width, or neither")
+    return (args.height, args.width) if args.height else None
+
+
+def run_preparation(name: str, prepare: Callable[[], PrepareResult]) -> int:
+    """Run ``prepare()``, print excluded pairs and counts; one-line error and status 2 on bad input."""
+    import sys
+
+    try:
+        result = prepare()
+    except CLI_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for item in result.excluded:
+        print(f"excluded: {item}")
+    print(f"{name} written to {result.root}: {result.counts}")
+    return 0
