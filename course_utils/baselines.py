@@ -67,3 +67,21 @@ def predict_colour_baseline(clf: RandomForestClassifier, image_uint8: np.ndarray
     """Predict a label map ``uint8 [H, W]`` for one RGB ``uint8`` image."""
     h, w = np.asarray(image_uint8).shape[:2]
     return clf.predict(colour_features(image_uint8)).reshape(h, w).astype(np.uint8)
+
+
+def evaluate_colour_baseline(
+    clf: RandomForestClassifier, root: str | os.PathLike, split: str = "test", max_images: int | None = None
+) -> np.ndarray:
+    """Confusion matrix of the baseline over a split, at the images' stored size (void ignored).
+
+    Score it with :mod:`course_utils.metrics` (``mean_iou``, ``pixel_accuracy``), the same
+    code that scores DeepLabV3.
+    """
+    from course_utils.metrics import confusion_matrix
+
+    info = load_info(root)
+    cm = np.zeros((info.num_classes, info.num_classes), dtype=np.int64)
+    for img_path, lbl_path in list_pairs(root, split)[:max_images]:
+        prediction = predict_colour_baseline(clf, read_image(img_path))
+        cm += confusion_matrix(read_label(lbl_path), prediction, info.num_classes, info.ignore_index)
+    return cm

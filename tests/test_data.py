@@ -280,6 +280,8 @@ def test_colour_baseline_is_poor_on_minidrive(tmp_path):
     assert iou.max() > 0.3
     # ...but far from what a network using shape and context reaches
     assert miou < 0.35, miou
+    # the library's evaluation gives the same confusion matrix (sklearn as the reference)
+    np.testing.assert_array_equal(baselines.evaluate_colour_baseline(clf, root, "val"), cm)
 
 
 def test_make_dataset_training_without_augmentation_is_identity_at_native_size(toy):
