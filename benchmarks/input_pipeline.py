@@ -25,43 +25,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 from prettytable import PrettyTable  # noqa: E402
 
 from course_utils import data  # noqa: E402
+from course_utils.experiments import images_per_second, naive_batches  # noqa: E402
 from course_utils.datasets.minidrive import build_minidrive  # noqa: E402
-
-
-def seed_style_generator(root: Path, split: str, batch_size: int, size: tuple[int, int], num_classes: int,
-                         seed: int = 0):
-    """Endless batches the way the seed notebook made them (one Python thread, cv2, one-hot)."""
-    pairs = data.list_pairs(root, split)
-    rng = np.random.default_rng(seed)
-    eye = np.eye(num_classes + 1, dtype=np.float32)[:, :num_classes]  # void -> all-zero row
-    while True:
-        order = rng.permutation(len(pairs))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            images, labels = [], []
-            for k in order[start:start + batch_size]:
-                img_path, lbl_path = pairs[k]
-                img = cv2.cvtColor(cv2.imread(str(img_path)), cv2.COLOR_BGR2RGB)
-                lbl = cv2.imread(str(lbl_path), cv2.IMREAD_GRAYSCALE)
-                img = cv2.resize(img, (size[1], size[0])).astype(np.float32) / 255.0
-                lbl = cv2.resize(lbl, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-                images.append(img)
-                labels.append(eye[np.minimum(lbl, num_classes)])
-            yield np.stack(images), np.stack(labels)
-
-
-def time_batches(iterator, batches: int, warmup: int) -> float:
-    """Seconds for ``batches`` batches after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return time.perf_counter() - start
 
 
 def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup: int = 3) -> dict[str, float]:
@@ -71,19 +39,16 @@ def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup
     epoch when the split fits in ``data.CACHE_BUDGET_BYTES``; its warm-up is
     therefore one full epoch. ``cache=False`` decodes every PNG in every epoch.
     """
-    info = data.load_info(root)
     n_images = len(data.list_pairs(root, "train"))
     epoch = -(-n_images // batch_size)
-    rates = {}
-    gen = seed_style_generator(root, "train", batch_size, size, info.num_classes)
-    rates["generator"] = time_batches(gen, batches, warmup)
+    # the seed notebook's way: one Python thread, cv2 reads, numpy stacking, one-hot labels
+    rates = {"generator": images_per_second(naive_batches(root, "train", batch_size, size), batches, warmup)}
     for name, cache, wu in (("make_dataset, cache=False", False, warmup),
                             ("make_dataset (default cache)", None, epoch + warmup)):
         ds = data.make_dataset(root, "train", batch_size, training=True, image_size=size, seed=0,
                                repeat=True, cache=cache)
-        rates[name] = time_batches(iter(ds), batches, wu)
-    n = batches * batch_size
-    return {k: n / t for k, t in rates.items()}
+        rates[name] = images_per_second(ds, batches, wu)
+    return rates
 
 
 def main(argv: list[str] | None = None) -> int:
