@@ -317,11 +317,7 @@ cells = [
         """
         # NBVAL_IGNORE_OUTPUT
         forest = baselines.fit_colour_baseline(root, "train", max_pixels=50_000, seed=profile.seed)
-        cm_colour = np.zeros((info.num_classes, info.num_classes), np.int64)
-        val_pairs = data.list_pairs(root, "val")[: profile.max_eval_images]
-        for img_path, lbl_path in val_pairs:
-            pred = baselines.predict_colour_baseline(forest, data.read_image(img_path))
-            cm_colour += metrics.confusion_matrix(data.read_label(lbl_path), pred, info.num_classes)
+        cm_colour = baselines.evaluate_colour_baseline(forest, root, "val", max_images=profile.max_eval_images)
         print(f"colour baseline on val: pixel accuracy {metrics.pixel_accuracy(cm_colour):.3f}, "
               f"mean IoU {metrics.mean_iou(cm_colour):.3f}")
         publish(colour_baseline_val_miou=metrics.mean_iou(cm_colour))
@@ -329,7 +325,7 @@ cells = [
     ),
     code(
         """
-        img_path, lbl_path = val_pairs[0]
+        img_path, lbl_path = data.list_pairs(root, "val")[0]
         img = data.read_image(img_path)
         panels = [(img, "image"), (plotting.colorize(data.read_label(lbl_path), info.palette), "ground truth"),
                   (plotting.colorize(baselines.predict_colour_baseline(forest, img), info.palette), "colour baseline")]

@@ -233,12 +233,7 @@ cells = [
         """
         # NBVAL_IGNORE_OUTPUT
         forest = baselines.fit_colour_baseline(root, "train", max_pixels=50_000, seed=profile.seed)
-        cm_colour = np.zeros_like(test.confusion_matrix)
-        for x, y in data.make_dataset(root, "test", 1, training=False, image_size=config.eval_size,
-                                      max_images=profile.max_eval_images):
-            rgb = data.denormalize_image(x[0].numpy())
-            cm_colour += metrics.confusion_matrix(y[0].numpy(), baselines.predict_colour_baseline(forest, rgb),
-                                                  info.num_classes)
+        cm_colour = baselines.evaluate_colour_baseline(forest, root, "test", max_images=profile.max_eval_images)
         table = PrettyTable(["test split", "mIoU", "Pixel accuracy"])
         table.add_row(["colour baseline (per pixel)", f"{metrics.mean_iou(cm_colour):.4f}",
                        f"{metrics.pixel_accuracy(cm_colour):.4f}"])
