@@ -12,7 +12,7 @@ PROFILE ?= smoke
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 
-.PHONY: help install course test unit notebooks e2e browser data clean
+.PHONY: help install course test lint unit notebooks e2e browser data clean
 
 help:
 	@sed -n '1,12p' Makefile
@@ -28,8 +28,12 @@ install: $(STAMP)
 course: $(STAMP)
 	$(PY) tools/run_notebooks.py --profile $(PROFILE)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not e2e"

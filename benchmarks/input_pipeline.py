@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from prettytable import PrettyTable  # noqa: E402
 
 from course_utils import data  # noqa: E402
-from course_utils.experiments import images_per_second, naive_batches  # noqa: E402
 from course_utils.datasets.minidrive import build_minidrive  # noqa: E402
+from course_utils.experiments import images_per_second, naive_batches  # noqa: E402
 
 
 def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup: int = 3) -> dict[str, float]:
@@ -43,10 +43,13 @@ def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup
     epoch = -(-n_images // batch_size)
     # the seed notebook's way: one Python thread, cv2 reads, numpy stacking, one-hot labels
     rates = {"generator": images_per_second(naive_batches(root, "train", batch_size, size), batches, warmup)}
-    for name, cache, wu in (("make_dataset, cache=False", False, warmup),
-                            ("make_dataset (default cache)", None, epoch + warmup)):
-        ds = data.make_dataset(root, "train", batch_size, training=True, image_size=size, seed=0,
-                               repeat=True, cache=cache)
+    for name, cache, wu in (
+        ("make_dataset, cache=False", False, warmup),
+        ("make_dataset (default cache)", None, epoch + warmup),
+    ):
+        ds = data.make_dataset(
+            root, "train", batch_size, training=True, image_size=size, seed=0, repeat=True, cache=cache
+        )
         rates[name] = images_per_second(ds, batches, wu)
     return rates
 
@@ -67,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             t0 = time.perf_counter()
             root = build_minidrive(Path(tmp) / "minidrive", args.images, 0, 0, args.height, args.width, seed=0)
-            print(f"built {args.images} MiniDrive scenes ({args.height}x{args.width}) in "
-                  f"{time.perf_counter() - t0:.1f} s")
+            print(
+                f"built {args.images} MiniDrive scenes ({args.height}x{args.width}) in {time.perf_counter() - t0:.1f} s"
+            )
         rates = run(root, args.batch_size, args.batches, size)
     table = PrettyTable(["pipeline", "images/s", "speed-up"])
     table.align = "r"
@@ -76,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in rates.items():
         table.add_row([name, f"{rate:.1f}", f"{rate / rates['generator']:.1f}x"])
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"training batches of {args.batch_size} at {args.height}x{args.width}, {os.cpu_count()} CPU cores, "
-          f"load average {load}")
+    print(
+        f"training batches of {args.batch_size} at {args.height}x{args.width}, {os.cpu_count()} CPU cores, "
+        f"load average {load}"
+    )
     print(table)
     return 0
 

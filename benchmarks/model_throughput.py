@@ -90,8 +90,14 @@ def build_models(num_classes: int):
     from course_utils.model.layers import ResizeLike
     from course_utils.model.resnet import dilate_keras_applications_resnet
 
-    ours = build_deeplabv3(num_classes, backbone="resnet50", output_stride=16,
-                           multi_grid=(1, 2, 4), weights=None, name="course_deeplabv3_r50")
+    ours = build_deeplabv3(
+        num_classes,
+        backbone="resnet50",
+        output_stride=16,
+        multi_grid=(1, 2, 4),
+        weights=None,
+        name="course_deeplabv3_r50",
+    )
 
     base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(None, None, 3))
     backbone = dilate_keras_applications_resnet(base, output_stride=16, multi_grid=(1, 2, 4))
@@ -121,8 +127,7 @@ def timed_step(fn, gpu_dev: str | None) -> dict:
         start = time.perf_counter()
         fn()
         seconds = time.perf_counter() - start
-    result = {"seconds": seconds, "peak_rss_mb": rss.peak / 2**20,
-              "rss_growth_mb": (rss.peak - rss.start) / 2**20}
+    result = {"seconds": seconds, "peak_rss_mb": rss.peak / 2**20, "rss_growth_mb": (rss.peak - rss.start) / 2**20}
     if gpu_dev:
         result["gpu_peak_mb"] = tf.config.experimental.get_memory_info(gpu_dev)["peak"] / 2**20
     return result
@@ -151,8 +156,7 @@ def main(argv=None) -> dict:
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=args.jit_compile,
             )
-            results["models"][model.name] = {"params": model.count_params(),
-                                             "train": [], "inference": []}
+            results["models"][model.name] = {"params": model.count_params(), "train": [], "inference": []}
         x_t, y_t = tf.constant(x), tf.constant(y)
         for model in models:  # warm-up: tracing / XLA compilation, not timed
             for _ in range(args.warmup):
@@ -170,9 +174,12 @@ def main(argv=None) -> dict:
                         fn = lambda m=model: m.predict_on_batch(x_t)  # noqa: E731
                     r = timed_step(fn, gpu_dev)
                     results["models"][model.name][phase].append(r)
-                    print(f"{phase:9s} step {step + 1} {model.name:32s} "
-                          f"{args.batch / r['seconds']:8.2f} img/s  "
-                          f"peak RSS {r['peak_rss_mb']:8.0f} MB", flush=True)
+                    print(
+                        f"{phase:9s} step {step + 1} {model.name:32s} "
+                        f"{args.batch / r['seconds']:8.2f} img/s  "
+                        f"peak RSS {r['peak_rss_mb']:8.0f} MB",
+                        flush=True,
+                    )
 
     summary = {}
     for name, m in results["models"].items():
@@ -187,9 +194,11 @@ def main(argv=None) -> dict:
                 entry[f"{phase}_gpu_peak_mb"] = max(r["gpu_peak_mb"] for r in m[phase])
         summary[name] = entry
     ours, ref = (summary[m.name] for m in models)
-    ratios = {f"{phase}_{stat}": ours[f"{phase}_images_per_s_{stat}"]
-              / ref[f"{phase}_images_per_s_{stat}"]
-              for phase in ("train", "inference") for stat in ("best", "median")}
+    ratios = {
+        f"{phase}_{stat}": ours[f"{phase}_images_per_s_{stat}"] / ref[f"{phase}_images_per_s_{stat}"]
+        for phase in ("train", "inference")
+        for stat in ("best", "median")
+    }
     results.update(
         summary=summary,
         ratio_ours_over_reference=ratios,
@@ -208,22 +217,37 @@ def main(argv=None) -> dict:
     from prettytable import PrettyTable
 
     table = PrettyTable()
-    table.title = (f"DeepLabV3-R50 OS16, {args.height}x{args.width}, batch {args.batch}, "
-                   f"mixed precision {args.mixed_precision}, XLA {args.jit_compile}")
+    table.title = (
+        f"DeepLabV3-R50 OS16, {args.height}x{args.width}, batch {args.batch}, "
+        f"mixed precision {args.mixed_precision}, XLA {args.jit_compile}"
+    )
     mem = "GPU peak (MB)" if gpu_dev else "RSS growth (MB)"
-    table.field_names = ["model", "params (M)", "train img/s best (median)",
-                         "infer img/s best (median)", f"train {mem}", f"infer {mem}"]
+    table.field_names = [
+        "model",
+        "params (M)",
+        "train img/s best (median)",
+        "infer img/s best (median)",
+        f"train {mem}",
+        f"infer {mem}",
+    ]
     for name, e in summary.items():
         key = "gpu_peak_mb" if gpu_dev else "rss_growth_mb"
-        table.add_row([
-            name, f"{e['params'] / 1e6:.2f}",
-            f"{e['train_images_per_s_best']:.2f} ({e['train_images_per_s_median']:.2f})",
-            f"{e['inference_images_per_s_best']:.2f} ({e['inference_images_per_s_median']:.2f})",
-            f"{e[f'train_{key}']:.0f}", f"{e[f'inference_{key}']:.0f}"])
+        table.add_row(
+            [
+                name,
+                f"{e['params'] / 1e6:.2f}",
+                f"{e['train_images_per_s_best']:.2f} ({e['train_images_per_s_median']:.2f})",
+                f"{e['inference_images_per_s_best']:.2f} ({e['inference_images_per_s_median']:.2f})",
+                f"{e[f'train_{key}']:.0f}",
+                f"{e[f'inference_{key}']:.0f}",
+            ]
+        )
     print(table)
-    print("ratio ours/reference (best, median): "
-          f"train {ratios['train_best']:.3f}, {ratios['train_median']:.3f}; "
-          f"inference {ratios['inference_best']:.3f}, {ratios['inference_median']:.3f}")
+    print(
+        "ratio ours/reference (best, median): "
+        f"train {ratios['train_best']:.3f}, {ratios['train_median']:.3f}; "
+        f"inference {ratios['inference_best']:.3f}, {ratios['inference_median']:.3f}"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)

@@ -34,20 +34,28 @@ from pathlib import Path
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="gpu", choices=("smoke", "cpu", "gpu"), help="sizes (default gpu).")
-    p.add_argument("--dataset", default=None,
-                   help="prepared dataset folder (default: a MiniDrive of --images scenes at the crop size, "
-                        "generated in a temporary folder).")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="prepared dataset folder (default: a MiniDrive of --images scenes at the crop size, "
+        "generated in a temporary folder).",
+    )
     p.add_argument("--images", type=int, default=64, help="scenes in the generated MiniDrive (train split).")
     p.add_argument("--backbone", default=None)
     p.add_argument("--output-stride", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"))
     p.add_argument("--recipe", default="seed", choices=("seed", "paper"))
-    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed_float16 (default: the profile's; only applied on a GPU unless forced).")
+    p.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed_float16 (default: the profile's; only applied on a GPU unless forced).",
+    )
     p.add_argument("--force-mixed-precision", action="store_true")
-    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="XLA (default: the profile's).")
+    p.add_argument(
+        "--jit-compile", action=argparse.BooleanOptionalAction, default=None, help="XLA (default: the profile's)."
+    )
     p.add_argument("--steps", type=int, default=50, help="timed steps.")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first.")
     p.add_argument("--out", default=None, help="append the JSON result to this file.")
@@ -64,13 +72,21 @@ def main(argv=None) -> dict:
     from course_utils.profiles import get_profile
 
     profile = get_profile(args.profile)
-    overrides = {k: v for k, v in {
-        "backbone": args.backbone, "output_stride": args.output_stride, "batch_size": args.batch_size,
-        "mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile,
-        "image_size": tuple(args.image_size) if args.image_size else None,
-    }.items() if v is not None}
-    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, force_mixed_precision=args.force_mixed_precision,
-                                            **overrides)
+    overrides = {
+        k: v
+        for k, v in {
+            "backbone": args.backbone,
+            "output_stride": args.output_stride,
+            "batch_size": args.batch_size,
+            "mixed_precision": args.mixed_precision,
+            "jit_compile": args.jit_compile,
+            "image_size": tuple(args.image_size) if args.image_size else None,
+        }.items()
+        if v is not None
+    }
+    config = train.TrainConfig.from_profile(
+        profile, recipe=args.recipe, force_mixed_precision=args.force_mixed_precision, **overrides
+    )
     tmp = None
     if args.dataset:
         root = Path(args.dataset)
@@ -81,8 +97,16 @@ def main(argv=None) -> dict:
     info = data.load_info(root)
     keras.utils.set_random_seed(config.seed)
 
-    ds = data.make_dataset(root, "train", config.batch_size, training=True, image_size=config.image_size,
-                           seed=config.seed, repeat=True, scale_range=config.scale_range)
+    ds = data.make_dataset(
+        root,
+        "train",
+        config.batch_size,
+        training=True,
+        image_size=config.image_size,
+        seed=config.seed,
+        repeat=True,
+        scale_range=config.scale_range,
+    )
     policy = train.resolve_precision_policy(config)
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
@@ -112,8 +136,11 @@ def main(argv=None) -> dict:
         "batch_size": config.batch_size,
         "precision_policy": policy,
         "jit_compile": bool(config.jit_compile),
-        "device": (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus
-                   else f"CPU ({platform.processor() or platform.machine()})"),
+        "device": (
+            tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+            if gpus
+            else f"CPU ({platform.processor() or platform.machine()})"
+        ),
         "tensorflow": tf.__version__,
         "final_loss": round(float(hist.history["loss"][-1]), 4),
     }

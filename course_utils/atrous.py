@@ -35,7 +35,9 @@ Layer = tuple[int, int, int]
 
 def _check_rate(rate: int) -> int:
     if int(rate) != rate or rate < 1:
-        raise ValueError(f"The dilation rate must be an integer >= 1, got {rate!r} (rate 1 is an ordinary convolution).")
+        raise ValueError(
+            f"The dilation rate must be an integer >= 1, got {rate!r} (rate 1 is an ordinary convolution)."
+        )
     return int(rate)
 
 
@@ -151,14 +153,23 @@ def receptive_field_steps(layers: Iterable[Layer]) -> list[dict[str, int]]:
         try:
             kernel, stride, rate = (int(v) for v in layer)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"Layer {index} must be a (kernel, stride, rate) triple of integers, got {layer!r}.") from exc
+            raise ValueError(
+                f"Layer {index} must be a (kernel, stride, rate) triple of integers, got {layer!r}."
+            ) from exc
         if stride < 1:
             raise ValueError(f"Layer {index}: stride must be >= 1, got {stride}.")
         effective = effective_kernel_size(kernel, rate)
         rf += (effective - 1) * jump
         jump *= stride
         steps.append(
-            {"kernel": kernel, "stride": stride, "rate": rate, "effective_kernel": effective, "receptive_field": rf, "jump": jump}
+            {
+                "kernel": kernel,
+                "stride": stride,
+                "rate": rate,
+                "effective_kernel": effective,
+                "receptive_field": rf,
+                "jump": jump,
+            }
         )
     return steps
 

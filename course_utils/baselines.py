@@ -31,7 +31,10 @@ def colour_features(image_uint8: np.ndarray) -> np.ndarray:
 
 
 def fit_colour_baseline(
-    root: str | os.PathLike, split: str = "train", max_pixels: int = 200_000, seed: int = 0,
+    root: str | os.PathLike,
+    split: str = "train",
+    max_pixels: int = 200_000,
+    seed: int = 0,
     max_images: int | None = None,
 ) -> RandomForestClassifier:
     """Fit a per-pixel colour classifier on up to ``max_pixels`` sampled labelled pixels.

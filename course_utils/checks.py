@@ -47,7 +47,9 @@ def check_equal(answer: Any, expected: Any, hint: str | None = None, what: str =
     correct()
 
 
-def check_close(answer: Any, expected: Any, hint: str | None = None, rtol: float = 1e-5, atol: float = 1e-6, what: str = "answer") -> None:
+def check_close(
+    answer: Any, expected: Any, hint: str | None = None, rtol: float = 1e-5, atol: float = 1e-6, what: str = "answer"
+) -> None:
     """Numerical comparison of numbers or arrays (same shape, ``np.allclose``)."""
     if answer is None or answer is Ellipsis:
         _fail(f"The {what} is still empty: replace the placeholder with your value.", hint)
@@ -84,7 +86,11 @@ def check_function(
 
 
 def _short(value: Any) -> str:
-    text = np.array2string(np.asarray(value), precision=3, threshold=12) if not isinstance(value, tuple) else ", ".join(_short(v) for v in value)
+    text = (
+        np.array2string(np.asarray(value), precision=3, threshold=12)
+        if not isinstance(value, tuple)
+        else ", ".join(_short(v) for v in value)
+    )
     return text if len(text) < 200 else text[:197] + "..."
 
 
@@ -97,7 +103,10 @@ def check_atrous_conv1d(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
     Cases: random signals of several lengths, odd and even kernels, rates 1-4.
     """
     rng = np.random.default_rng(seed)
-    cases = [(rng.normal(size=n), rng.normal(size=k), r) for n, k, r in [(8, 3, 1), (10, 3, 2), (11, 2, 3), (16, 4, 2), (9, 3, 4), (7, 5, 1)]]
+    cases = [
+        (rng.normal(size=n), rng.normal(size=k), r)
+        for n, k, r in [(8, 3, 1), (10, 3, 2), (11, 2, 3), (16, 4, 2), (9, 3, 4), (7, 5, 1)]
+    ]
     check_function(
         fn,
         atrous_conv1d,
@@ -131,7 +140,10 @@ def check_no_gridding(rates: Sequence[int], min_layers: int = 3, min_field: int 
     footprint = stack_footprint(rates, kernel)
     field = footprint.shape[0]
     if field < min_field:
-        _fail(f"The receptive field is {field}x{field}, it must be at least {min_field}x{min_field}.", "Larger rates grow the field.")
+        _fail(
+            f"The receptive field is {field}x{field}, it must be at least {min_field}x{min_field}.",
+            "Larger rates grow the field.",
+        )
     seen = coverage_fraction(footprint)
     if seen < 1.0:
         _fail(

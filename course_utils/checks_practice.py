@@ -66,11 +66,15 @@ def check_majority_baseline(accuracy: float, miou: float, counts: Sequence[int])
         raise ExerciseError("Fill in both `accuracy` and `miou`.")
     acc, mi = majority_class_scores(counts)
     if not np.isclose(float(accuracy), acc, atol=1e-4):
-        raise ExerciseError(f"The pixel accuracy {float(accuracy):.4f} is not right.\n"
-                            "Hint: every pixel of the majority class is right, every other pixel is wrong.")
+        raise ExerciseError(
+            f"The pixel accuracy {float(accuracy):.4f} is not right.\n"
+            "Hint: every pixel of the majority class is right, every other pixel is wrong."
+        )
     if not np.isclose(float(miou), mi, atol=1e-4):
-        raise ExerciseError(f"The mIoU {float(miou):.4f} is not right.\nHint: the majority class's union is "
-                            "every pixel; each other class that occurs has intersection 0.")
+        raise ExerciseError(
+            f"The mIoU {float(miou):.4f} is not right.\nHint: the majority class's union is "
+            "every pixel; each other class that occurs has intersection 0."
+        )
     correct(f"accuracy {acc:.3f} but mIoU only {mi:.3f}.")
 
 
@@ -78,8 +82,14 @@ def check_class_weights(weights: Sequence[float], counts: Sequence[int]) -> None
     """Check inverse-log-frequency weights ``1 / ln(1.02 + p)`` against :func:`course_utils.data.class_weights`."""
     from course_utils.data import class_weights
 
-    check_close(weights, class_weights(counts, method="inverse_log"), rtol=1e-4, atol=1e-5,
-                hint="p is each class's share of the labelled pixels: counts / counts.sum().", what="weights")
+    check_close(
+        weights,
+        class_weights(counts, method="inverse_log"),
+        rtol=1e-4,
+        atol=1e-5,
+        hint="p is each class's share of the labelled pixels: counts / counts.sum().",
+        what="weights",
+    )
 
 
 def _is_label_safe_reference(label: np.ndarray, num_classes: int, ignore_index: int = 255) -> bool:
@@ -125,8 +135,14 @@ def check_poly_lr(fn: Callable[[int], float], base_learning_rate: float, total_s
 
     schedule = PolyDecay(base_learning_rate, total_steps, power=power)
     steps = sorted({0, 1, total_steps // 3, total_steps // 2, max(total_steps - 1, 0), total_steps})
-    check_function(lambda s: float(fn(s)), lambda s: float(schedule(s)), [(s,) for s in steps], rtol=1e-4, atol=1e-8,
-                   hint="lr = base * (1 - step / total_steps) ** power")
+    check_function(
+        lambda s: float(fn(s)),
+        lambda s: float(schedule(s)),
+        [(s,) for s in steps],
+        rtol=1e-4,
+        atol=1e-8,
+        hint="lr = base * (1 - step / total_steps) ** power",
+    )
 
 
 def check_total_steps(answer: int, config, dataset_root) -> None:
@@ -134,8 +150,12 @@ def check_total_steps(answer: int, config, dataset_root) -> None:
     from course_utils.train import make_datasets
 
     _, _, steps, _, _ = make_datasets(config, dataset_root)
-    check_equal(answer, int(steps) * int(config.epochs), what="number of steps",
-                hint="steps per epoch (steps_per_epoch, or ceil(train images / batch size)) x epochs")
+    check_equal(
+        answer,
+        int(steps) * int(config.epochs),
+        what="number of steps",
+        hint="steps per epoch (steps_per_epoch, or ceil(train images / batch size)) x epochs",
+    )
 
 
 def check_checkpoint_monitor(answer: Sequence[str], config, run_dir) -> None:
@@ -146,8 +166,12 @@ def check_checkpoint_monitor(answer: Sequence[str], config, run_dir) -> None:
 
     cbs = make_callbacks(config, run_dir, None)
     ckpt = next(c for c in cbs if isinstance(c, keras.callbacks.ModelCheckpoint))
-    check_equal(tuple(answer) if not _empty(answer) else None, (ckpt.monitor, ckpt.mode), what="(monitor, mode)",
-                hint="the best model is the one with the highest validation mean IoU")
+    check_equal(
+        tuple(answer) if not _empty(answer) else None,
+        (ckpt.monitor, ckpt.mode),
+        what="(monitor, mode)",
+        hint="the best model is the one with the highest validation mean IoU",
+    )
 
 
 # --------------------------------------------------------------------------- 07
@@ -166,8 +190,13 @@ def check_miou_function(fn: Callable[[np.ndarray], float], seed: int = 0) -> Non
     absent[3, :] = 0
     absent[:, 3] = 0  # class 3 never occurs and is never predicted: left out of the mean
     cases.append((absent,))
-    check_function(fn, metrics.mean_iou, cases, rtol=1e-6,
-                   hint="IoU_c = cm[c, c] / (row sum + column sum - cm[c, c]); skip classes whose union is 0.")
+    check_function(
+        fn,
+        metrics.mean_iou,
+        cases,
+        rtol=1e-6,
+        hint="IoU_c = cm[c, c] / (row sum + column sum - cm[c, c]); skip classes whose union is 0.",
+    )
 
 
 def check_worst_confusion(answer: Sequence[str], cm: np.ndarray, class_names: Sequence[str]) -> None:
@@ -176,9 +205,12 @@ def check_worst_confusion(answer: Sequence[str], cm: np.ndarray, class_names: Se
     shares = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     np.fill_diagonal(shares, -1)
     i, j = np.unravel_index(int(np.argmax(shares)), shares.shape)
-    check_equal(tuple(answer) if not _empty(answer) else None, (class_names[i], class_names[j]),
-                what="(true class, predicted class)",
-                hint="normalise each row by its sum, ignore the diagonal, take the largest entry.")
+    check_equal(
+        tuple(answer) if not _empty(answer) else None,
+        (class_names[i], class_names[j]),
+        what="(true class, predicted class)",
+        hint="normalise each row by its sum, ignore the diagonal, take the largest entry.",
+    )
 
 
 def check_flip_tta(fn: Callable[[Any, np.ndarray], np.ndarray], model, images: np.ndarray) -> None:
@@ -190,8 +222,14 @@ def check_flip_tta(fn: Callable[[Any, np.ndarray], np.ndarray], model, images: n
     except Exception as exc:  # report the student's exception
         raise ExerciseError(f"Your function raised {type(exc).__name__}: {exc}") from None
     want = predict_proba(model, images, scales=(1.0,), flip=True)
-    check_close(got, want, rtol=1e-4, atol=1e-5, what="flip-averaged probabilities",
-                hint="softmax(model(x)) and the mirrored softmax(model(mirrored x)), averaged; mirror along axis 2 (width).")
+    check_close(
+        got,
+        want,
+        rtol=1e-4,
+        atol=1e-5,
+        what="flip-averaged probabilities",
+        hint="softmax(model(x)) and the mirrored softmax(model(mirrored x)), averaged; mirror along axis 2 (width).",
+    )
 
 
 # --------------------------------------------------------------------------- 08
@@ -203,20 +241,30 @@ def check_pooling_params(answer: int, num_classes: int, backbone: str = "resnet1
 
     with_pool = build_deeplabv3(num_classes, backbone=backbone, image_pooling=True).count_params()
     without = build_deeplabv3(num_classes, backbone=backbone, image_pooling=False).count_params()
-    check_equal(answer, int(with_pool - without), what="parameter difference",
-                hint="the branch's 1x1 convolution (C_in x 256, no bias) and BatchNorm (4 x 256), plus 256 more "
-                     "input channels of the 1x1 projection after the concatenation (256 x 256).")
+    check_equal(
+        answer,
+        int(with_pool - without),
+        what="parameter difference",
+        hint="the branch's 1x1 convolution (C_in x 256, no bias) and BatchNorm (4 x 256), plus 256 more "
+        "input channels of the 1x1 projection after the concatenation (256 x 256).",
+    )
 
 
-def check_stage4_size(answer: Sequence[int], input_size: Sequence[int], output_stride: int, backbone: str = "resnet18") -> None:
+def check_stage4_size(
+    answer: Sequence[int], input_size: Sequence[int], output_stride: int, backbone: str = "resnet18"
+) -> None:
     """Check ``(H, W)`` of the backbone's last feature map for an input size and output stride."""
     from course_utils.model import BACKBONES, build_resnet
 
     h, w = int(input_size[0]), int(input_size[1])
     model = build_resnet(BACKBONES[backbone], output_stride=output_stride, input_shape=(h, w, 3))
     expected = tuple(int(v) for v in model.output_shape[1:3])
-    check_equal(tuple(answer) if not _empty(answer) else None, expected, what="feature-map size",
-                hint="'same' padding rounds up at every stride-2 step: ceil(H / output_stride).")
+    check_equal(
+        tuple(answer) if not _empty(answer) else None,
+        expected,
+        what="feature-map size",
+        hint="'same' padding rounds up at every stride-2 step: ceil(H / output_stride).",
+    )
 
 
 def check_best_efficiency(answer: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -225,8 +273,12 @@ def check_best_efficiency(answer: str, rows: Sequence[Mapping[str, Any]]) -> Non
     if not trained:
         raise ExerciseError("No trained rows to compare: run the live ablations first.")
     best = max(trained, key=lambda r: r["val_miou"] / (r["params"] / 1e6))
-    check_equal(answer, best["variant"], what="variant",
-                hint="for each trained row compute val_miou / (params / 1e6) and take the largest.")
+    check_equal(
+        answer,
+        best["variant"],
+        what="variant",
+        hint="for each trained row compute val_miou / (params / 1e6) and take the largest.",
+    )
 
 
 # --------------------------------------------------------------------------- 09
@@ -239,8 +291,12 @@ def check_decoder_stride(answer: int, model) -> None:
     feat_h = layer.input.shape[1]
     if in_h is None or feat_h is None:
         raise ExerciseError("Build the model with a fixed input_shape (e.g. (64, 128, 3)) for this check.")
-    check_equal(answer, int(round(in_h / feat_h)), what="output stride",
-                hint="compare the input height with the height of the decoder's low-level input (stage 1).")
+    check_equal(
+        answer,
+        int(round(in_h / feat_h)),
+        what="output stride",
+        hint="compare the input height with the height of the decoder's low-level input (stage 1).",
+    )
 
 
 def check_colorize(fn: Callable[[np.ndarray, Sequence[Sequence[int]]], np.ndarray], palette, seed: int = 0) -> None:
@@ -259,8 +315,10 @@ def check_colorize(fn: Callable[[np.ndarray, Sequence[Sequence[int]]], np.ndarra
             raise ExerciseError(f"Your function raised {type(exc).__name__}: {exc}") from None
         want = colorize(case, palette)
         if got.shape != want.shape or not np.array_equal(got.astype(np.int64), want.astype(np.int64)):
-            raise ExerciseError("The colours differ from the palette lookup (or the shape is wrong: expected "
-                                f"{want.shape}).\nHint: np.asarray(palette, np.uint8)[ids]; paint 255 black.")
+            raise ExerciseError(
+                "The colours differ from the palette lookup (or the shape is wrong: expected "
+                f"{want.shape}).\nHint: np.asarray(palette, np.uint8)[ids]; paint 255 black."
+            )
     correct()
 
 
@@ -273,7 +331,13 @@ def check_export_difference(answer: float, model, exported_dir, image: np.ndarra
     reloaded = tf.saved_model.load(str(exported_dir))
     x = np.asarray(image, np.float32)[None]
     diff = float(np.max(np.abs(np.asarray(reloaded.serve(x)) - np.asarray(model(x, training=False)))))
-    check_close(float(answer), diff, rtol=1e-3, atol=1e-6, what="largest difference",
-                hint="np.max(np.abs(reloaded.serve(x) - model(x))) for one image batch x")
+    check_close(
+        float(answer),
+        diff,
+        rtol=1e-3,
+        atol=1e-6,
+        what="largest difference",
+        hint="np.max(np.abs(reloaded.serve(x) - model(x))) for one image batch x",
+    )
     if diff > 1e-3:
         raise ExerciseError(f"The exported model differs from the Keras model by {diff:.3g}: export it again.")

@@ -41,8 +41,18 @@ MINIDRIVE_SEED = 2024
 CACHE_BUDGET_BYTES = 1 << 30
 
 __all__ = [
-    "DatasetInfo", "load_info", "list_pairs", "normalize_image", "denormalize_image", "make_dataset",
-    "read_image", "read_label", "class_frequencies", "class_weights", "find_dataset", "ensure_minidrive",
+    "DatasetInfo",
+    "load_info",
+    "list_pairs",
+    "normalize_image",
+    "denormalize_image",
+    "make_dataset",
+    "read_image",
+    "read_label",
+    "class_frequencies",
+    "class_weights",
+    "find_dataset",
+    "ensure_minidrive",
 ]
 
 
@@ -90,18 +100,23 @@ def load_info(root: str | os.PathLike) -> DatasetInfo:
         palette = tuple(tuple(int(v) for v in rgb) for rgb in meta["palette"])
         size = meta.get("image_size")
         info = DatasetInfo(
-            name=str(meta["name"]), classes=classes, palette=palette,
+            name=str(meta["name"]),
+            classes=classes,
+            palette=palette,
             ignore_index=int(meta.get("ignore_index", IGNORE_INDEX)),
             image_size=(int(size[0]), int(size[1])) if size else None,
             counts={str(k): int(v) for k, v in meta.get("counts", {}).items()},
-            source=str(meta.get("source", "")), root=root.resolve(),
+            source=str(meta.get("source", "")),
+            root=root.resolve(),
         )
     except (ValueError, KeyError, TypeError, IndexError) as err:
-        raise ValueError(f"{meta_path} is invalid ({err!r}). Delete the folder and prepare it again: "
-                         f"{_fix_hint(root)}") from err
+        raise ValueError(
+            f"{meta_path} is invalid ({err!r}). Delete the folder and prepare it again: {_fix_hint(root)}"
+        ) from err
     if not classes or len(palette) != len(classes) or any(len(c) != 3 for c in palette):
-        raise ValueError(f"{meta_path} is invalid: {len(classes)} classes but {len(palette)} RGB colours. "
-                         f"{_fix_hint(root)}")
+        raise ValueError(
+            f"{meta_path} is invalid: {len(classes)} classes but {len(palette)} RGB colours. {_fix_hint(root)}"
+        )
     return info
 
 
@@ -118,8 +133,9 @@ def list_pairs(root: str | os.PathLike, split: str) -> list[tuple[Path, Path]]:
     for d in (img_dir, lbl_dir):
         if not d.is_dir():
             present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-            raise FileNotFoundError(f"Missing folder {d}. Splits present in {root}: {present or 'none'}. "
-                                    f"{_fix_hint(root)}")
+            raise FileNotFoundError(
+                f"Missing folder {d}. Splits present in {root}: {present or 'none'}. {_fix_hint(root)}"
+            )
     images = {p.stem: p for p in img_dir.glob("*.png")}
     labels = {p.stem: p for p in lbl_dir.glob("*.png")}
     if set(images) != set(labels):
@@ -129,8 +145,11 @@ def list_pairs(root: str | os.PathLike, split: str) -> list[tuple[Path, Path]]:
             msg.append(f"{len(only_i)} image(s) without a label, e.g. {images[only_i[0]]}")
         if only_l:
             msg.append(f"{len(only_l)} label(s) without an image, e.g. {labels[only_l[0]]}")
-        raise ValueError(f"Split {split!r} of {root} is inconsistent: " + "; ".join(msg)
-                         + f". Prepare the dataset again. {_fix_hint(root)}")
+        raise ValueError(
+            f"Split {split!r} of {root} is inconsistent: "
+            + "; ".join(msg)
+            + f". Prepare the dataset again. {_fix_hint(root)}"
+        )
     if not images:
         raise ValueError(f"Split {split!r} of {root} is empty (no PNG in {img_dir}). {_fix_hint(root)}")
     return [(images[k], labels[k]) for k in sorted(images)]
@@ -192,14 +211,22 @@ def _augment_train(image, label, seed, crop, scale_range, augment):
         box = tf.constant([[0.0, 0.0, 1.0, 1.0]])
     idx = tf.zeros([1], tf.int32)
     img = tf.image.crop_and_resize(image[None], box, idx, crop, method="bilinear", extrapolation_value=127.5)[0]
-    lbl = tf.image.crop_and_resize(tf.cast(label[None, ..., None], tf.float32), box, idx, crop,
-                                   method="nearest", extrapolation_value=float(IGNORE_INDEX))[0, ..., 0]
+    lbl = tf.image.crop_and_resize(
+        tf.cast(label[None, ..., None], tf.float32),
+        box,
+        idx,
+        crop,
+        method="nearest",
+        extrapolation_value=float(IGNORE_INDEX),
+    )[0, ..., 0]
     if augment:  # light photometric jitter, drawn here, applied per batch (_jitter_batch)
-        jitter = tf.stack([
-            tf.random.stateless_uniform([], seeds[4], -0.2, 0.2),  # brightness (normalised units)
-            tf.random.stateless_uniform([], seeds[5], 0.8, 1.2),  # contrast
-            tf.random.stateless_uniform([], seeds[6], 0.8, 1.2),  # saturation
-        ])
+        jitter = tf.stack(
+            [
+                tf.random.stateless_uniform([], seeds[4], -0.2, 0.2),  # brightness (normalised units)
+                tf.random.stateless_uniform([], seeds[5], 0.8, 1.2),  # contrast
+                tf.random.stateless_uniform([], seeds[6], 0.8, 1.2),  # saturation
+            ]
+        )
     else:
         jitter = tf.constant([0.0, 1.0, 1.0])
     img = tf.ensure_shape(img, [ch, cw, 3])
@@ -286,8 +313,10 @@ def make_dataset(
             raise ValueError(f"{root}/dataset.json has no image_size: pass image_size=(H, W).")
         image_size = info.image_size
     if training and len(pairs) < batch_size:
-        raise ValueError(f"Split {split!r} of {root} has {len(pairs)} images, fewer than batch_size="
-                         f"{batch_size}: training drops incomplete batches, so nothing would be yielded.")
+        raise ValueError(
+            f"Split {split!r} of {root} has {len(pairs)} images, fewer than batch_size="
+            f"{batch_size}: training drops incomplete batches, so nothing would be yielded."
+        )
     par = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
 
     ds = tf.data.Dataset.from_tensor_slices(([str(a) for a, _ in pairs], [str(b) for _, b in pairs]))
@@ -312,8 +341,9 @@ def make_dataset(
         crop = (int(image_size[0]), int(image_size[1]))
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds))
-        ds = ds.map(lambda pair, s: _augment_train(pair[0], pair[1], s, crop, (lo, hi), augment),
-                    num_parallel_calls=par)
+        ds = ds.map(
+            lambda pair, s: _augment_train(pair[0], pair[1], s, crop, (lo, hi), augment), num_parallel_calls=par
+        )
         ds = ds.batch(batch_size, drop_remainder=True, num_parallel_calls=par)
         ds = ds.map(_jitter_batch, num_parallel_calls=par)
     else:
@@ -346,8 +376,10 @@ def class_frequencies(root: str | os.PathLike, split: str = "train", num_classes
         counts += np.bincount(read_label(lbl).ravel(), minlength=256)
         bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX])
         if bad.size:
-            raise ValueError(f"Label {lbl} holds class id {int(bad[0]) + num_classes} >= num_classes="
-                             f"{num_classes}. Prepare the dataset again.")
+            raise ValueError(
+                f"Label {lbl} holds class id {int(bad[0]) + num_classes} >= num_classes="
+                f"{num_classes}. Prepare the dataset again."
+            )
     return counts[:num_classes].copy()
 
 
@@ -407,12 +439,13 @@ def ensure_minidrive(profile=None, root: str | os.PathLike | None = None) -> Pat
     want = {k: v for k, v in (("train", train), ("val", val), ("test", test)) if v > 0}
     if _is_prepared(root):
         info = load_info(root)
-        if info.counts == want and info.image_size == size and all(
-            len(list((root / s / "labels").glob("*.png"))) == n for s, n in want.items()
+        if (
+            info.counts == want
+            and info.image_size == size
+            and all(len(list((root / s / "labels").glob("*.png"))) == n for s, n in want.items())
         ):
             return root.resolve()
-    build_minidrive(root, train, val, test, size[0], size[1], seed=MINIDRIVE_SEED,
-                    overwrite=root.exists())
+    build_minidrive(root, train, val, test, size[0], size[1], seed=MINIDRIVE_SEED, overwrite=root.exists())
     return root.resolve()
 
 
@@ -452,5 +485,7 @@ def find_dataset(name: str | None = None) -> Path:
     if root.is_dir():
         load_info(root)  # clear error when it is not a prepared dataset
         return root.resolve()
-    raise ValueError(f"Unknown dataset {name!r} (from the argument or {DATASET_ENV}): use 'auto', one of "
-                     f"{', '.join(PREPARE_COMMANDS)}, or the path of a prepared folder.")
+    raise ValueError(
+        f"Unknown dataset {name!r} (from the argument or {DATASET_ENV}): use 'auto', one of "
+        f"{', '.join(PREPARE_COMMANDS)}, or the path of a prepared folder."
+    )

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -172,7 +172,7 @@ def check_num_classes(model, num_classes: int, dataset_root: str | os.PathLike) 
 
 # -------------------------------------------------------------------- inference
 
-_PROB_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PROB_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -180,8 +180,9 @@ def _prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
     if isinstance(model, keras.Model):
         fn = _PROB_FNS.get(model)
         if fn is None:
-            fn = tf.function(lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), -1),
-                             reduce_retracing=True)
+            fn = tf.function(
+                lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), -1), reduce_retracing=True
+            )
             _PROB_FNS[model] = fn
         return fn
     return lambda x: tf.nn.softmax(tf.cast(model(x), tf.float32), -1)
@@ -347,7 +348,9 @@ def evaluate_split(
     return EvaluationResult(split, cm, list(info.classes), n, tuple(float(s) for s in tta_scales), bool(flip))
 
 
-def evaluate_splits(model, root, splits: Sequence[str] = ("train", "val", "test"), **kwargs) -> dict[str, EvaluationResult]:
+def evaluate_splits(
+    model, root, splits: Sequence[str] = ("train", "val", "test"), **kwargs
+) -> dict[str, EvaluationResult]:
     """:func:`evaluate_split` for each split present in the dataset (others are skipped with a note)."""
     from course_utils import data
 

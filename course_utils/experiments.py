@@ -37,9 +37,10 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -403,8 +404,11 @@ def variant_cost(variant: Variant, image_size: tuple[int, int], num_classes: int
     from course_utils.model import build_deeplabv3, model_report
 
     model = build_deeplabv3(
-        num_classes, backbone=variant.backbone, output_stride=variant.output_stride,
-        multi_grid=variant.multi_grid, image_pooling=variant.image_pooling,
+        num_classes,
+        backbone=variant.backbone,
+        output_stride=variant.output_stride,
+        multi_grid=variant.multi_grid,
+        image_pooling=variant.image_pooling,
     )
     report = model_report(model, (int(image_size[0]), int(image_size[1]), 3))
     return report.gmacs, int(report.total_params)
@@ -419,8 +423,10 @@ def train_command(variant: Variant, dataset: str = "auto", profile: str = "gpu")
     """
     import shlex
 
-    return (f"python tools/run_ablations.py --dataset {shlex.quote(dataset)} --profile {profile} --recipe paper "
-            f"--variant {shlex.quote(variant.name)}")
+    return (
+        f"python tools/run_ablations.py --dataset {shlex.quote(dataset)} --profile {profile} --recipe paper "
+        f"--variant {shlex.quote(variant.name)}"
+    )
 
 
 def _not_run(variant: Variant, reason: str) -> dict:
@@ -509,21 +515,34 @@ def run_ablations(
     for variant in variants:
         key = (variant.backbone, variant.output_stride, variant.multi_grid, variant.image_pooling, variant.weights)
         if key in done:  # the same network under another name: reuse its run
-            rows.append({**done[key], "variant": variant.name, "group": variant.group,
-                         "status": f"same network as {done[key]['variant']}"})
+            rows.append(
+                {
+                    **done[key],
+                    "variant": variant.name,
+                    "group": variant.group,
+                    "status": f"same network as {done[key]['variant']}",
+                }
+            )
             continue
         trained = sum(1 for r in done.values())
         if max_trained is not None and trained >= max_trained and variant.weights is None:
-            rows.append(_not_run(variant, f"not run live (live run limited to {max_trained} training(s)); "
-                                          f"full size: {train_command(variant)}"))
+            rows.append(
+                _not_run(
+                    variant,
+                    f"not run live (live run limited to {max_trained} training(s)); "
+                    f"full size: {train_command(variant)}",
+                )
+            )
             continue
         if max_gmacs is not None and variant.weights is None:
             if key[:4] not in costs:
                 costs[key[:4]] = variant_cost(variant, base_config.image_size, num_classes)
             cost, params = costs[key[:4]]
             if cost > max_gmacs * (1 + 1e-9):
-                row = _not_run(variant, f"not run live ({cost:.2f} GMACs > budget {max_gmacs:.2f}); "
-                                        f"full size: {train_command(variant)}")
+                row = _not_run(
+                    variant,
+                    f"not run live ({cost:.2f} GMACs > budget {max_gmacs:.2f}); full size: {train_command(variant)}",
+                )
                 row["params"] = params
                 rows.append(row)
                 continue
@@ -551,7 +570,9 @@ def ablation_table(rows: Sequence[dict], show_status: bool = True):
     from prettytable import PrettyTable
 
     table = PrettyTable()
-    table.field_names = ["variant", "model", "params (M)", "s / epoch", "val mIoU"] + (["status"] if show_status else [])
+    table.field_names = ["variant", "model", "params (M)", "s / epoch", "val mIoU"] + (
+        ["status"] if show_status else []
+    )
     for r in rows:
         row = [
             r["variant"],
@@ -642,8 +663,18 @@ def load_stored_results(folder: str | os.PathLike | None = None) -> list[dict]:
     rows = []
     for name in sorted(glob.glob(str(Path(folder) / "*.json"))):
         path = Path(name)
-        row = {"variant": path.stem, "dataset": None, "val_miou": None, "test_miou": None, "params": None,
-               "seconds_per_epoch": None, "command": "-", "hardware": "-", "file": path.name, "problem": None}
+        row = {
+            "variant": path.stem,
+            "dataset": None,
+            "val_miou": None,
+            "test_miou": None,
+            "params": None,
+            "seconds_per_epoch": None,
+            "command": "-",
+            "hardware": "-",
+            "file": path.name,
+            "problem": None,
+        }
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -678,7 +709,16 @@ def stored_results_table(rows: Sequence[dict]):
     from prettytable import PrettyTable
 
     table = PrettyTable()
-    table.field_names = ["variant", "dataset", "val mIoU", "test mIoU", "params (M)", "s / epoch", "hardware", "command"]
+    table.field_names = [
+        "variant",
+        "dataset",
+        "val mIoU",
+        "test mIoU",
+        "params (M)",
+        "s / epoch",
+        "hardware",
+        "command",
+    ]
 
     def fmt(v, spec):
         return "-" if v is None else format(v, spec)
@@ -687,11 +727,18 @@ def stored_results_table(rows: Sequence[dict]):
         if r.get("problem"):
             table.add_row([r["variant"], "-", "-", "-", "-", "-", "-", f"{r['file']}: {r['problem']}"])
             continue
-        table.add_row([
-            r["variant"], r.get("dataset") or "-", fmt(r.get("val_miou"), ".3f"), fmt(r.get("test_miou"), ".3f"),
-            "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}", fmt(r.get("seconds_per_epoch"), ".0f"),
-            r["hardware"], r["command"],
-        ])
+        table.add_row(
+            [
+                r["variant"],
+                r.get("dataset") or "-",
+                fmt(r.get("val_miou"), ".3f"),
+                fmt(r.get("test_miou"), ".3f"),
+                "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
+                fmt(r.get("seconds_per_epoch"), ".0f"),
+                r["hardware"],
+                r["command"],
+            ]
+        )
     if not rows:
         table.add_row(["no full-size results stored yet", "-", "-", "-", "-", "-", "-", "see the commands below"])
     table.align = "l"

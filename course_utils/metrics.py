@@ -208,7 +208,10 @@ class StreamingMeanIoU(keras.metrics.Metric):
         weights = tf.cast(valid, tf.float64)
         if sample_weight is not None:
             sw = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
-            sw = tf.broadcast_to(tf.reshape(sw, tf.concat([tf.shape(sw), tf.ones([tf.rank(y_true) - tf.rank(sw)], tf.int32)], 0)), tf.shape(y_true))
+            sw = tf.broadcast_to(
+                tf.reshape(sw, tf.concat([tf.shape(sw), tf.ones([tf.rank(y_true) - tf.rank(sw)], tf.int32)], 0)),
+                tf.shape(y_true),
+            )
             weights = weights * tf.reshape(sw, [-1])
         index = tf.where(valid, t * c + p, tf.zeros_like(t))
         counts = tf.math.unsorted_segment_sum(weights, index, num_segments=c * c)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -245,14 +245,16 @@ def plot_confusion_matrix(
         for i in range(n):
             for j in range(n):
                 txt = f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
-                        color="white" if shown[i, j] > thresh else "black")
+                ax.text(
+                    j, i, txt, ha="center", va="center", fontsize=7, color="white" if shown[i, j] > thresh else "black"
+                )
     ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), names, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("ground truth")
-    ax.set_title(title or ("Confusion matrix (rows normalised)" if normalize == "true" else "Confusion matrix"),
-                 fontsize=10)
+    ax.set_title(
+        title or ("Confusion matrix (rows normalised)" if normalize == "true" else "Confusion matrix"), fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -311,7 +313,12 @@ def plot_qualitative(
             ax.set_axis_off()
             if r == 0 or c == 3:
                 ax.set_title(name, fontsize=9)
-    fig.legend(handles=legend_handles(class_names, palette), loc="lower center",
-               ncol=min(len(class_names) + 1, 8), fontsize=8, frameon=False)
+    fig.legend(
+        handles=legend_handles(class_names, palette),
+        loc="lower center",
+        ncol=min(len(class_names) + 1, 8),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(class_names) // 8), 1, 1))
     return fig

@@ -63,7 +63,7 @@ class Profile:
     max_eval_images: int | None
     seed: int = 42
 
-    def replace(self, **changes: object) -> "Profile":
+    def replace(self, **changes: object) -> Profile:
         """Return a copy with some fields changed (the profile itself stays frozen)."""
         return dataclasses.replace(self, **changes)
 

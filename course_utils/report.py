@@ -7,7 +7,7 @@ when TensorFlow sees a GPU, its memory in use.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import psutil
@@ -97,7 +97,9 @@ def system_status() -> str:
     ]
     if s["gpus"]:
         for g in s["gpus"]:
-            lines.append(f"GPU RAM ({g['device']}): Used by TensorFlow: {g['used_gb']:.2f} GB - Peak: {g['peak_gb']:.2f} GB")
+            lines.append(
+                f"GPU RAM ({g['device']}): Used by TensorFlow: {g['used_gb']:.2f} GB - Peak: {g['peak_gb']:.2f} GB"
+            )
     else:
         lines.append("GPU: none visible to TensorFlow (training runs on the CPU)")
     return "\n".join(lines)

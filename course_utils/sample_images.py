@@ -64,11 +64,17 @@ def street_scene(height: int = 128, width: int = 256, seed: int = 0) -> np.ndarr
     # Pavement and road below the horizon; the road is a trapezoid in perspective.
     img[horizon:] = (150, 145, 140)
     cx = 0.5 * w
-    road = _fill_polygon((h, w), np.array([cx - 0.04 * w, cx + 0.04 * w, 1.1 * w, -0.1 * w]), np.array([horizon, horizon, h, h]))
+    road = _fill_polygon(
+        (h, w), np.array([cx - 0.04 * w, cx + 0.04 * w, 1.1 * w, -0.1 * w]), np.array([horizon, horizon, h, h])
+    )
     img[road] = (80, 80, 85)
     # Dashed centre line, narrowing with distance.
     depth = (yy - horizon) / max(h - horizon, 1)
-    dashes = (np.abs(xx - cx) < 0.5 + 2.5 * depth) & (np.sin(18 * np.sqrt(np.clip(depth, 0, 1)) * np.pi) > 0) & (yy > horizon + 2)
+    dashes = (
+        (np.abs(xx - cx) < 0.5 + 2.5 * depth)
+        & (np.sin(18 * np.sqrt(np.clip(depth, 0, 1)) * np.pi) > 0)
+        & (yy > horizon + 2)
+    )
     img[dashes] = (235, 235, 220)
 
     # Trees: dark green discs on the left pavement.

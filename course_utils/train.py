@@ -30,9 +30,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -222,7 +222,7 @@ class TrainConfig:
         self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
 
     @classmethod
-    def from_profile(cls, profile: Profile | str | None = None, recipe: str = "seed", **overrides) -> "TrainConfig":
+    def from_profile(cls, profile: Profile | str | None = None, recipe: str = "seed", **overrides) -> TrainConfig:
         """A config sized by a run profile (the active one when ``profile`` is ``None``).
 
         Training crops are taken at the dataset's scale with flips and colour
@@ -550,8 +550,11 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
         if tensorboard_available():
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
         else:
-            print("TensorBoard logs skipped: the `tensorboard` package is not installed "
-                  "(pip install tensorboard); history.csv and curves.png are still written.", file=sys.stderr)
+            print(
+                "TensorBoard logs skipped: the `tensorboard` package is not installed "
+                "(pip install tensorboard); history.csv and curves.png are still written.",
+                file=sys.stderr,
+            )
     return cbs
 
 

@@ -112,7 +112,9 @@ def dilation_readout(kernel: int, rate: int) -> str:
     return f"kernel {kernel}x{kernel}, rate {rate} -> effective {e}x{e}"
 
 
-def dilation_figure(image: np.ndarray | None = None, kernel: int = 3, rate: int = 2, center: tuple[int, int] | None = None) -> Figure:
+def dilation_figure(
+    image: np.ndarray | None = None, kernel: int = 3, rate: int = 2, center: tuple[int, int] | None = None
+) -> Figure:
     """Kernel footprint on an image, the zero-inserted kernel and the filtered output.
 
     The filter is a ``kernel x kernel`` mean filter applied with
@@ -201,10 +203,17 @@ def receptive_field_figure(rates: Sequence[int], kernel: int = 3) -> Figure:
     rf = footprint.shape[0]
     fig = Figure(figsize=(4.2, 4.2))
     ax = fig.subplots()
-    ax.imshow(np.where(footprint > 0, footprint, np.nan), cmap="viridis", interpolation="nearest", extent=(-0.5, rf - 0.5, rf - 0.5, -0.5))
+    ax.imshow(
+        np.where(footprint > 0, footprint, np.nan),
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(-0.5, rf - 0.5, rf - 0.5, -0.5),
+    )
     ax.set_facecolor("white")
     ax.add_patch(Rectangle((-0.5, -0.5), rf, rf, fill=False, ec="black", lw=1))
-    ax.set_title(f"rates {', '.join(map(str, rates))}: sees {100 * coverage_fraction(footprint):.0f}% of {rf}x{rf}", fontsize=10)
+    ax.set_title(
+        f"rates {', '.join(map(str, rates))}: sees {100 * coverage_fraction(footprint):.0f}% of {rf}x{rf}", fontsize=10
+    )
     if rf > 40:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -261,7 +270,9 @@ def aspp_rate_figure(rates: Sequence[int], feature_size: int = 65) -> Figure:
             ty, tx = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
             inside = (ty >= 0) & (ty < feature_size) & (tx >= 0) & (tx < feature_size)
             colour = colours[i % len(colours)]
-            ax_map.scatter(tx[inside], ty[inside], c=colour, marker=marker, s=22, label=f"rate {r}" if cy == centre else None)
+            ax_map.scatter(
+                tx[inside], ty[inside], c=colour, marker=marker, s=22, label=f"rate {r}" if cy == centre else None
+            )
             ax_map.scatter(tx[~inside], ty[~inside], facecolors="none", edgecolors=colour, marker=marker, s=22)
     lim = feature_size + max(rates)
     ax_map.set_xlim(-max(rates) - 1, lim)
@@ -272,7 +283,9 @@ def aspp_rate_figure(rates: Sequence[int], feature_size: int = 65) -> Figure:
     all_rates = np.arange(1, feature_size + 1)
     ax_curve.plot(all_rates, [valid_weight_fraction(feature_size, r) for r in all_rates], color="0.3")
     for i, r in enumerate(rates):
-        ax_curve.scatter([r], [valid_weight_fraction(feature_size, r)], color=colours[i % len(colours)], zorder=3, label=f"rate {r}")
+        ax_curve.scatter(
+            [r], [valid_weight_fraction(feature_size, r)], color=colours[i % len(colours)], zorder=3, label=f"rate {r}"
+        )
     ax_curve.axhline(1 / 9, ls="--", color="0.5", lw=1)
     ax_curve.text(1, 1 / 9 + 0.02, "1/9: only the centre tap (a 1x1 filter)", fontsize=8)
     ax_curve.set_xlabel("atrous rate")
@@ -289,7 +302,13 @@ def aspp_rate_explorer(feature_size: int = 65) -> widgets.VBox:
         raise ValueError(f"feature_size must be >= 3, got {feature_size}.")
     sliders = []
     for i, value in enumerate((6, 12, 18)):
-        slider = widgets.IntSlider(value=min(value, feature_size), min=1, max=feature_size, description=f"rate {i + 1}", continuous_update=False)
+        slider = widgets.IntSlider(
+            value=min(value, feature_size),
+            min=1,
+            max=feature_size,
+            description=f"rate {i + 1}",
+            continuous_update=False,
+        )
         slider.add_class("course-aspp-rate-slider")
         sliders.append(slider)
     readout = widgets.HTML()
@@ -327,6 +346,7 @@ def deeplab_diagram(
         image_pooling: draw ASPP's image-pooling branch.
         decoder: draw the DeepLabV3+ decoder's skip connection from stage 1.
     """
+
     def size(shape):
         return "x".join(str(d) for d in shape)
 
@@ -342,8 +362,12 @@ def deeplab_diagram(
         return (x, y, w, h)
 
     def arrow(a, b):
-        ax.annotate("", xy=(b[0], b[1] + b[3] / 2), xytext=(a[0] + a[2], a[1] + a[3] / 2),
-                    arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
+        ax.annotate(
+            "",
+            xy=(b[0], b[1] + b[3] / 2),
+            xytext=(a[0] + a[2], a[1] + a[3] / 2),
+            arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8},
+        )
 
     y0 = 1.75
     previous = box(0.1, y0, f"image\n{size(input_shape)}", "#eeeeee")
@@ -370,8 +394,12 @@ def deeplab_diagram(
     arrow(fuse, head)
     if decoder and "stage1" in backbone_boxes:
         s1 = backbone_boxes["stage1"]
-        ax.annotate("", xy=(fuse[0] + 0.5, fuse[1]), xytext=(s1[0] + 0.5, s1[1]),
-                    arrowprops={"arrowstyle": "->", "color": "tab:green", "connectionstyle": "arc3,rad=0.25"})
+        ax.annotate(
+            "",
+            xy=(fuse[0] + 0.5, fuse[1]),
+            xytext=(s1[0] + 0.5, s1[1]),
+            arrowprops={"arrowstyle": "->", "color": "tab:green", "connectionstyle": "arc3,rad=0.25"},
+        )
         ax.text(5.5, 0.15, "V3+ decoder: low-level features (stride 4)", color="tab:green", fontsize=8)
     fig.tight_layout()
     return fig

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cache = Path(args.cache) if args.cache else Path(str(Path(args.out)) + ".download")
             source = download_camvid(cache, url=args.url, sha256=args.sha256, progress=True)
-        return prepare_camvid(source, args.out, size=size, skip_bad=args.skip_bad,
-                              overwrite=args.overwrite, progress=True)
+        return prepare_camvid(
+            source, args.out, size=size, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True
+        )
 
     return run_preparation("CamVid", prepare)
 

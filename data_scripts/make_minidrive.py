@@ -27,13 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        out = build_minidrive(args.out, args.train, args.val, args.test, args.height, args.width, args.seed,
-                              overwrite=args.overwrite, progress=True)
+        out = build_minidrive(
+            args.out,
+            args.train,
+            args.val,
+            args.test,
+            args.height,
+            args.width,
+            args.seed,
+            overwrite=args.overwrite,
+            progress=True,
+        )
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"MiniDrive written to {out} in {time.perf_counter() - start:.1f} s "
-          f"(train {args.train}, val {args.val}, test {args.test}, {args.height}x{args.width})")
+    print(
+        f"MiniDrive written to {out} in {time.perf_counter() - start:.1f} s "
+        f"(train {args.train}, val {args.val}, test {args.test}, {args.height}x{args.width})"
+    )
     return 0
 
 

@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     add_prepare_arguments(parser)
     args = parser.parse_args(argv)
     size = size_from_args(parser, args)
-    return run_preparation("Cityscapes", lambda: prepare_cityscapes(
-        args.root, args.out, size=size, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True))
+    return run_preparation(
+        "Cityscapes",
+        lambda: prepare_cityscapes(
+            args.root, args.out, size=size, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -23,15 +23,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="IDD folder holding leftImg8bit/ and gtFine/")
     parser.add_argument("--out", required=True, help="output folder (created atomically)")
-    parser.add_argument("--test-fraction", type=float, default=0.0,
-                        help="fraction of train moved to a seeded test split (default 0)")
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.0, help="fraction of train moved to a seeded test split (default 0)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the test split (default 0)")
     add_prepare_arguments(parser, default_size=(240, 480))
     args = parser.parse_args(argv)
     size = size_from_args(parser, args)
-    return run_preparation("IDD level 1", lambda: prepare_idd(
-        args.root, args.out, size=size, test_fraction=args.test_fraction, seed=args.seed,
-        skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True))
+    return run_preparation(
+        "IDD level 1",
+        lambda: prepare_idd(
+            args.root,
+            args.out,
+            size=size,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            skip_bad=args.skip_bad,
+            overwrite=args.overwrite,
+            progress=True,
+        ),
+    )
 
 
 if __name__ == "__main__":

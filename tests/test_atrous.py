@@ -30,7 +30,9 @@ def test_atrous_conv1d_is_the_2d_version_on_a_row():
     rng = np.random.default_rng(0)
     for n, k, rate in [(9, 3, 2), (12, 2, 3), (7, 4, 1)]:
         x, kernel = rng.normal(size=n), rng.normal(size=k)
-        np.testing.assert_allclose(atrous.atrous_conv1d(x, kernel, rate), atrous.atrous_conv2d(x[None], kernel[None], rate)[0])
+        np.testing.assert_allclose(
+            atrous.atrous_conv1d(x, kernel, rate), atrous.atrous_conv2d(x[None], kernel[None], rate)[0]
+        )
 
 
 def test_dilated_kernel_is_what_atrous_applies():
@@ -69,7 +71,9 @@ def test_receptive_field_matches_keras_gradient(layers):
     inputs = keras.Input((size, size, 1))
     x = inputs
     for kernel, stride, rate in layers:
-        x = keras.layers.Conv2D(1, kernel, strides=stride, dilation_rate=rate, padding="same", kernel_initializer="ones", use_bias=False)(x)
+        x = keras.layers.Conv2D(
+            1, kernel, strides=stride, dilation_rate=rate, padding="same", kernel_initializer="ones", use_bias=False
+        )(x)
     model = keras.Model(inputs, x)
     image = tf.Variable(tf.zeros((1, size, size, 1)))
     with tf.GradientTape() as tape:

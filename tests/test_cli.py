@@ -19,8 +19,13 @@ pytestmark = pytest.mark.slow  # every test starts Python + TensorFlow in a subp
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, COURSE_PROFILE="smoke", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "course_utils", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "course_utils", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def _last_line(stderr: str) -> str:
@@ -37,8 +42,23 @@ def tiny_root(tmp_path_factory) -> Path:
 def trained(tiny_root, tmp_path_factory) -> Path:
     """Train the real DeepLabV3 (smoke profile: ResNet-18) for one step through the CLI."""
     run = tmp_path_factory.mktemp("runs") / "run"
-    out = cli("train", "--dataset", tiny_root, "--image-size", 32, 64, "--epochs", 1, "--steps-per-epoch", 1,
-              "--run-dir", run, "--no-tensorboard", "--verbose", 0)
+    out = cli(
+        "train",
+        "--dataset",
+        tiny_root,
+        "--image-size",
+        32,
+        64,
+        "--epochs",
+        1,
+        "--steps-per-epoch",
+        1,
+        "--run-dir",
+        run,
+        "--no-tensorboard",
+        "--verbose",
+        0,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Best val_miou" in out.stdout
     return run
@@ -61,8 +81,19 @@ def test_help_lists_subcommands_and_flags():
     for name in ("train", "evaluate", "predict", "export"):
         assert name in out.stdout
     train_help = cli("train", "--help").stdout
-    for flag in ("--dataset", "--profile", "--recipe", "--backbone", "--output-stride", "--epochs", "--batch-size",
-                 "--run-dir", "--mixed-precision", "--jit-compile", "--weights"):
+    for flag in (
+        "--dataset",
+        "--profile",
+        "--recipe",
+        "--backbone",
+        "--output-stride",
+        "--epochs",
+        "--batch-size",
+        "--run-dir",
+        "--mixed-precision",
+        "--jit-compile",
+        "--weights",
+    ):
         assert flag in train_help, flag
     eval_help = cli("evaluate", "--help").stdout
     for flag in ("--checkpoint", "--splits", "--tta-scales", "--flip", "--tile"):
@@ -77,8 +108,25 @@ def test_train_writes_a_run_folder(trained):
 
 def test_evaluate_prints_table_and_writes_json(trained, tiny_root, tmp_path):
     out_json = tmp_path / "results.json"
-    out = cli("evaluate", "--checkpoint", trained / "best.keras", "--dataset", tiny_root, "--splits", "val", "test",
-              "--tta-scales", 1.0, 0.75, "--flip", "--out", out_json, "--plots", "--recalibrate-bn", 1)
+    out = cli(
+        "evaluate",
+        "--checkpoint",
+        trained / "best.keras",
+        "--dataset",
+        tiny_root,
+        "--splits",
+        "val",
+        "test",
+        "--tta-scales",
+        1.0,
+        0.75,
+        "--flip",
+        "--out",
+        out_json,
+        "--plots",
+        "--recalibrate-bn",
+        1,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "re-estimated from 1 training batches" in out.stdout
     assert "Validation" in out.stdout and "Test" in out.stdout and "Pixel accuracy" in out.stdout

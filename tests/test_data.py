@@ -27,14 +27,20 @@ def make_prepared(root: Path, n: int = 6, h: int = 32, w: int = 48, split: str =
     for i in range(n):
         label = np.zeros((h, w), np.uint8)
         label[:, : 8 + 3 * i] = 6
-        label[h - 6:, w - 6:] = 255
+        label[h - 6 :, w - 6 :] = 255
         image = np.where(label[..., None] == 6, 255, 0).astype(np.uint8).repeat(3, axis=2)
         write_png(root / split / "images" / f"{i:03d}.png", image)
         write_png(root / split / "labels" / f"{i:03d}.png", label)
     counts = {s.name: len(list((s / "labels").glob("*.png"))) for s in root.iterdir() if (s / "labels").is_dir()}
-    write_dataset_json(root, name="toy", classes=[f"c{k}" for k in range(C)],
-                       palette=[(k, k, k) for k in range(C)], image_size=(h, w), counts=counts,
-                       source="test")
+    write_dataset_json(
+        root,
+        name="toy",
+        classes=[f"c{k}" for k in range(C)],
+        palette=[(k, k, k) for k in range(C)],
+        image_size=(h, w),
+        counts=counts,
+        source="test",
+    )
     return root
 
 
@@ -61,8 +67,9 @@ def test_load_info_and_errors(toy, tmp_path):
     (tmp_path / "bad" / "dataset.json").write_text("{oops")
     with pytest.raises(ValueError, match="dataset.json is invalid"):
         data.load_info(tmp_path / "bad")
-    (tmp_path / "bad" / "dataset.json").write_text(json.dumps({"name": "x", "classes": ["a", "b"],
-                                                               "palette": [[0, 0, 0]]}))
+    (tmp_path / "bad" / "dataset.json").write_text(
+        json.dumps({"name": "x", "classes": ["a", "b"], "palette": [[0, 0, 0]]})
+    )
     with pytest.raises(ValueError, match="2 classes but 1"):
         data.load_info(tmp_path / "bad")
 
@@ -118,8 +125,7 @@ def test_read_helpers(toy, tmp_path):
 
 
 def test_make_dataset_training_shapes_and_label_safety(toy):
-    ds = data.make_dataset(toy, "train", batch_size=2, training=True, image_size=(24, 40), seed=3,
-                           repeat=True)
+    ds = data.make_dataset(toy, "train", batch_size=2, training=True, image_size=(24, 40), seed=3, repeat=True)
     checked = 0
     for image, label in ds.take(12):
         assert image.shape == (2, 24, 40, 3) and image.dtype.name == "float32"
@@ -138,8 +144,9 @@ def test_make_dataset_training_shapes_and_label_safety(toy):
 
 
 def test_make_dataset_pads_with_void_when_scaled_down(toy):
-    ds = data.make_dataset(toy, "train", batch_size=6, training=True, image_size=(64, 96),
-                           scale_range=(0.5, 0.5), seed=0)
+    ds = data.make_dataset(
+        toy, "train", batch_size=6, training=True, image_size=(64, 96), scale_range=(0.5, 0.5), seed=0
+    )
     image, label = next(iter(ds))
     lbl = label.numpy()
     # a 32x48 image scaled by 0.5 is 16x24: at least 64*96 - 16*24 pixels per crop are padding
@@ -172,7 +179,7 @@ def test_make_dataset_eval_native_resized_and_max_images(toy):
     np.testing.assert_array_equal(lbl[0], ref)  # no augmentation, same order
     np.testing.assert_allclose(img[0], data.normalize_image(data.read_image(data.list_pairs(toy, "val")[0][0])))
     ds = data.make_dataset(toy, "val", batch_size=4, training=False, image_size=(20, 30), max_images=2)
-    (x, y), = list(ds)
+    ((x, y),) = list(ds)
     assert x.shape == (2, 20, 30, 3) and y.shape == (2, 20, 30)
     assert set(np.unique(y.numpy())) <= {0, 6, 255}
 
@@ -193,9 +200,9 @@ def test_class_frequencies_and_weights(toy, tmp_path):
     freq = data.class_frequencies(toy, "train")
     expected = np.zeros(C, np.int64)
     for _, lbl in data.list_pairs(toy, "train"):
-        l = data.read_label(lbl)
+        lab = data.read_label(lbl)
         for k in range(C):
-            expected[k] += int((l == k).sum())
+            expected[k] += int((lab == k).sum())
     np.testing.assert_array_equal(freq, expected)
     assert freq[1:6].sum() == 0 and freq.sum() == 6 * (32 * 48 - 36)
 
@@ -299,12 +306,10 @@ def test_input_pipeline_benchmark_runs_small(capsys):
     spec = importlib.util.spec_from_file_location("bench_input_pipeline", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--images", "6", "--height", "24", "--width", "48", "--batch-size", "2",
-                       "--batches", "2"]) == 0
+    assert bench.main(["--images", "6", "--height", "24", "--width", "48", "--batch-size", "2", "--batches", "2"]) == 0
     out = capsys.readouterr().out
     for row in ("generator", "make_dataset, cache=False", "make_dataset (default cache)"):
         assert row in out
-
 
 
 def test_seed_style_generator_one_hot(toy):

@@ -142,8 +142,9 @@ def test_build_minidrive_is_deterministic_and_atomic(tmp_path, monkeypatch):
 
 def test_make_minidrive_cli(tmp_path, capsys):
     mod = load_script("make_minidrive")
-    rc = mod.main(["--out", str(tmp_path / "m"), "--train", "2", "--val", "1", "--test", "0",
-                   "--height", "32", "--width", "64"])
+    rc = mod.main(
+        ["--out", str(tmp_path / "m"), "--train", "2", "--val", "1", "--test", "0", "--height", "32", "--width", "64"]
+    )
     assert rc == 0
     assert json.loads((tmp_path / "m" / "dataset.json").read_text())["counts"] == {"train": 2, "val": 1}
     rc = mod.main(["--out", str(tmp_path / "m"), "--train", "2"])
@@ -152,8 +153,13 @@ def test_make_minidrive_cli(tmp_path, capsys):
 
 @pytest.mark.parametrize("script", ["make_minidrive", "get_camvid", "prepare_idd", "prepare_cityscapes"])
 def test_scripts_have_help(script):
-    res = subprocess.run([sys.executable, str(REPO / "data_scripts" / f"{script}.py"), "--help"],
-                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "data_scripts" / f"{script}.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert res.returncode == 0, res.stderr
     assert "--out" in res.stdout
 
@@ -185,8 +191,10 @@ def test_prepare_camvid_maps_void_and_reports_missing_test(tmp_path):
     expected = src_lbl.copy()
     expected[src_lbl == 11] = 255
     np.testing.assert_array_equal(out_lbl, expected)
-    np.testing.assert_array_equal(read_image(tmp_path / "out" / "train" / "images" / "0001TP_0000.png"),
-                                  read_image(src / "train" / "0001TP_0000.png"))
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "out" / "train" / "images" / "0001TP_0000.png"),
+        read_image(src / "train" / "0001TP_0000.png"),
+    )
     meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert meta["classes"] == list(camvid.CAMVID_CLASSES) and meta["image_size"] == [12, 16]
 
@@ -366,7 +374,8 @@ def make_idd_tree(root: Path, h: int = 20, w: int = 30) -> np.ndarray:
         g = root / "gtFine" / "train" / seq
         g.mkdir(parents=True)
         (g / f"00{i}000_gtFine_polygons.json").write_text(
-            json.dumps({"imgHeight": h, "imgWidth": w, "objects": objects}))
+            json.dumps({"imgHeight": h, "imgWidth": w, "objects": objects})
+        )
     vd, vg = root / "leftImg8bit" / "val" / "300", root / "gtFine" / "val" / "300"
     vd.mkdir(parents=True)
     vg.mkdir(parents=True)
@@ -399,10 +408,13 @@ def test_prepare_idd_polygons_and_level1_pngs_exactly(tmp_path):
     assert res.counts == {"train": 2, "val": 2}
     np.testing.assert_array_equal(prepared_label(tmp_path / "out", "train", "000000"), expected)
     np.testing.assert_array_equal(prepared_label(tmp_path / "out", "train", "001000"), expected)
-    np.testing.assert_array_equal(prepared_label(tmp_path / "out", "val", "901"),
-                                  read_label(root / "gtFine/val/300/901_gtFine_labellevel1Ids.png"))
-    np.testing.assert_array_equal(read_image(tmp_path / "out/val/images/900.png"),
-                                  read_image(root / "leftImg8bit/val/300/900_leftImg8bit.png"))
+    np.testing.assert_array_equal(
+        prepared_label(tmp_path / "out", "val", "901"),
+        read_label(root / "gtFine/val/300/901_gtFine_labellevel1Ids.png"),
+    )
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "out/val/images/900.png"), read_image(root / "leftImg8bit/val/300/900_leftImg8bit.png")
+    )
     meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert meta["name"] == "idd" and meta["classes"] == list(idd.IDD_LEVEL1_CLASSES)
 
@@ -416,7 +428,7 @@ def test_prepare_idd_resize_and_test_fraction(tmp_path):
         js = root / "gtFine/train/201/000000_gtFine_polygons.json"
         (root / f"gtFine/train/201/00{i}000_gtFine_polygons.json").write_text(js.read_text())
     a = idd.prepare_idd(root, tmp_path / "a", size=(40, 50), test_fraction=0.34, seed=3)
-    b = idd.prepare_idd(root, tmp_path / "b", size=(40, 50), test_fraction=0.34, seed=3)
+    idd.prepare_idd(root, tmp_path / "b", size=(40, 50), test_fraction=0.34, seed=3)
     assert a.counts == {"train": 4, "val": 2, "test": 2}
     assert sorted(os.listdir(tmp_path / "a/test/labels")) == sorted(os.listdir(tmp_path / "b/test/labels"))
     assert not set(os.listdir(tmp_path / "a/test/labels")) & set(os.listdir(tmp_path / "a/train/labels"))
@@ -429,8 +441,9 @@ def test_idd_bad_inputs(tmp_path, capsys):
     make_idd_tree(root)
     js = root / "gtFine/train/201/000000_gtFine_polygons.json"
     good = js.read_text()
-    js.write_text(json.dumps({"imgHeight": 20, "imgWidth": 30,
-                              "objects": [{"label": "spaceship", "polygon": rect(0, 0, 3, 3)}]}))
+    js.write_text(
+        json.dumps({"imgHeight": 20, "imgWidth": 30, "objects": [{"label": "spaceship", "polygon": rect(0, 0, 3, 3)}]})
+    )
     with pytest.raises(BadPairError, match="spaceship.*000000_gtFine_polygons.json"):
         idd.prepare_idd(root, tmp_path / "o1", size=None)
     js.write_text("{not json")
@@ -463,17 +476,17 @@ def test_idd_bad_inputs(tmp_path, capsys):
 
 def make_cityscapes_tree(root: Path, h: int = 8, w: int = 16) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((h, w), np.uint8)
-    ids[:, 0:2] = 7      # road -> 0
-    ids[:, 2:4] = 26     # car -> 13
-    ids[:, 4:6] = 9      # parking -> 255
-    ids[:, 6:8] = 33     # bicycle -> 18
-    ids[:, 8:10] = 23    # sky -> 10
-    ids[:, 10:12] = 1    # ego vehicle -> 255
-    ids[:, 12:14] = 22   # terrain -> 9
-    ids[:, 14:16] = 18   # polegroup -> 255
+    ids[:, 0:2] = 7  # road -> 0
+    ids[:, 2:4] = 26  # car -> 13
+    ids[:, 4:6] = 9  # parking -> 255
+    ids[:, 6:8] = 33  # bicycle -> 18
+    ids[:, 8:10] = 23  # sky -> 10
+    ids[:, 10:12] = 1  # ego vehicle -> 255
+    ids[:, 12:14] = 22  # terrain -> 9
+    ids[:, 14:16] = 18  # polegroup -> 255
     train_ids = np.zeros_like(ids)
     for col, v in zip(range(0, 16, 2), [0, 13, 255, 18, 10, 255, 9, 255]):
-        train_ids[:, col:col + 2] = v
+        train_ids[:, col : col + 2] = v
     for split, city in (("train", "aachen"), ("val", "lindau")):
         (root / "leftImg8bit" / split / city).mkdir(parents=True)
         (root / "gtFine" / split / city).mkdir(parents=True)

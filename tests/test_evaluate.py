@@ -142,8 +142,10 @@ def test_with_output_stride_copies_weights_of_the_real_model(tmp_path):
 
     keras.utils.set_random_seed(0)
     model = build_deeplabv3(3, backbone="resnet18", output_stride=16, aspp_filters=16)
-    cfg = {"config": {"backbone": "resnet18", "multi_grid": [1, 2, 4], "decoder": False, "weights": None},
-           "num_classes": 3}
+    cfg = {
+        "config": {"backbone": "resnet18", "multi_grid": [1, 2, 4], "decoder": False, "weights": None},
+        "num_classes": 3,
+    }
     with pytest.raises(ValueError, match="does not match"):  # aspp_filters differ from the default 256
         E.with_output_stride(model, cfg, 8)
     model = build_deeplabv3(3, backbone="resnet18", output_stride=16)

@@ -25,8 +25,15 @@ def tiny_config(**changes):
     from course_utils.train import TrainConfig
 
     base = TrainConfig.from_profile(
-        "smoke", image_size=(32, 64), eval_size=(32, 64), batch_size=2, epochs=1, steps_per_epoch=1,
-        val_steps=1, max_val_images=2, tensorboard=False,
+        "smoke",
+        image_size=(32, 64),
+        eval_size=(32, 64),
+        batch_size=2,
+        epochs=1,
+        steps_per_epoch=1,
+        val_steps=1,
+        max_val_images=2,
+        tensorboard=False,
     )
     return dataclasses.replace(base, **changes)
 
@@ -155,11 +162,19 @@ def test_paper_variants_change_one_thing_each():
     profile = get_profile("smoke")
     variants = {v.name: v for v in experiments.paper_variants(profile)}
     ref = variants["reference"]
-    assert (ref.backbone, ref.output_stride, ref.multi_grid) == (profile.backbone, profile.output_stride, profile.multi_grid)
+    assert (ref.backbone, ref.output_stride, ref.multi_grid) == (
+        profile.backbone,
+        profile.output_stride,
+        profile.multi_grid,
+    )
     assert variants["output stride 8"] == dataclasses.replace(ref, name="output stride 8", output_stride=8)
     assert variants["no multi-grid"].multi_grid is None
     assert variants["no image pooling"].image_pooling is False
-    assert {variants[n].backbone for n in ("ResNet-18", "ResNet-50", "ResNet-101")} == {"resnet18", "resnet50", "resnet101"}
+    assert {variants[n].backbone for n in ("ResNet-18", "ResNet-50", "ResNet-101")} == {
+        "resnet18",
+        "resnet50",
+        "resnet101",
+    }
     assert variants["ResNet-50 ImageNet"].weights == "imagenet"
     assert variants["ResNet-50 from scratch"].weights is None
 
@@ -198,7 +213,9 @@ def test_run_ablations_trains_reuses_and_skips(tiny_root, tmp_path, monkeypatch)
         experiments.Variant("ResNet-50 ImageNet", "pretrained", "resnet50", 16, (1, 2, 4), weights="imagenet"),
     ]
     budget, _ = experiments.variant_cost(ref, (32, 64), 7)
-    rows = experiments.run_ablations(variants, tiny_config(), tiny_root, tmp_path / "abl", max_gmacs=budget, max_trained=2)
+    rows = experiments.run_ablations(
+        variants, tiny_config(), tiny_root, tmp_path / "abl", max_gmacs=budget, max_trained=2
+    )
     by = {r["variant"]: r for r in rows}
     assert by["ResNet-18"]["status"] == "trained"
     assert by["ResNet-18"]["params"] > 1_000_000 and by["ResNet-18"]["seconds_per_epoch"] > 0
@@ -209,7 +226,10 @@ def test_run_ablations_trains_reuses_and_skips(tiny_root, tmp_path, monkeypatch)
     assert by["no image pooling"]["status"] == "trained"
     assert by["no image pooling"]["params"] < by["ResNet-18"]["params"]
     assert "limited to 2" in by["no multi-grid"]["status"]
-    assert by["ResNet-50 ImageNet"]["status"].startswith("skipped") and "run_ablations.py" in by["ResNet-50 ImageNet"]["status"]
+    assert (
+        by["ResNet-50 ImageNet"]["status"].startswith("skipped")
+        and "run_ablations.py" in by["ResNet-50 ImageNet"]["status"]
+    )
     assert not (tmp_path / "abl" / "resnet-50-imagenet").exists()
     table = str(experiments.ablation_table(rows))
     assert "ResNet-18" in table and "params (M)" in table
@@ -223,8 +243,9 @@ def test_live_variant_limit_follows_the_profile_sizes():
 def test_train_command_names_the_variant():
     v = experiments.Variant("no image pooling", "ablation", "resnet50", 16, (1, 2, 4), image_pooling=False)
     cmd = experiments.train_command(v, dataset="camvid")
-    assert cmd == ("python tools/run_ablations.py --dataset camvid --profile gpu --recipe paper "
-                   "--variant 'no image pooling'")
+    assert cmd == (
+        "python tools/run_ablations.py --dataset camvid --profile gpu --recipe paper --variant 'no image pooling'"
+    )
 
 
 # -------------------------------------------------------------- stored results
@@ -238,14 +259,30 @@ def _results_file(path: Path, val: float, test: float) -> Path:
 
 def test_record_and_load_stored_results(tmp_path):
     raw = _results_file(tmp_path / "results-camvid.json", 0.61, 0.58)
-    out = experiments.record_result(raw, tmp_path / "docs" / "camvid-r50.json", command="python x", variant="ResNet-50",
-                                    hardware="1x H100", params=39_000_000, seconds_per_epoch=42.0)
+    out = experiments.record_result(
+        raw,
+        tmp_path / "docs" / "camvid-r50.json",
+        command="python x",
+        variant="ResNet-50",
+        hardware="1x H100",
+        params=39_000_000,
+        seconds_per_epoch=42.0,
+    )
     rows = experiments.load_stored_results(out.parent)
-    assert rows == [{
-        "variant": "ResNet-50", "dataset": "camvid", "val_miou": 0.61, "test_miou": 0.58, "params": 39_000_000,
-        "seconds_per_epoch": 42.0, "command": "python x", "hardware": "1x H100", "file": "camvid-r50.json",
-        "problem": None,
-    }]
+    assert rows == [
+        {
+            "variant": "ResNet-50",
+            "dataset": "camvid",
+            "val_miou": 0.61,
+            "test_miou": 0.58,
+            "params": 39_000_000,
+            "seconds_per_epoch": 42.0,
+            "command": "python x",
+            "hardware": "1x H100",
+            "file": "camvid-r50.json",
+            "problem": None,
+        }
+    ]
     text = str(experiments.stored_results_table(rows))
     assert "0.610" in text and "1x H100" in text and "python x" in text
 

@@ -88,12 +88,19 @@ def _write_notebook(path: Path, sources: list[str]) -> None:
 def test_runner_stores_outputs_and_reports_failures(tmp_path):
     good = tmp_path / "01_good.ipynb"
     bad = tmp_path / "02_bad.ipynb"
-    _write_notebook(good, ["import os; print(os.environ['COURSE_PROFILE'])",
-                           "from course_utils.results import publish; publish(score=0.25)"])
+    _write_notebook(
+        good,
+        [
+            "import os; print(os.environ['COURSE_PROFILE'])",
+            "from course_utils.results import publish; publish(score=0.25)",
+        ],
+    )
     _write_notebook(bad, ["raise RuntimeError('boom')"])
     run = lambda *a: subprocess.run(  # noqa: E731
         [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--store", *map(str, a)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     ok = run(good)
     assert ok.returncode == 0, ok.stderr

@@ -150,8 +150,11 @@ def test_streaming_metric_in_fit_gives_val_miou_and_serializes():
     y[:, 0, :] = 255
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, keras.layers.Conv2D(2, 1)(inp))
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
-                  metrics=[M.StreamingMeanIoU(2)])
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+        metrics=[M.StreamingMeanIoU(2)],
+    )
     hist = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=4, verbose=0)
     assert "val_miou" in hist.history and len(hist.history["val_miou"]) == 2
     assert 0.0 <= hist.history["val_miou"][-1] <= 1.0

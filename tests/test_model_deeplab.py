@@ -28,8 +28,7 @@ def deeplab18():
 def deeplab18_plus():
     keras.utils.set_random_seed(1)
     # with the (weight-free) Caffe input adapter, so that saving covers it too
-    return build_deeplabv3(NUM_CLASSES, backbone="resnet18", output_stride=8, decoder=True,
-                           input_adapter="caffe")
+    return build_deeplabv3(NUM_CLASSES, backbone="resnet18", output_stride=8, decoder=True, input_adapter="caffe")
 
 
 def _parents(layer):
@@ -61,8 +60,11 @@ def test_aspp_rates_default_and_doubling(deeplab18, deeplab18_plus):
     assert default_aspp_rates(32) == (3, 6, 9)
 
     def aspp_rates(model):
-        return sorted(layer.dilation_rate[0] for layer in model.layers
-                      if layer.name.startswith("aspp_rate") and layer.name.endswith("_conv"))
+        return sorted(
+            layer.dilation_rate[0]
+            for layer in model.layers
+            if layer.name.startswith("aspp_rate") and layer.name.endswith("_conv")
+        )
 
     assert aspp_rates(deeplab18) == [6, 12, 18]
     assert aspp_rates(deeplab18_plus) == [12, 24, 36]
@@ -118,8 +120,7 @@ def test_conv_bn_relu_order(deeplab18_plus):
             n_bn += 1
             assert all(isinstance(p, keras.layers.Conv2D) for p in parents), layer.name
         if isinstance(layer, keras.layers.ReLU):
-            assert all(isinstance(p, (keras.layers.BatchNormalization, keras.layers.Add))
-                       for p in parents), layer.name
+            assert all(isinstance(p, (keras.layers.BatchNormalization, keras.layers.Add)) for p in parents), layer.name
         if isinstance(layer, keras.layers.Conv2D):
             assert layer.activation is keras.activations.linear, layer.name
     assert n_bn > 20
@@ -130,8 +131,7 @@ def test_decoder_uses_stride4_features(deeplab18_plus):
     assert _parents(low) == [deeplab18_plus.get_layer("stage1_unit2_out")]
     assert low.filters == 48
     ends = resnet_endpoints(deeplab18_plus)
-    sub = keras.Model(deeplab18_plus.input,
-                      [ends["stage1"], deeplab18_plus.get_layer("decoder_upsample").output])
+    sub = keras.Model(deeplab18_plus.input, [ends["stage1"], deeplab18_plus.get_layer("decoder_upsample").output])
     a, b = sub(np.zeros((1, 64, 96, 3), "float32"))
     assert tuple(a.shape[1:3]) == tuple(b.shape[1:3]) == (16, 24)
 
@@ -146,10 +146,14 @@ def test_trains_and_loss_goes_down():
     """
     keras.utils.set_random_seed(3)
     num_classes = 4
-    model = build_deeplabv3(num_classes, backbone="resnet18", output_stride=32,
-                            aspp_rates=(1, 2, 3), decoder=True, dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = build_deeplabv3(
+        num_classes, backbone="resnet18", output_stride=32, aspp_rates=(1, 2, 3), decoder=True, dropout=0.0
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        jit_compile=False,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     rng = np.random.default_rng(3)
     palette = rng.uniform(-1, 1, (num_classes, 3)).astype("float32")
     blocks = rng.integers(0, num_classes, (4, 2, 2))
@@ -165,8 +169,7 @@ def test_save_load_round_trip(deeplab18_plus, tmp_path):
     deeplab18_plus.save(path)
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(4).uniform(-1, 1, (2, 45, 61, 3)).astype("float32")
-    np.testing.assert_array_equal(deeplab18_plus.predict(x, verbose=0),
-                                  loaded.predict(x, verbose=0))
+    np.testing.assert_array_equal(deeplab18_plus.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert loaded.count_params() == deeplab18_plus.count_params()
 
 
@@ -200,8 +203,7 @@ def test_caffe_input_adapter():
 def test_pretrained_transfer_sees_caffe_inputs():
     """Course inputs in [-1, 1] -> same backbone features as keras on Caffe inputs."""
     source = keras.applications.ResNet50(include_top=False, weights=None)
-    model = build_deeplabv3(NUM_CLASSES, backbone="resnet50", output_stride=32,
-                            multi_grid=None, weights=source)
+    model = build_deeplabv3(NUM_CLASSES, backbone="resnet50", output_stride=32, multi_grid=None, weights=source)
     assert isinstance(model.get_layer("caffe_input_adapter"), CaffeInputAdapter)
     features = keras.Model(model.input, resnet_endpoints(model)["stage4"])
     rgb = np.random.default_rng(5).uniform(0, 255, (1, 64, 64, 3)).astype("float32")

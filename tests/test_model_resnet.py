@@ -26,12 +26,14 @@ def _randomize_batchnorm(model: keras.Model, seed: int = 0) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                rng.normal(0, 0.1, beta.shape).astype("float32"),
-                rng.normal(0, 0.1, mean.shape).astype("float32"),
-                rng.uniform(0.5, 2.0, var.shape).astype("float32"),
-            ])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 2.0, var.shape).astype("float32"),
+                ]
+            )
 
 
 def _caffe_input(shape, seed=1):
@@ -62,8 +64,7 @@ def test_shapes_every_depth_and_output_stride(depth):
     channels = {18: 512, 34: 512, 50: 2048, 101: 2048}[depth]
     x = np.random.default_rng(depth).normal(size=(1, 64, 48, 3)).astype("float32")
     for output_stride in (32, 16, 8):
-        model = build_resnet(depth, output_stride=output_stride, multi_grid=(1, 2, 4),
-                             return_endpoints=True)
+        model = build_resnet(depth, output_stride=output_stride, multi_grid=(1, 2, 4), return_endpoints=True)
         out = model(x)
         h = _expected_stage_sizes(64, output_stride)
         w = _expected_stage_sizes(48, output_stride)
@@ -79,8 +80,7 @@ def test_odd_and_unknown_input_sizes():
     assert model.input_shape == (None, None, None, 3)
     for hw in [(250, 371), (33, 65)]:
         out = model(np.zeros((1, *hw, 3), "float32"))
-        assert tuple(out.shape[1:3]) == (
-            _expected_stage_sizes(hw[0], 8)[-1], _expected_stage_sizes(hw[1], 8)[-1])
+        assert tuple(out.shape[1:3]) == (_expected_stage_sizes(hw[0], 8)[-1], _expected_stage_sizes(hw[1], 8)[-1])
     fixed = build_resnet(18, output_stride=16, input_shape=(250, 371, 3))
     assert fixed.output_shape == (None, 16, 24, 512)
 
@@ -88,16 +88,20 @@ def test_odd_and_unknown_input_sizes():
 def test_layer_names_and_endpoints():
     model = build_resnet(50, output_stride=16)
     names = {layer.name for layer in model.layers}
-    for expected in ["stem_conv", "stage3_unit2_conv2", "stage4_unit1_shortcut_conv",
-                     "stage4_unit3_out", "stage1_unit1_shortcut_bn"]:
+    for expected in [
+        "stem_conv",
+        "stage3_unit2_conv2",
+        "stage4_unit1_shortcut_conv",
+        "stage4_unit3_out",
+        "stage1_unit1_shortcut_bn",
+    ]:
         assert expected in names
     ends = resnet_endpoints(model)
     assert list(ends) == ["stem", "stage1", "stage2", "stage3", "stage4"]
     assert ends["stage4"] is model.output
     assert ends["stage3"] is model.get_layer("stage3_unit6_out").output
     with pytest.raises(ValueError, match="no complete course ResNet"):
-        resnet_endpoints(keras.applications.ResNet50(include_top=False, weights=None,
-                                                     input_shape=(32, 32, 3)))
+        resnet_endpoints(keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3)))
 
 
 def test_parameter_parity_resnet50(keras_r50):
@@ -153,7 +157,8 @@ def test_imagenet_offline_gives_clear_error(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception(
             "URL fetch failure on https://storage.googleapis.com/x.h5: None -- "
-            "[Errno -3] Temporary failure in name resolution")
+            "[Errno -3] Temporary failure in name resolution"
+        )
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     with pytest.raises(RuntimeError) as info:
@@ -185,8 +190,11 @@ def test_strides_and_rates_plan():
 
 def test_rate_doubling_at_output_stride_8():
     def rates(model, stage):
-        return [layer.dilation_rate[0] for layer in model.layers
-                if layer.name.startswith(f"stage{stage}_") and layer.name.endswith("_conv2")]
+        return [
+            layer.dilation_rate[0]
+            for layer in model.layers
+            if layer.name.startswith(f"stage{stage}_") and layer.name.endswith("_conv2")
+        ]
 
     os16 = build_resnet(50, output_stride=16, multi_grid=(1, 2, 4))
     os8 = build_resnet(50, output_stride=8, multi_grid=(1, 2, 4))
@@ -202,8 +210,7 @@ def test_dilated_layer_matches_tf_atrous_conv2d():
     layer = model.get_layer("stage4_unit2_conv2")
     assert layer.dilation_rate == (4, 4)
     kernel = layer.kernel.numpy()
-    x = tf.constant(np.random.default_rng(5).normal(size=(1, 11, 13, kernel.shape[2])),
-                    dtype=tf.float32)
+    x = tf.constant(np.random.default_rng(5).normal(size=(1, 11, 13, kernel.shape[2])), dtype=tf.float32)
     ours = layer(x).numpy()
     reference = tf.nn.atrous_conv2d(x, kernel, rate=4, padding="SAME").numpy()
     assert not layer.use_bias
@@ -219,7 +226,8 @@ def test_conv_bn_relu_order_in_backbone():
             if isinstance(layer, keras.layers.BatchNormalization):
                 assert all(isinstance(p, keras.layers.Conv2D) for p in parents), layer.name
             if isinstance(layer, keras.layers.ReLU):
-                assert all(isinstance(p, (keras.layers.BatchNormalization, keras.layers.Add))
-                           for p in parents), layer.name
+                assert all(isinstance(p, (keras.layers.BatchNormalization, keras.layers.Add)) for p in parents), (
+                    layer.name
+                )
             if isinstance(layer, keras.layers.Conv2D):
                 assert layer.activation is keras.activations.linear, layer.name

@@ -55,8 +55,13 @@ def test_to_uint8_image_ranges():
 
 
 def test_plot_history_from_dict_and_csv(tmp_path):
-    hist = {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6], "miou": [0.2, 0.4, 0.5],
-            "val_miou": [0.1, 0.35, 0.3], "learning_rate": [1e-3, 1e-3, 2e-4]}
+    hist = {
+        "loss": [1.0, 0.5, 0.4],
+        "val_loss": [1.1, 0.7, 0.6],
+        "miou": [0.2, 0.4, 0.5],
+        "val_miou": [0.1, 0.35, 0.3],
+        "learning_rate": [1e-3, 1e-3, 2e-4],
+    }
     fig = P.plot_history(hist)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert "best val 0.350" in fig.axes[1].get_title()
@@ -106,9 +111,11 @@ def test_qualitative_grid_has_four_columns_and_a_legend():
 
 
 def test_performance_table_like_the_seed():
-    results = {"test": {"miou": 0.5752, "pixel_accuracy": 0.8832},
-               "train": {"miou": 0.6598, "pixel_accuracy": 0.9279},
-               "val": {"miou": 0.5655, "pixel_accuracy": 0.8725}}
+    results = {
+        "test": {"miou": 0.5752, "pixel_accuracy": 0.8832},
+        "train": {"miou": 0.6598, "pixel_accuracy": 0.9279},
+        "val": {"miou": 0.5655, "pixel_accuracy": 0.8725},
+    }
     table = R.performance_table(results)
     assert table.field_names == ["DeepLabV3", "mIoU", "Pixel accuracy"]
     rows = table.rows

@@ -35,8 +35,15 @@ def tiny_root(tmp_path_factory) -> Path:
 
 
 def tiny_config(**kw) -> T.TrainConfig:
-    base = dict(image_size=(32, 64), eval_size=None, batch_size=4, epochs=2, steps_per_epoch=2,
-                tensorboard=False, max_val_images=4)
+    base = dict(
+        image_size=(32, 64),
+        eval_size=None,
+        batch_size=4,
+        epochs=2,
+        steps_per_epoch=2,
+        tensorboard=False,
+        max_val_images=4,
+    )
     base.update(kw)
     return T.TrainConfig.from_profile("smoke", **base)
 
@@ -111,7 +118,11 @@ def test_config_from_profile_and_recipes():
     prof = get_profile("cpu")
     seed = T.TrainConfig.from_profile(prof)
     assert (seed.image_size, seed.batch_size, seed.epochs, seed.backbone) == (
-        prof.image_size, prof.batch_size, prof.epochs, prof.backbone)
+        prof.image_size,
+        prof.batch_size,
+        prof.epochs,
+        prof.backbone,
+    )
     assert seed.base_learning_rate == 1e-3 and seed.early_stopping_patience == 5
     paper = T.TrainConfig.from_profile("gpu", recipe="paper", epochs=3)
     assert paper.epochs == 3 and paper.scale_range == (0.5, 2.0) and paper.early_stopping_patience is None
@@ -133,14 +144,17 @@ def test_optimizers_of_the_recipes():
 def test_callbacks_of_the_recipes(tmp_path):
     seed = T.make_callbacks(T.TrainConfig(recipe="seed"), tmp_path, None)
     kinds = {type(c).__name__: c for c in seed}
-    for name in ("BackupAndRestore", "NaNGuard", "ModelCheckpoint", "CSVLogger", "ReduceLROnPlateau",
-                 "EarlyStopping"):
+    for name in ("BackupAndRestore", "NaNGuard", "ModelCheckpoint", "CSVLogger", "ReduceLROnPlateau", "EarlyStopping"):
         assert name in kinds, name
     assert ("TensorBoard" in kinds) == T.tensorboard_available()
     assert kinds["ModelCheckpoint"].monitor == "val_miou" and kinds["EarlyStopping"].patience == 5
     assert kinds["ReduceLROnPlateau"].factor == pytest.approx(0.2) and kinds["ReduceLROnPlateau"].patience == 3
-    paper = {type(c).__name__ for c in T.make_callbacks(T.TrainConfig(recipe="paper", early_stopping_patience=None,
-                                                                       tensorboard=False), tmp_path, None)}
+    paper = {
+        type(c).__name__
+        for c in T.make_callbacks(
+            T.TrainConfig(recipe="paper", early_stopping_patience=None, tensorboard=False), tmp_path, None
+        )
+    }
     assert "ReduceLROnPlateau" not in paper and "EarlyStopping" not in paper and "BackupAndRestore" in paper
 
 
@@ -247,8 +261,9 @@ RESUME_SCRIPT = textwrap.dedent(
 
 def _run(script: Path, *args: str, env_extra: dict | None = None, timeout: int = 240):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 @pytest.mark.slow

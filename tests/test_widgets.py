@@ -56,7 +56,10 @@ def test_receptive_field_explorer_updates():
     assert readout.value == "receptive field: 13x13 (3 layers)"
     before = _png(box)
     layers.value = 4
-    assert readout.value == f"receptive field: {atrous.receptive_field([(3, 1, 2)] * 4)}x{atrous.receptive_field([(3, 1, 2)] * 4)} (4 layers)"
+    assert (
+        readout.value
+        == f"receptive field: {atrous.receptive_field([(3, 1, 2)] * 4)}x{atrous.receptive_field([(3, 1, 2)] * 4)} (4 layers)"
+    )
     after_layers = _png(box)
     assert after_layers != before
     pattern.value = "multi-grid"  # rates 2, 4, 8, 2
@@ -98,7 +101,13 @@ def test_static_figures_have_axes():
 
 
 def test_deeplab_diagram_draws_every_branch():
-    stages = {"stem": (16, 16, 64), "stage1": (16, 16, 64), "stage2": (8, 8, 128), "stage3": (4, 4, 256), "stage4": (4, 4, 512)}
+    stages = {
+        "stem": (16, 16, 64),
+        "stage1": (16, 16, 64),
+        "stage2": (8, 8, 128),
+        "stage3": (4, 4, 256),
+        "stage4": (4, 4, 512),
+    }
     fig = course_widgets.deeplab_diagram(stages, (6, 12, 18), (64, 64, 3), 7)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "3x3 rate 12" in texts and "image pool" in texts and "stage4\n4x4x512" in texts

@@ -30,9 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="auto", help="'auto', a dataset name or a prepared folder")
-    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None, help="run profile (default: COURSE_PROFILE)")
-    parser.add_argument("--variant", action="append", default=None,
-                        help="variant name (repeatable) or 'all'; see --list")
+    parser.add_argument(
+        "--profile", choices=("smoke", "cpu", "gpu"), default=None, help="run profile (default: COURSE_PROFILE)"
+    )
+    parser.add_argument(
+        "--variant", action="append", default=None, help="variant name (repeatable) or 'all'; see --list"
+    )
     parser.add_argument("--recipe", choices=("seed", "paper"), default="paper")
     parser.add_argument("--runs", default=None, help="run folders go here (default runs/<profile>/ablations)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder of the stored results")
@@ -69,21 +72,36 @@ def main(argv: list[str] | None = None) -> int:
         variant = variants[name]
         slug = f"{info.name}-{name.lower().replace(' ', '-')}"
         print(f"== {name}: {variant.describe()} on {info.name} ({profile.name} profile, {args.recipe} recipe)")
-        command = (f"python tools/run_ablations.py --dataset {shlex.quote(args.dataset)} --profile {profile.name} "
-                   f"--recipe {args.recipe} --variant {shlex.quote(name)}")
+        command = (
+            f"python tools/run_ablations.py --dataset {shlex.quote(args.dataset)} --profile {profile.name} "
+            f"--recipe {args.recipe} --variant {shlex.quote(name)}"
+        )
         row = experiments.run_variant(variant, config, root, run_root / slug)
         if row["status"] != "trained":
             print(row["status"])
             continue
         model = evaluate.load_checkpoint(run_root / slug / "best.keras")
         splits = [s for s in ("val", "test") if s in (info.counts or {})]
-        results = evaluate.evaluate_splits(model, root, splits, image_size=config.eval_size,
-                                           max_images=profile.max_eval_images)
-        raw = evaluate.save_results(results, run_root / slug / f"results-{info.name}.json", dataset=info.name,
-                                    checkpoint="best.keras", profile=profile.name, recipe=args.recipe)
-        out = experiments.record_result(raw, Path(args.out) / f"{slug}.json", command=command, variant=name,
-                                        params=row["params"], seconds_per_epoch=row["seconds_per_epoch"],
-                                        model=variant.describe())
+        results = evaluate.evaluate_splits(
+            model, root, splits, image_size=config.eval_size, max_images=profile.max_eval_images
+        )
+        raw = evaluate.save_results(
+            results,
+            run_root / slug / f"results-{info.name}.json",
+            dataset=info.name,
+            checkpoint="best.keras",
+            profile=profile.name,
+            recipe=args.recipe,
+        )
+        out = experiments.record_result(
+            raw,
+            Path(args.out) / f"{slug}.json",
+            command=command,
+            variant=name,
+            params=row["params"],
+            seconds_per_epoch=row["seconds_per_epoch"],
+            model=variant.describe(),
+        )
         scores = ", ".join(f"{s} mIoU {r.miou:.4f}" for s, r in results.items())
         print(f"{name}: {scores}; stored in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0

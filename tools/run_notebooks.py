@@ -40,7 +40,9 @@ STORE_ENV = {"COURSE_DATASET": "minidrive"}
 
 
 # TensorFlow's C++ log lines (absl) on stderr: machine noise, not course content.
-_TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\).*|[IWEF]\d{4} \d+:\d+:\d+(\.\d+)? .*)$")
+_TF_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\).*|[IWEF]\d{4} \d+:\d+:\d+(\.\d+)? .*)$"
+)
 
 
 def _drop_tf_log_lines(outputs: list) -> list:

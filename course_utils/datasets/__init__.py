@@ -14,8 +14,22 @@ from .idd import IDD_LEVEL1_CLASSES, IDD_LEVEL1_PALETTE, prepare_idd
 from .minidrive import MINIDRIVE_CLASSES, MINIDRIVE_PALETTE, build_minidrive, generate_scene
 
 __all__ = [
-    "BadPairError", "CAMVID_CLASSES", "CAMVID_PALETTE", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE",
-    "IDD_LEVEL1_CLASSES", "IDD_LEVEL1_PALETTE", "MINIDRIVE_CLASSES", "MINIDRIVE_PALETTE",
-    "atomic_output", "build_minidrive", "generate_scene", "prepare_camvid", "prepare_cityscapes",
-    "prepare_idd", "read_image", "read_label", "write_png",
+    "BadPairError",
+    "CAMVID_CLASSES",
+    "CAMVID_PALETTE",
+    "CITYSCAPES_CLASSES",
+    "CITYSCAPES_PALETTE",
+    "IDD_LEVEL1_CLASSES",
+    "IDD_LEVEL1_PALETTE",
+    "MINIDRIVE_CLASSES",
+    "MINIDRIVE_PALETTE",
+    "atomic_output",
+    "build_minidrive",
+    "generate_scene",
+    "prepare_camvid",
+    "prepare_cityscapes",
+    "prepare_idd",
+    "read_image",
+    "read_label",
+    "write_png",
 ]

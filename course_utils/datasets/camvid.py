@@ -23,17 +23,40 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
-    IGNORE_INDEX, PrepareResult, list_files, match_pairs, read_label, require_dir,
+    IGNORE_INDEX,
+    PrepareResult,
+    list_files,
+    match_pairs,
+    read_label,
+    require_dir,
     write_prepared,
 )
 
 CAMVID_CLASSES: tuple[str, ...] = (
-    "sky", "building", "pole", "road", "pavement", "tree",
-    "sign-symbol", "fence", "car", "pedestrian", "bicyclist",
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign-symbol",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
 )
 CAMVID_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
 )
 CAMVID_VOID = 11
 #: Public source: the CamVid folder of the SegNet tutorial repository (a GitHub archive).
@@ -52,12 +75,14 @@ def camvid_label(path: Path) -> np.ndarray:
 
 def find_camvid_splits(source: Path) -> list[str]:
     """Splits present in a SegNet-layout CamVid folder (``train`` and ``val`` are required)."""
-    source = require_dir(Path(source), "CamVid folder",
-                         "Pass the folder holding train/, trainannot/, val/, valannot/.")
+    source = require_dir(Path(source), "CamVid folder", "Pass the folder holding train/, trainannot/, val/, valannot/.")
     for split in ("train", "val"):
         for d in _SPLIT_DIRS[split]:
-            require_dir(source / d, f"CamVid {split} folder",
-                        f"{source} must hold train/, trainannot/, val/ and valannot/ (SegNet layout).")
+            require_dir(
+                source / d,
+                f"CamVid {split} folder",
+                f"{source} must hold train/, trainannot/, val/ and valannot/ (SegNet layout).",
+            )
     splits = ["train", "val"]
     if (source / "test").is_dir() and (source / "testannot").is_dir():
         splits.append("test")
@@ -91,13 +116,26 @@ def prepare_camvid(
     pairs = {}
     for split in splits:
         img_dir, lbl_dir = (source / d for d in _SPLIT_DIRS[split])
-        pairs[split] = match_pairs(list_files(img_dir, ".png", recursive=False),
-                                   list_files(lbl_dir, ".png", recursive=False),
-                                   f"CamVid {split} ({img_dir} vs {lbl_dir})", skip_bad, excluded)
+        pairs[split] = match_pairs(
+            list_files(img_dir, ".png", recursive=False),
+            list_files(lbl_dir, ".png", recursive=False),
+            f"CamVid {split} ({img_dir} vs {lbl_dir})",
+            skip_bad,
+            excluded,
+        )
     return write_prepared(
-        out, name="camvid", classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, splits=pairs,
-        load_label=lambda p: camvid_label(p.label), size=size, source=f"CamVid SegNet split ({source.name})",
-        skip_bad=skip_bad, excluded=excluded, overwrite=overwrite, progress=progress,
+        out,
+        name="camvid",
+        classes=CAMVID_CLASSES,
+        palette=CAMVID_PALETTE,
+        splits=pairs,
+        load_label=lambda p: camvid_label(p.label),
+        size=size,
+        source=f"CamVid SegNet split ({source.name})",
+        skip_bad=skip_bad,
+        excluded=excluded,
+        overwrite=overwrite,
+        progress=progress,
         notes="" if "test" in splits else "The source had no test split: train and val only.",
     )
 
@@ -111,8 +149,9 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download_file(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0,
-                  progress: bool = False) -> Path:
+def download_file(
+    url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0, progress: bool = False
+) -> Path:
     """Download ``url`` to ``dest`` with resume (HTTP Range) and an atomic final rename.
 
     Partial data is kept in ``dest + '.part'`` so that a re-run resumes where the
@@ -141,10 +180,17 @@ def download_file(url: str, dest: Path, sha256: str | None = None, timeout: floa
                 have = 0
             total = resp.headers.get("Content-Length")
             total = int(total) + have if total else None
-            with part.open("ab" if have else "wb") as fh, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, disable=not progress,
-                desc=dest.name,
-            ) as bar:
+            with (
+                part.open("ab" if have else "wb") as fh,
+                tqdm(
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    disable=not progress,
+                    desc=dest.name,
+                ) as bar,
+            ):
                 for block in iter(lambda: resp.read(1 << 20), b""):
                     fh.write(block)
                     bar.update(len(block))
@@ -156,20 +202,24 @@ def download_file(url: str, dest: Path, sha256: str | None = None, timeout: floa
             f"Partial data (if any) is kept in {part} and the download resumes on the next run."
         ) from err
     if total is not None and part.stat().st_size != total:
-        raise ConnectionError(f"Download of {url} stopped early ({part.stat().st_size} of {total} "
-                              "bytes); run the command again to resume.")
+        raise ConnectionError(
+            f"Download of {url} stopped early ({part.stat().st_size} of {total} "
+            "bytes); run the command again to resume."
+        )
     if sha256 is not None:
         got = sha256_of(part)
         if got != sha256:
             part.unlink()
-            raise ValueError(f"Checksum mismatch for {url}: expected {sha256}, got {got}. "
-                             "The partial file was removed; run again.")
+            raise ValueError(
+                f"Checksum mismatch for {url}: expected {sha256}, got {got}. The partial file was removed; run again."
+            )
     os.replace(part, dest)
     return dest
 
 
-def download_camvid(cache_dir: str | os.PathLike, url: str = CAMVID_URL, sha256: str | None = None,
-                    progress: bool = False) -> Path:
+def download_camvid(
+    cache_dir: str | os.PathLike, url: str = CAMVID_URL, sha256: str | None = None, progress: bool = False
+) -> Path:
     """Download and unpack the SegNet tutorial archive; return its ``CamVid`` folder.
 
     The archive is a GitHub branch snapshot, for which no fixed checksum is

@@ -19,56 +19,94 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
-    BadPairError, PrepareResult, SourcePair, list_files, match_pairs, read_label,
-    require_dir, write_prepared,
+    BadPairError,
+    PrepareResult,
+    SourcePair,
+    list_files,
+    match_pairs,
+    read_label,
+    require_dir,
+    write_prepared,
 )
 
 CITYSCAPES_CLASSES: tuple[str, ...] = (
-    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
-    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
-    "motorcycle", "bicycle",
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
 )
 CITYSCAPES_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
-    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
-    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
+    (128, 64, 128),
+    (244, 35, 232),
+    (70, 70, 70),
+    (102, 102, 156),
+    (190, 153, 153),
+    (153, 153, 153),
+    (250, 170, 30),
+    (220, 220, 0),
+    (107, 142, 35),
+    (152, 251, 152),
+    (70, 130, 180),
+    (220, 20, 60),
+    (255, 0, 0),
+    (0, 0, 142),
+    (0, 0, 70),
+    (0, 60, 100),
+    (0, 80, 100),
+    (0, 0, 230),
+    (119, 11, 32),
 )
 #: Official Cityscapes label id -> train id (ids 0..33; all others are void).
 CITYSCAPES_ID_TO_TRAIN_ID: dict[int, int] = {
-    0: 255,   # unlabeled
-    1: 255,   # ego vehicle
-    2: 255,   # rectification border
-    3: 255,   # out of roi
-    4: 255,   # static
-    5: 255,   # dynamic
-    6: 255,   # ground
-    7: 0,     # road
-    8: 1,     # sidewalk
-    9: 255,   # parking
+    0: 255,  # unlabeled
+    1: 255,  # ego vehicle
+    2: 255,  # rectification border
+    3: 255,  # out of roi
+    4: 255,  # static
+    5: 255,  # dynamic
+    6: 255,  # ground
+    7: 0,  # road
+    8: 1,  # sidewalk
+    9: 255,  # parking
     10: 255,  # rail track
-    11: 2,    # building
-    12: 3,    # wall
-    13: 4,    # fence
+    11: 2,  # building
+    12: 3,  # wall
+    13: 4,  # fence
     14: 255,  # guard rail
     15: 255,  # bridge
     16: 255,  # tunnel
-    17: 5,    # pole
+    17: 5,  # pole
     18: 255,  # polegroup
-    19: 6,    # traffic light
-    20: 7,    # traffic sign
-    21: 8,    # vegetation
-    22: 9,    # terrain
-    23: 10,   # sky
-    24: 11,   # person
-    25: 12,   # rider
-    26: 13,   # car
-    27: 14,   # truck
-    28: 15,   # bus
+    19: 6,  # traffic light
+    20: 7,  # traffic sign
+    21: 8,  # vegetation
+    22: 9,  # terrain
+    23: 10,  # sky
+    24: 11,  # person
+    25: 12,  # rider
+    26: 13,  # car
+    27: 14,  # truck
+    28: 15,  # bus
     29: 255,  # caravan
     30: 255,  # trailer
-    31: 16,   # train
-    32: 17,   # motorcycle
-    33: 18,   # bicycle
+    31: 16,  # train
+    32: 17,  # motorcycle
+    33: 18,  # bicycle
 }
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -93,8 +131,9 @@ def label_ids_to_train_ids(label_ids: np.ndarray, where: str | Path = "label") -
     """
     label_ids = np.asarray(label_ids)
     if label_ids.size and int(label_ids.max()) > 33:
-        raise BadPairError(f"{where} holds value {int(label_ids.max())} > 33: it is not a Cityscapes "
-                           "*_gtFine_labelIds.png file.")
+        raise BadPairError(
+            f"{where} holds value {int(label_ids.max())} > 33: it is not a Cityscapes *_gtFine_labelIds.png file."
+        )
     return _LUT[label_ids]
 
 
@@ -103,8 +142,13 @@ def find_cityscapes_pairs(root: Path, split: str, skip_bad: bool, excluded: list
     fix = "Pass --root the Cityscapes folder that holds leftImg8bit/ and gtFine/."
     img_dir = require_dir(root / "leftImg8bit" / split, f"Cityscapes {split} images", fix)
     gt_dir = require_dir(root / "gtFine" / split, f"Cityscapes {split} labels", fix)
-    return match_pairs(list_files(img_dir, IMAGE_SUFFIX), list_files(gt_dir, LABEL_SUFFIX),
-                       f"Cityscapes {split} ({img_dir} vs {gt_dir})", skip_bad, excluded)
+    return match_pairs(
+        list_files(img_dir, IMAGE_SUFFIX),
+        list_files(gt_dir, LABEL_SUFFIX),
+        f"Cityscapes {split} ({img_dir} vs {gt_dir})",
+        skip_bad,
+        excluded,
+    )
 
 
 def prepare_cityscapes(
@@ -121,9 +165,17 @@ def prepare_cityscapes(
     excluded: list[str] = []
     splits = {s: find_cityscapes_pairs(root, s, skip_bad, excluded) for s in ("train", "val")}
     return write_prepared(
-        out, name="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE, splits=splits,
-        load_label=lambda p: label_ids_to_train_ids(read_label(p.label), p.label), size=size,
-        source=f"Cityscapes gtFine ({root.name})", skip_bad=skip_bad, excluded=excluded,
-        overwrite=overwrite, progress=progress,
+        out,
+        name="cityscapes",
+        classes=CITYSCAPES_CLASSES,
+        palette=CITYSCAPES_PALETTE,
+        splits=splits,
+        load_label=lambda p: label_ids_to_train_ids(read_label(p.label), p.label),
+        size=size,
+        source=f"Cityscapes gtFine ({root.name})",
+        skip_bad=skip_bad,
+        excluded=excluded,
+        overwrite=overwrite,
+        progress=progress,
         notes="19 train ids; the public test labels are placeholders, so train and val only.",
     )

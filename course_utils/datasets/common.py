@@ -105,9 +105,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     buf.tofile(str(path))
 
 
-def resize_pair(
-    image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None
-) -> tuple[np.ndarray, np.ndarray]:
+def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """Resize an image (area/linear) and its label (nearest neighbour, always) to ``(H, W)``."""
     if size is None or tuple(image.shape[:2]) == tuple(size):
         return image, label
@@ -176,7 +174,10 @@ class SourcePair:
 
 
 def match_pairs(
-    images: dict[str, Path], labels: dict[str, Path], where: str, skip_bad: bool = False,
+    images: dict[str, Path],
+    labels: dict[str, Path],
+    where: str,
+    skip_bad: bool = False,
     excluded: list[str] | None = None,
 ) -> list[SourcePair]:
     """Pair images and labels by id; unmatched files are an error (or listed with ``skip_bad``)."""
@@ -189,7 +190,8 @@ def match_pairs(
         if only_lbl:
             parts.append(f"{len(only_lbl)} label(s) without an image, e.g. {labels[only_lbl[0]]}")
         raise ValueError(
-            f"Unmatched files in {where}: " + "; ".join(parts)
+            f"Unmatched files in {where}: "
+            + "; ".join(parts)
             + ". Restore the missing files or pass --skip-bad to leave them out."
         )
     if excluded is not None:
@@ -302,8 +304,15 @@ def write_prepared(
                 raise ValueError(f"Split {split!r} of {name} is empty after leaving out bad pairs.")
             result.counts[split] = count
         write_dataset_json(
-            tmp, name=name, classes=classes, palette=palette, image_size=image_size,
-            counts=result.counts, source=source, excluded=result.excluded, notes=notes,
+            tmp,
+            name=name,
+            classes=classes,
+            palette=palette,
+            image_size=image_size,
+            counts=result.counts,
+            source=source,
+            excluded=result.excluded,
+            notes=notes,
         )
     return result
 
@@ -367,10 +376,18 @@ CLI_ERRORS = (ConnectionError, ValueError, FileNotFoundError, FileExistsError)
 def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -> None:
     """Add the options every preparation script shares: output size, --skip-bad, --overwrite."""
     hint = f" (default {default_size[0]}x{default_size[1]})" if default_size else " (default: keep the size)"
-    parser.add_argument("--height", type=int, default=default_size[0] if default_size else None,
-                        help="output height; labels are resized with nearest neighbour" + hint)
-    parser.add_argument("--width", type=int, default=default_size[1] if default_size else None,
-                        help="output width; labels are resized with nearest neighbour" + hint)
+    parser.add_argument(
+        "--height",
+        type=int,
+        default=default_size[0] if default_size else None,
+        help="output height; labels are resized with nearest neighbour" + hint,
+    )
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=default_size[1] if default_size else None,
+        help="output width; labels are resized with nearest neighbour" + hint,
+    )
     parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 

@@ -45,29 +45,71 @@ import cv2
 import numpy as np
 
 from .common import (
-    IGNORE_INDEX, BadPairError, PrepareResult, SourcePair, list_files, match_pairs, read_label,
-    require_dir, write_prepared,
+    IGNORE_INDEX,
+    BadPairError,
+    PrepareResult,
+    SourcePair,
+    list_files,
+    match_pairs,
+    read_label,
+    require_dir,
+    write_prepared,
 )
 from .minidrive import MINIDRIVE_PALETTE
 
 IDD_LEVEL1_CLASSES: tuple[str, ...] = (
-    "drivable", "non-drivable", "living things", "vehicles", "road-side objects", "far objects", "sky",
+    "drivable",
+    "non-drivable",
+    "living things",
+    "vehicles",
+    "road-side objects",
+    "far objects",
+    "sky",
 )
 IDD_LEVEL1_PALETTE: tuple[tuple[int, int, int], ...] = MINIDRIVE_PALETTE
 
 #: Official IDD fine label name -> level-1 id (255 = void).
 IDD_NAME_TO_LEVEL1: dict[str, int] = {
-    "road": 0, "parking": 0, "drivable fallback": 0,
-    "sidewalk": 1, "rail track": 1, "non-drivable fallback": 1,
-    "person": 2, "animal": 2, "rider": 2,
-    "motorcycle": 3, "bicycle": 3, "autorickshaw": 3, "car": 3, "truck": 3, "bus": 3,
-    "caravan": 3, "trailer": 3, "train": 3, "vehicle fallback": 3,
-    "curb": 4, "wall": 4, "fence": 4, "guard rail": 4, "billboard": 4, "traffic sign": 4,
-    "traffic light": 4, "pole": 4, "polegroup": 4, "obs-str-bar-fallback": 4,
-    "building": 5, "bridge": 5, "tunnel": 5, "vegetation": 5,
-    "sky": 6, "fallback background": 6,
-    "unlabeled": IGNORE_INDEX, "ego vehicle": IGNORE_INDEX, "rectification border": IGNORE_INDEX,
-    "out of roi": IGNORE_INDEX, "license plate": IGNORE_INDEX,
+    "road": 0,
+    "parking": 0,
+    "drivable fallback": 0,
+    "sidewalk": 1,
+    "rail track": 1,
+    "non-drivable fallback": 1,
+    "person": 2,
+    "animal": 2,
+    "rider": 2,
+    "motorcycle": 3,
+    "bicycle": 3,
+    "autorickshaw": 3,
+    "car": 3,
+    "truck": 3,
+    "bus": 3,
+    "caravan": 3,
+    "trailer": 3,
+    "train": 3,
+    "vehicle fallback": 3,
+    "curb": 4,
+    "wall": 4,
+    "fence": 4,
+    "guard rail": 4,
+    "billboard": 4,
+    "traffic sign": 4,
+    "traffic light": 4,
+    "pole": 4,
+    "polegroup": 4,
+    "obs-str-bar-fallback": 4,
+    "building": 5,
+    "bridge": 5,
+    "tunnel": 5,
+    "vegetation": 5,
+    "sky": 6,
+    "fallback background": 6,
+    "unlabeled": IGNORE_INDEX,
+    "ego vehicle": IGNORE_INDEX,
+    "rectification border": IGNORE_INDEX,
+    "out of roi": IGNORE_INDEX,
+    "license plate": IGNORE_INDEX,
 }
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LEVEL1_SUFFIX = "_gtFine_labellevel1Ids.png"
@@ -79,8 +121,9 @@ def level1_id(name: str, where: str = "") -> int:
     if name not in IDD_NAME_TO_LEVEL1 and name.endswith("group"):
         name = name[: -len("group")]
     if name not in IDD_NAME_TO_LEVEL1:
-        raise BadPairError(f"Unknown IDD label {name!r} in {where}. Known labels: "
-                           f"{', '.join(sorted(IDD_NAME_TO_LEVEL1))}.")
+        raise BadPairError(
+            f"Unknown IDD label {name!r} in {where}. Known labels: {', '.join(sorted(IDD_NAME_TO_LEVEL1))}."
+        )
     return IDD_NAME_TO_LEVEL1[name]
 
 
@@ -94,8 +137,10 @@ def rasterize_polygons(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise
     except (ValueError, KeyError, TypeError) as err:
-        raise BadPairError(f"Cannot read polygons from {path}: {err!r}. Expected the IDD json with "
-                           "imgHeight, imgWidth and objects (re-extract the file).") from err
+        raise BadPairError(
+            f"Cannot read polygons from {path}: {err!r}. Expected the IDD json with "
+            "imgHeight, imgWidth and objects (re-extract the file)."
+        ) from err
     label = np.full((h, w), IGNORE_INDEX, np.uint8)
     for k, obj in enumerate(objects):
         if obj.get("deleted"):
@@ -121,8 +166,9 @@ def find_idd_pairs(root: Path, split: str, skip_bad: bool, excluded: list[str]) 
     gt_dir = require_dir(root / "gtFine" / split, f"IDD {split} labels", fix)
     labels = list_files(gt_dir, POLYGON_SUFFIX)
     labels.update(list_files(gt_dir, LEVEL1_SUFFIX))  # the PNG wins where both exist
-    return match_pairs(list_files(img_dir, IMAGE_SUFFIX), labels, f"IDD {split} ({img_dir} vs {gt_dir})",
-                       skip_bad, excluded)
+    return match_pairs(
+        list_files(img_dir, IMAGE_SUFFIX), labels, f"IDD {split} ({img_dir} vs {gt_dir})", skip_bad, excluded
+    )
 
 
 def prepare_idd(
@@ -162,9 +208,21 @@ def prepare_idd(
         splits["test"] = [p for i, p in enumerate(train) if i in test_idx]
         splits["train"] = [p for i, p in enumerate(train) if i not in test_idx]
     return write_prepared(
-        out, name="idd", classes=IDD_LEVEL1_CLASSES, palette=IDD_LEVEL1_PALETTE, splits=splits,
-        load_label=_idd_label, size=size, source=f"IDD segmentation, level-1 ids ({root.name})",
-        skip_bad=skip_bad, excluded=excluded, overwrite=overwrite, progress=progress,
-        notes=(f"test = seeded {test_fraction:.0%} of the official train split (seed {seed})"
-               if test_fraction > 0 else "IDD test labels are private: train and val only."),
+        out,
+        name="idd",
+        classes=IDD_LEVEL1_CLASSES,
+        palette=IDD_LEVEL1_PALETTE,
+        splits=splits,
+        load_label=_idd_label,
+        size=size,
+        source=f"IDD segmentation, level-1 ids ({root.name})",
+        skip_bad=skip_bad,
+        excluded=excluded,
+        overwrite=overwrite,
+        progress=progress,
+        notes=(
+            f"test = seeded {test_fraction:.0%} of the official train split (seed {seed})"
+            if test_fraction > 0
+            else "IDD test labels are private: train and val only."
+        ),
     )

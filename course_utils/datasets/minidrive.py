@@ -62,8 +62,17 @@ def _grey(rng: np.random.Generator, lo: int = 70, hi: int = 170) -> tuple[int, i
 # Colour families shared by several classes (the point of the dataset).
 _GREENS = [(70, 110, 40), (95, 130, 55), (60, 90, 45), (120, 140, 70)]
 _BROWNS = [(120, 100, 70), (140, 115, 85), (100, 85, 60), (160, 140, 110)]
-_ANY = [(200, 40, 40), (40, 60, 160), (230, 230, 230), (30, 30, 30), (200, 180, 60),
-        (120, 120, 125), (90, 120, 60), (150, 110, 80), (60, 140, 160)]
+_ANY = [
+    (200, 40, 40),
+    (40, 60, 160),
+    (230, 230, 230),
+    (30, 30, 30),
+    (200, 180, 60),
+    (120, 120, 125),
+    (90, 120, 60),
+    (150, 110, 80),
+    (60, 140, 160),
+]
 
 
 class _Canvas:
@@ -120,23 +129,47 @@ def _draw_car(cv: _Canvas, rng, x, yb, s, colour) -> None:
     x0, x1 = x - w / 2, x + w / 2
     body_top = yb - h
     cv.rect(x0, body_top + 0.3 * h, x1, yb - 0.12 * s, colour, VEHICLE, 6)
-    cabin = [(x0 + 0.12 * w, body_top + 0.3 * h), (x0 + 0.22 * w, body_top),
-             (x1 - 0.22 * w, body_top), (x1 - 0.12 * w, body_top + 0.3 * h)]
+    cabin = [
+        (x0 + 0.12 * w, body_top + 0.3 * h),
+        (x0 + 0.22 * w, body_top),
+        (x1 - 0.22 * w, body_top),
+        (x1 - 0.12 * w, body_top + 0.3 * h),
+    ]
     if kind == "truck":
         cabin = [(x0, body_top + 0.3 * h), (x0, body_top), (x1, body_top), (x1, body_top + 0.3 * h)]
     cv.poly(cabin, colour, VEHICLE, 6)
     glass = _rgb(rng, (55, 65, 75), 20)
-    cv.paint([(x0 + 0.2 * w, body_top + 0.28 * h), (x0 + 0.26 * w, body_top + 0.06 * h),
-              (x1 - 0.26 * w, body_top + 0.06 * h), (x1 - 0.2 * w, body_top + 0.28 * h)], glass)
+    cv.paint(
+        [
+            (x0 + 0.2 * w, body_top + 0.28 * h),
+            (x0 + 0.26 * w, body_top + 0.06 * h),
+            (x1 - 0.26 * w, body_top + 0.06 * h),
+            (x1 - 0.2 * w, body_top + 0.28 * h),
+        ],
+        glass,
+    )
     # lights
-    cv.paint([(x0 + 0.05 * w, yb - 0.35 * h), (x0 + 0.18 * w, yb - 0.35 * h),
-              (x0 + 0.18 * w, yb - 0.27 * h), (x0 + 0.05 * w, yb - 0.27 * h)], (200, 40, 30))
-    cv.paint([(x1 - 0.18 * w, yb - 0.35 * h), (x1 - 0.05 * w, yb - 0.35 * h),
-              (x1 - 0.05 * w, yb - 0.27 * h), (x1 - 0.18 * w, yb - 0.27 * h)], (200, 40, 30))
+    cv.paint(
+        [
+            (x0 + 0.05 * w, yb - 0.35 * h),
+            (x0 + 0.18 * w, yb - 0.35 * h),
+            (x0 + 0.18 * w, yb - 0.27 * h),
+            (x0 + 0.05 * w, yb - 0.27 * h),
+        ],
+        (200, 40, 30),
+    )
+    cv.paint(
+        [
+            (x1 - 0.18 * w, yb - 0.35 * h),
+            (x1 - 0.05 * w, yb - 0.35 * h),
+            (x1 - 0.05 * w, yb - 0.27 * h),
+            (x1 - 0.18 * w, yb - 0.27 * h),
+        ],
+        (200, 40, 30),
+    )
     r = 0.14 * s
     for wx in (x0 + 0.2 * w, x1 - 0.2 * w):
         cv.ellipse(wx, yb - r, r * 0.9, r, (20, 20, 22), VEHICLE, 4)
-
 
 
 def _draw_person(cv: _Canvas, rng, x, yb, s) -> None:
@@ -145,11 +178,31 @@ def _draw_person(cv: _Canvas, rng, x, yb, s) -> None:
     trousers = _rgb(rng, _ANY[rng.integers(len(_ANY))], 30)
     skin = _rgb(rng, (150, 110, 85), 30)
     bw = 0.22 * s
-    cv.poly([(x - bw / 2, yb - 0.48 * s), (x - bw / 2 - 0.03 * s, yb), (x - 0.02 * s, yb),
-             (x, yb - 0.3 * s), (x + 0.02 * s, yb), (x + bw / 2 + 0.03 * s, yb),
-             (x + bw / 2, yb - 0.48 * s)], trousers, LIVING, 8)
-    cv.poly([(x - bw / 2 - 0.02 * s, yb - 0.48 * s), (x - bw / 2, yb - 0.82 * s),
-             (x + bw / 2, yb - 0.82 * s), (x + bw / 2 + 0.02 * s, yb - 0.48 * s)], shirt, LIVING, 8)
+    cv.poly(
+        [
+            (x - bw / 2, yb - 0.48 * s),
+            (x - bw / 2 - 0.03 * s, yb),
+            (x - 0.02 * s, yb),
+            (x, yb - 0.3 * s),
+            (x + 0.02 * s, yb),
+            (x + bw / 2 + 0.03 * s, yb),
+            (x + bw / 2, yb - 0.48 * s),
+        ],
+        trousers,
+        LIVING,
+        8,
+    )
+    cv.poly(
+        [
+            (x - bw / 2 - 0.02 * s, yb - 0.48 * s),
+            (x - bw / 2, yb - 0.82 * s),
+            (x + bw / 2, yb - 0.82 * s),
+            (x + bw / 2 + 0.02 * s, yb - 0.48 * s),
+        ],
+        shirt,
+        LIVING,
+        8,
+    )
     cv.ellipse(x, yb - 0.9 * s, 0.085 * s, 0.1 * s, skin, LIVING, 6)
 
 
@@ -195,13 +248,12 @@ def _draw_fence(cv: _Canvas, rng, pts_bottom, s_fn, colour) -> None:
         cv.rect(x - w / 2, y - hh, x + w / 2, y, colour, ROADSIDE, 5)
     for f in (0.35, 0.85):
         th = max(1.0, 0.06 * s_fn(ya))
-        cv.poly([(xa, ya - f * ha), (xb, yb - f * hb), (xb, yb - f * hb + th),
-                 (xa, ya - f * ha + th)], colour, ROADSIDE, 5)
+        cv.poly(
+            [(xa, ya - f * ha), (xb, yb - f * hb), (xb, yb - f * hb + th), (xa, ya - f * ha + th)], colour, ROADSIDE, 5
+        )
 
 
-def generate_scene(
-    rng: np.random.Generator, height: int = 240, width: int = 480
-) -> tuple[np.ndarray, np.ndarray]:
+def generate_scene(rng: np.random.Generator, height: int = 240, width: int = 480) -> tuple[np.ndarray, np.ndarray]:
     """Draw one random road scene.
 
     Args:
@@ -225,19 +277,29 @@ def generate_scene(
 
     # --- sky: gradient between two colours (clear, overcast or dusk)
     mood = rng.integers(3)
-    top, bottom = [((60, 110, 190), (170, 200, 230)), ((120, 125, 130), (185, 185, 185)),
-                   ((90, 80, 140), (230, 160, 110))][mood]
+    top, bottom = [
+        ((60, 110, 190), (170, 200, 230)),
+        ((120, 125, 130), (185, 185, 185)),
+        ((90, 80, 140), (230, 160, 110)),
+    ][mood]
     t = np.linspace(0, 1, int(np.ceil(yh)) + 2)[:, None, None]
     grad = (1 - t) * np.asarray(_rgb(rng, top, 20)) + t * np.asarray(_rgb(rng, bottom, 20))
-    cv.img[: grad.shape[0]] = np.clip(grad, 0, 255).astype(np.uint8)[: H]
+    cv.img[: grad.shape[0]] = np.clip(grad, 0, 255).astype(np.uint8)[:H]
     cv.lbl[: grad.shape[0]] = SKY
     cv.amp[: grad.shape[0]] = 3
     for _ in range(int(rng.integers(0, 5))):  # clouds (still sky)
         cx, cy = rng.uniform(0, W), rng.uniform(0, yh * 0.8)
         cc = _rgb(rng, (225, 225, 228) if mood != 1 else (150, 150, 155), 15)
         for _k in range(3):
-            cv.ellipse(cx + rng.uniform(-0.06, 0.06) * W, cy + rng.uniform(-0.03, 0.03) * H,
-                       rng.uniform(0.04, 0.1) * W, rng.uniform(0.02, 0.05) * H, cc, SKY, 4)
+            cv.ellipse(
+                cx + rng.uniform(-0.06, 0.06) * W,
+                cy + rng.uniform(-0.03, 0.03) * H,
+                rng.uniform(0.04, 0.1) * W,
+                rng.uniform(0.02, 0.05) * H,
+                cc,
+                SKY,
+                4,
+            )
 
     # --- far objects on the horizon: buildings and tree lines
     x = -rng.uniform(0, 0.05) * W
@@ -252,13 +314,27 @@ def generate_scene(
             for wy in np.arange(yh - bh + step * 0.6, yh - step, step):
                 for wx in np.arange(x + step * 0.5, x + bw - step * 0.6, step):
                     if rng.random() < 0.7:
-                        cv.paint([(wx, wy), (wx + step * 0.45, wy), (wx + step * 0.45, wy + step * 0.5),
-                                  (wx, wy + step * 0.5)], win)
+                        cv.paint(
+                            [
+                                (wx, wy),
+                                (wx + step * 0.45, wy),
+                                (wx + step * 0.45, wy + step * 0.5),
+                                (wx, wy + step * 0.5),
+                            ],
+                            win,
+                        )
         else:
             col = _rgb(rng, _GREENS[rng.integers(4)], 25)
             for _k in range(int(rng.integers(2, 5))):
-                cv.ellipse(x + rng.uniform(0, bw), yh - rng.uniform(0.02, 0.12) * H,
-                           rng.uniform(0.03, 0.07) * W, rng.uniform(0.04, 0.1) * H, col, FAR, 24)
+                cv.ellipse(
+                    x + rng.uniform(0, bw),
+                    yh - rng.uniform(0.02, 0.12) * H,
+                    rng.uniform(0.03, 0.07) * W,
+                    rng.uniform(0.04, 0.1) * H,
+                    col,
+                    FAR,
+                    24,
+                )
             cv.rect(x, yh - 0.03 * H, x + bw, yh + 2, col, FAR, 24)
         x += bw + (rng.uniform(0, 0.05) * W if rng.random() < 0.5 else 0)
 
@@ -274,26 +350,35 @@ def generate_scene(
     walk_col = _grey(rng, 100, 190) if rng.random() < 0.7 else _rgb(rng, (170, 110, 100), 25)
     for sgn in (-1, 1):
         if rng.random() < 0.75:
-            cv.poly([(xv + sgn * top_half, yh), (xv + sgn * top_half * (1 + side), yh),
-                     (xb + sgn * bot_half * (1 + side), H), (xb + sgn * bot_half, H)],
-                    walk_col, NON_DRIVABLE, 12)
+            cv.poly(
+                [
+                    (xv + sgn * top_half, yh),
+                    (xv + sgn * top_half * (1 + side), yh),
+                    (xb + sgn * bot_half * (1 + side), H),
+                    (xb + sgn * bot_half, H),
+                ],
+                walk_col,
+                NON_DRIVABLE,
+                12,
+            )
     road_col = _grey(rng, 60, 150) if rng.random() < 0.8 else _rgb(rng, _BROWNS[rng.integers(4)], 20)
-    cv.poly([(xv - top_half, yh), (xv + top_half, yh), (xb + bot_half, H), (xb - bot_half, H)],
-            road_col, DRIVABLE, 10)
+    cv.poly([(xv - top_half, yh), (xv + top_half, yh), (xb + bot_half, H), (xb - bot_half, H)], road_col, DRIVABLE, 10)
     # lane marks (painted, still drivable)
     mark = (235, 235, 230) if rng.random() < 0.7 else (225, 190, 50)
-    for lane in ([0.0] if rng.random() < 0.5 else [-1 / 3, 1 / 3]):
+    for lane in [0.0] if rng.random() < 0.5 else [-1 / 3, 1 / 3]:
         n_dash = 9
         for k in range(n_dash):
             if rng.random() < 0.15:
                 continue
             t0, t1 = (k + 0.2) / n_dash, (k + 0.6) / n_dash
             t0, t1 = t0**1.8, t1**1.8  # dashes grow with nearness
-            def at(tt, off):
+
+            def at(tt, off, lane=lane):
                 y = yh + tt * (H - yh)
                 xc = xv + tt * (xb - xv)
                 half = top_half + tt * (bot_half - top_half)
                 return xc + lane * half + off * half, y
+
             wdt = 0.02
             cv.paint([at(t0, -wdt), at(t0, wdt), at(t1, wdt), at(t1, -wdt)], mark)
 
@@ -307,8 +392,11 @@ def generate_scene(
         y = yh + rng.uniform(0.08, 1.0) ** 1.3 * (H - yh)
         tt = rng.uniform(-0.75, 0.75)
         xl, xr = road_edge(y, -1), road_edge(y, 1)
-        col = road_col if rng.random() < 0.3 else (
-            _grey(rng, 40, 220) if rng.random() < 0.5 else _rgb(rng, _ANY[rng.integers(len(_ANY))], 35))
+        col = (
+            road_col
+            if rng.random() < 0.3
+            else (_grey(rng, 40, 220) if rng.random() < 0.5 else _rgb(rng, _ANY[rng.integers(len(_ANY))], 35))
+        )
         objects.append((y, "car", (xl + xr) / 2 + tt * (xr - xl) / 2, col))
     for _ in range(int(rng.integers(0, 6))):  # people, mostly on the sidewalk
         y = yh + rng.uniform(0.1, 1.0) ** 1.2 * (H - yh)
@@ -366,8 +454,14 @@ def generate_scene(
     if rng.random() < 0.5:  # a cast shadow across the road
         shadow = np.zeros((H, W), np.uint8)
         y0 = rng.uniform(yh, H)
-        pts = np.array([(0, y0), (W, y0 + rng.uniform(-0.2, 0.2) * H),
-                        (W, y0 + rng.uniform(0.1, 0.4) * H), (0, y0 + rng.uniform(0.1, 0.4) * H)])
+        pts = np.array(
+            [
+                (0, y0),
+                (W, y0 + rng.uniform(-0.2, 0.2) * H),
+                (W, y0 + rng.uniform(0.1, 0.4) * H),
+                (0, y0 + rng.uniform(0.1, 0.4) * H),
+            ]
+        )
         cv2.fillPoly(shadow, [pts.round().astype(np.int32)], 1)
         img *= np.where(shadow[..., None] > 0, rng.uniform(0.45, 0.75), 1.0).astype(np.float32)
     img += rng.normal(0, rng.uniform(2, 10), (H, W, 3)).astype(np.float32)
@@ -415,15 +509,20 @@ def build_minidrive(
         raise ValueError(f"Scene counts must be >= 0, got train={train} val={val} test={test}")
     out = Path(out)
     with atomic_output(out, overwrite=overwrite) as tmp:
-        for split_idx, (split, n) in enumerate(counts.items()):
+        for split, n in counts.items():
             for i in tqdm(range(n), desc=f"minidrive {split}", unit="img", disable=not progress):
                 rng = np.random.default_rng([int(seed), {"train": 0, "val": 1, "test": 2}[split], i])
                 image, label = generate_scene(rng, height, width)
                 write_png(tmp / split / "images" / f"{split}_{i:05d}.png", image)
                 write_png(tmp / split / "labels" / f"{split}_{i:05d}.png", label)
         write_dataset_json(
-            tmp, name="minidrive", classes=MINIDRIVE_CLASSES, palette=MINIDRIVE_PALETTE,
-            image_size=(height, width), counts=counts, source=f"procedural (seed={seed})",
+            tmp,
+            name="minidrive",
+            classes=MINIDRIVE_CLASSES,
+            palette=MINIDRIVE_PALETTE,
+            image_size=(height, width),
+            counts=counts,
+            source=f"procedural (seed={seed})",
             notes="Procedural road scenes with the 7 IDD level-1 classes; 255 is void.",
         )
     return out.expanduser().absolute()

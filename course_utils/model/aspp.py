@@ -29,8 +29,13 @@ BN_EPSILON = 1e-5
 
 def _conv_bn_relu(x, filters: int, kernel_size: int, rate: int, name: str):
     x = layers.Conv2D(
-        filters, kernel_size, padding="same", dilation_rate=rate, use_bias=False,
-        kernel_initializer="he_normal", name=f"{name}_conv",
+        filters,
+        kernel_size,
+        padding="same",
+        dilation_rate=rate,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)

@@ -48,8 +48,12 @@ def default_aspp_rates(output_stride: int) -> tuple[int, int, int]:
 
 def _conv_bn_relu(x, filters: int, kernel_size: int, name: str):
     x = layers.Conv2D(
-        filters, kernel_size, padding="same", use_bias=False,
-        kernel_initializer="he_normal", name=f"{name}_conv",
+        filters,
+        kernel_size,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)

@@ -133,9 +133,7 @@ def _rf_step(layer, in_rfs: list[tuple[float, float]]) -> tuple[float, float]:
     if isinstance(layer, (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)):
         return math.inf, jump
     kernel = strides = dilation = None
-    if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) and not isinstance(
-        layer, layers.Conv2DTranspose
-    ):
+    if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) and not isinstance(layer, layers.Conv2DTranspose):
         kernel, strides, dilation = layer.kernel_size, layer.strides, layer.dilation_rate
     elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
         kernel, strides, dilation = layer.pool_size, layer.strides, (1, 1)
@@ -265,20 +263,29 @@ def format_report(reports, title: str | None = None):
     if title:
         table.title = title
     table.field_names = [
-        "model", "input", "params (M)", "GMACs", "OS", "stage4 map", "RF stage4", "RF output",
+        "model",
+        "input",
+        "params (M)",
+        "GMACs",
+        "OS",
+        "stage4 map",
+        "RF stage4",
+        "RF output",
     ]
     for r in reports:
         s4 = r.stages.get("stage4")
         os_ = f"{r.input_shape[0] / s4[0]:.0f}" if s4 else "-"
-        table.add_row([
-            r.name,
-            "x".join(str(d) for d in r.input_shape[:2]),
-            f"{r.total_params / 1e6:.2f}",
-            f"{r.gmacs:.2f}",
-            os_,
-            "x".join(str(d) for d in s4) if s4 else "-",
-            _fmt_rf(r.stage_receptive_fields["stage4"]) if s4 else "-",
-            _fmt_rf(r.receptive_field),
-        ])
+        table.add_row(
+            [
+                r.name,
+                "x".join(str(d) for d in r.input_shape[:2]),
+                f"{r.total_params / 1e6:.2f}",
+                f"{r.gmacs:.2f}",
+                os_,
+                "x".join(str(d) for d in s4) if s4 else "-",
+                _fmt_rf(r.stage_receptive_fields["stage4"]) if s4 else "-",
+                _fmt_rf(r.receptive_field),
+            ]
+        )
     table.align["model"] = "l"
     return table

@@ -79,9 +79,7 @@ def stage_strides_and_rates(output_stride: int) -> list[tuple[int, int]]:
     [(1, 1), (2, 1), (2, 1), (1, 2)]
     """
     if output_stride not in OUTPUT_STRIDES:
-        raise ValueError(
-            f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}."
-        )
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}.")
     plan = []
     current_stride, rate = 4, 1  # after the stem
     for stage in range(4):
@@ -95,9 +93,7 @@ def stage_strides_and_rates(output_stride: int) -> list[tuple[int, int]]:
     return plan
 
 
-def multi_grid_rates(
-    rate: int, units: int, multi_grid: Sequence[int] | None
-) -> list[int]:
+def multi_grid_rates(rate: int, units: int, multi_grid: Sequence[int] | None) -> list[int]:
     """Dilation rates of the units of the last stage: ``rate * multi_grid[i]``."""
     if multi_grid is None:
         return [rate] * units
@@ -186,8 +182,12 @@ def resnet_features(
 
     x = layers.ZeroPadding2D(3, name="stem_pad")(x)
     x = layers.Conv2D(
-        64, 7, strides=2, use_bias=unit_type == "bottleneck",
-        kernel_initializer="he_normal", name="stem_conv",
+        64,
+        7,
+        strides=2,
+        use_bias=unit_type == "bottleneck",
+        kernel_initializer="he_normal",
+        name="stem_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
@@ -198,16 +198,18 @@ def resnet_features(
     unit_fn = bottleneck_unit if unit_type == "bottleneck" else basic_unit
     expansion = 4 if unit_type == "bottleneck" else 1
     in_channels = 64
-    for s, (n_units, filters, (stride, rate)) in enumerate(
-        zip(units, STAGE_FILTERS, plan), start=1
-    ):
+    for s, (n_units, filters, (stride, rate)) in enumerate(zip(units, STAGE_FILTERS, plan), start=1):
         rates = multi_grid_rates(rate, n_units, multi_grid if s == 4 else None)
         for u in range(1, n_units + 1):
             first = u == 1
             project = first and (stride != 1 or in_channels != filters * expansion)
             x = unit_fn(
-                x, filters, stride if first else 1, rates[u - 1],
-                name=f"stage{s}_unit{u}", project=project,
+                x,
+                filters,
+                stride if first else 1,
+                rates[u - 1],
+                name=f"stage{s}_unit{u}",
+                project=project,
             )
             in_channels = filters * expansion
         features[f"stage{s}"] = x
@@ -352,17 +354,12 @@ def _resolve_source(source, depth: int) -> keras.Model:
             return keras.models.load_model(source, compile=False)
         app = getattr(keras.applications, _KERAS_APPS[depth])
         return app(include_top=False, weights=source)
-    raise TypeError(
-        "source must be a keras.Model, 'imagenet' or a weights file path, "
-        f"got {type(source).__name__}."
-    )
+    raise TypeError(f"source must be a keras.Model, 'imagenet' or a weights file path, got {type(source).__name__}.")
 
 
 def _infer_depth(model: keras.Model) -> int:
     stage3_units = {
-        int(m.group(2))
-        for layer in model.layers
-        if (m := _UNIT_OUT.match(layer.name)) and m.group(1) == "3"
+        int(m.group(2)) for layer in model.layers if (m := _UNIT_OUT.match(layer.name)) and m.group(1) == "3"
     }
     conv3 = any(layer.name == "stage1_unit1_conv3" for layer in model.layers)
     n3 = max(stage3_units, default=0)
@@ -421,10 +418,7 @@ def load_keras_applications_weights(backbone: keras.Model, source) -> int:
         dst_shapes = [tuple(w.shape) for w in layer.weights]
         src_shapes = [tuple(w.shape) for w in src_weights]
         if dst_shapes != src_shapes:
-            raise ValueError(
-                f"Weight shapes differ between {layer.name!r} {dst_shapes} and "
-                f"{target!r} {src_shapes}."
-            )
+            raise ValueError(f"Weight shapes differ between {layer.name!r} {dst_shapes} and {target!r} {src_shapes}.")
         layer.set_weights(src_weights)
         copied.add(target)
     missing = expected - copied
@@ -450,9 +444,7 @@ def dilate_keras_applications_resnet(
     the throughput benchmark.
     """
     plan = stage_strides_and_rates(output_stride)
-    n_last = max(
-        int(m.group(1)) for layer in model.layers if (m := re.match(r"^conv5_block(\d+)_out$", layer.name))
-    )
+    n_last = max(int(m.group(1)) for layer in model.layers if (m := re.match(r"^conv5_block(\d+)_out$", layer.name)))
     last_rates = multi_grid_rates(plan[3][1], n_last, multi_grid)
 
     def clone_fn(layer):

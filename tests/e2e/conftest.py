@@ -382,9 +382,11 @@ class NotebookTabs:
     def _menu(page, menu: str, item: str) -> None:
         """Click ``menu`` in the lab's menu bar, then the item labelled ``item``."""
         page.locator("#jp-MainMenu").get_by_role("menuitem", name=menu, exact=True).click()
-        entry = page.locator(".lm-Menu .lm-Menu-item").filter(
-            has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$"))
-        ).first
+        entry = (
+            page.locator(".lm-Menu .lm-Menu-item")
+            .filter(has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")))
+            .first
+        )
         entry.wait_for()
         if "lm-mod-disabled" in (entry.get_attribute("class") or ""):
             raise AssertionError(f"The lab's {menu} > {item} menu entry is disabled.")
@@ -423,8 +425,10 @@ class NotebookTabs:
                 page.screenshot(path=str(shot), full_page=True)
             except Exception:  # noqa: BLE001 - keep the real failure
                 pass
-            raise AssertionError(f"Opening and running {name} in JupyterLab failed ({exc.__class__.__name__}); "
-                                 f"state {self._state(page)}; screenshot {shot}") from exc
+            raise AssertionError(
+                f"Opening and running {name} in JupyterLab failed ({exc.__class__.__name__}); "
+                f"state {self._state(page)}; screenshot {shot}"
+            ) from exc
         return page
 
     def _wait_for_kernel(self, page, name: str) -> None:
@@ -452,7 +456,9 @@ class NotebookTabs:
                 return
             previous = kernel.get("id") if ready else None
             if time.monotonic() > deadline:
-                raise AssertionError(f"The kernel of {name} was not ready within {KERNEL_START_TIMEOUT_S} s (sessions: {sessions})")
+                raise AssertionError(
+                    f"The kernel of {name} was not ready within {KERNEL_START_TIMEOUT_S} s (sessions: {sessions})"
+                )
             page.wait_for_timeout(500)
 
     def _run_all(self, page, name: str) -> None:
@@ -507,8 +513,7 @@ class NotebookTabs:
         errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         raise AssertionError(
             f"Run All Cells stopped in {name}: {not_run} of its {len(numbered)} code cells with visible code "
-            f"did not run (a cell raised?). Error output:\n"
-            + "\n".join(errors.all_text_contents())[-3000:]
+            f"did not run (a cell raised?). Error output:\n" + "\n".join(errors.all_text_contents())[-3000:]
         )
 
     def close(self) -> None:

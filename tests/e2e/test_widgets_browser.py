@@ -174,7 +174,9 @@ def test_dilation_explorer_follows_the_rate_and_kernel_sliders(atrous_page, note
 
 
 def test_receptive_field_explorer_follows_layers_rate_and_pattern(atrous_page, notebook_tabs, artifacts_dir):
-    ex = Explorer(atrous_page, "course-rf-explorer", "course-rf-readout", "course-rf-figure", artifacts_dir, "01-receptive-field")
+    ex = Explorer(
+        atrous_page, "course-rf-explorer", "course-rf-readout", "course-rf-figure", artifacts_dir, "01-receptive-field"
+    )
     ex.wait_until_ready()
     layers, rate = ex.slider("course-layers-slider"), ex.slider("course-rf-rate-slider")
     pattern = ex.box.locator(".course-rf-pattern select")
@@ -201,7 +203,9 @@ def test_receptive_field_explorer_follows_layers_rate_and_pattern(atrous_page, n
 
 
 def test_aspp_rate_explorer_follows_its_three_rate_sliders(aspp_page, notebook_tabs, artifacts_dir):
-    ex = Explorer(aspp_page, "course-aspp-explorer", "course-aspp-readout", "course-aspp-figure", artifacts_dir, "03-aspp-rates")
+    ex = Explorer(
+        aspp_page, "course-aspp-explorer", "course-aspp-readout", "course-aspp-figure", artifacts_dir, "03-aspp-rates"
+    )
     ex.wait_until_ready()
     sliders = [ex.slider("course-aspp-rate-slider", i) for i in range(3)]
     assert ex.box.locator(".course-aspp-rate-slider").count() == 3
