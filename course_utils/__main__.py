@@ -87,10 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(t)
     t.add_argument(
         "--recipe",
-        choices=("seed", "paper"),
-        default="seed",
+        choices=("seed", "paper", "fast"),
+        default=None,
         help="seed: Adam + plateau/early stopping on val_miou; paper: SGD + poly LR + weight decay "
-        "+ random-scale crops.",
+        "+ random-scale crops; fast: Adam + warm-up + poly LR for a fixed budget "
+        "(default: the profile's recipe for the dataset, else seed).",
+    )
+    t.add_argument(
+        "--input-scale",
+        type=float,
+        default=None,
+        help="the model sees images resized by this factor, in training and validation; scores are "
+        "always taken at the labels' native resolution.",
+    )
+    t.add_argument("--bn-momentum", type=float, default=None, help="BatchNorm moving-average momentum.")
+    t.add_argument(
+        "--recalibrate-bn",
+        type=int,
+        default=None,
+        metavar="N",
+        help="re-estimate BatchNorm statistics from N training batches before each validation (0: off).",
+    )
+    t.add_argument("--warmup-epochs", type=float, default=None, help="linear learning-rate warm-up (poly recipes).")
+    t.add_argument(
+        "--precision",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        default=None,
+        help="dtype policy, applied on any device (default: the profile's choice).",
     )
     t.add_argument("--backbone", choices=("resnet18", "resnet34", "resnet50", "resnet101"), default=None)
     t.add_argument("--output-stride", type=int, choices=(8, 16, 32), default=None)
@@ -246,6 +269,10 @@ def _cmd_train(args) -> int:
         ("jit_compile", "jit_compile"),
         ("max_train_images", "max_train_images"),
         ("backup_every", "backup_every"),
+        ("input_scale", "input_scale"),
+        ("bn_momentum", "bn_momentum"),
+        ("recalibrate_bn", "recalibrate_bn"),
+        ("warmup_epochs", "warmup_epochs"),
     ):
         value = getattr(args, key)
         if value is not None:
@@ -259,10 +286,13 @@ def _cmd_train(args) -> int:
         overrides["class_weighting"] = True
     if args.force_mixed_precision:
         overrides["force_mixed_precision"] = True
+    if args.precision is not None:
+        overrides["mixed_precision"] = False if args.precision == "float32" else args.precision
+        overrides["force_mixed_precision"] = args.precision != "float32"
     if args.no_tensorboard:
         overrides["tensorboard"] = False
-    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, **overrides)
     info = data.load_info(root)
+    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, **overrides)
     run_dir = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
     print(
         f"Dataset {info.name} ({info.num_classes} classes), profile {profile.name}, recipe {config.recipe}, "

@@ -326,14 +326,18 @@ def make_dataset(
         label = tf.io.decode_png(tf.io.read_file(lbl_path), channels=1)[..., 0]
         return image, label
 
-    ds = ds.map(decode, num_parallel_calls=par)
     if cache is None:  # keep decoded training images in memory when they fit in the budget
         h, w = info.image_size or (0, 0)
         cache = training and len(pairs) * h * w * 4 <= CACHE_BUDGET_BYTES
     if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(min(len(pairs), 1024), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(decode, num_parallel_calls=par).cache()
+        if shuffle:
+            ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    else:
+        # shuffle the file names, not decoded images: a buffer of paths costs bytes, not gigabytes
+        if shuffle:
+            ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(decode, num_parallel_calls=par)
     if repeat:
         ds = ds.repeat()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PROFILE_ENV = "COURSE_PROFILE"
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
@@ -45,6 +45,10 @@ class Profile:
         jit_compile: compile the train step with XLA.
         max_eval_images: cap on evaluated images per split (``None``: all).
         seed: global random seed.
+        dataset_recipes: training settings for particular datasets, by the
+            dataset's name (``dataset.json``): ``TrainConfig`` fields such as
+            ``recipe``, ``input_scale``, ``image_size`` or ``epochs`` that
+            replace the profile's generic sizes when that dataset is trained.
     """
 
     name: str
@@ -62,6 +66,7 @@ class Profile:
     jit_compile: bool
     max_eval_images: int | None
     seed: int = 42
+    dataset_recipes: dict[str, dict] = field(default_factory=dict)
 
     def replace(self, **changes: object) -> Profile:
         """Return a copy with some fields changed (the profile itself stays frozen)."""

@@ -11,6 +11,10 @@ Two recipes, selected with ``TrainConfig.recipe``:
     The DeepLabV3 paper's recipe: SGD with momentum 0.9, the "poly" learning
     rate ``lr = base * (1 - step / total) ** 0.9``, weight decay, and random
     scale (0.5 to 2.0) crops. Use it for long runs.
+``"fast"``
+    For a fixed, short budget (the CPU recipes): Adam with a linear warm-up
+    and the poly decay to zero over the whole run, so the last epochs anneal
+    instead of waiting for a plateau; no early stopping.
 
 Both share: a cross-entropy computed from logits that ignores void pixels
 (255), the streaming ``val_miou`` metric, ``BackupAndRestore`` (an interrupted
@@ -40,8 +44,9 @@ import tensorflow as tf
 
 from course_utils.metrics import IGNORE_INDEX, StreamingMeanIoU
 from course_utils.profiles import Profile, get_profile
+from course_utils.validation import NativeValidation, recalibrate_batchnorm
 
-RECIPES = ("seed", "paper")
+RECIPES = ("seed", "paper", "fast")
 
 __all__ = [
     "RECIPES",
@@ -209,6 +214,10 @@ class TrainConfig:
     max_train_images: int | None = None
     max_val_images: int | None = None
     seed: int = 42
+    input_scale: float = 1.0
+    bn_momentum: float | None = None
+    recalibrate_bn: int = 10
+    warmup_epochs: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -220,10 +229,27 @@ class TrainConfig:
         if self.multi_grid is not None:
             self.multi_grid = tuple(int(v) for v in self.multi_grid)
         self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
+        if not self.input_scale > 0:
+            raise ValueError(f"input_scale must be > 0, got {self.input_scale}.")
+        if self.bn_momentum is not None and not 0.0 <= self.bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}.")
+        if self.recalibrate_bn < 0:
+            raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn}.")
 
     @classmethod
-    def from_profile(cls, profile: Profile | str | None = None, recipe: str = "seed", **overrides) -> TrainConfig:
+    def from_profile(
+        cls,
+        profile: Profile | str | None = None,
+        recipe: str | None = None,
+        dataset: str | None = None,
+        **overrides,
+    ) -> TrainConfig:
         """A config sized by a run profile (the active one when ``profile`` is ``None``).
+
+        With ``dataset`` (a prepared dataset's name, e.g. ``"camvid"``) the
+        profile's settings for that dataset (``Profile.dataset_recipes``) replace
+        its generic sizes; ``recipe`` and ``overrides`` win over both. Without
+        any of them the recipe is ``"seed"``.
 
         Training crops are taken at the dataset's scale with flips and colour
         jitter (``scale_range=(1, 1)``); the ``paper`` recipe adds random-scale
@@ -232,6 +258,9 @@ class TrainConfig:
         """
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
+        specific = dict(profile.dataset_recipes.get(dataset, {})) if dataset else {}
+        recipe = recipe or specific.pop("recipe", None) or "seed"
+        specific.pop("recipe", None)
         values = dict(
             recipe=recipe,
             backbone=profile.backbone,
@@ -250,6 +279,9 @@ class TrainConfig:
         )
         if recipe == "paper":
             values.update(scale_range=(0.5, 2.0), early_stopping_patience=None)
+        if recipe == "fast":
+            values.update(early_stopping_patience=None)
+        values.update(specific)
         values.update(overrides)
         return cls(**values)
 
@@ -258,7 +290,7 @@ class TrainConfig:
         """The recipe's starting learning rate unless ``learning_rate`` is set."""
         if self.learning_rate is not None:
             return float(self.learning_rate)
-        return 1e-3 if self.recipe == "seed" else 1e-2
+        return 1e-2 if self.recipe == "paper" else 1e-3
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
@@ -297,6 +329,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
     if config.max_train_images:
         n_train = min(n_train, config.max_train_images)
     steps = config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
+    s = config.input_scale
     train_ds = data.make_dataset(
         root,
         "train",
@@ -307,17 +340,57 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
         seed=config.seed,
         max_images=config.max_train_images,
         repeat=True,
-        scale_range=config.scale_range,
+        scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
     )
-    val_ds = data.make_dataset(
-        root,
-        "val",
-        config.batch_size,
-        training=False,
-        image_size=config.eval_size,
-        max_images=config.max_val_images,
-    ).prefetch(tf.data.AUTOTUNE)
+    # Validation batches keep the labels at their native size (see course_utils.validation);
+    # images of different sizes cannot share a batch.
+    val_batch = config.batch_size if info.image_size is not None else 1
+    val_ds = data.make_dataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
     return train_ds, val_ds, steps, config.val_steps, info
+
+
+def validation_input_size(config: TrainConfig, info) -> tuple[int, int] | None:
+    """The ``(h, w)`` the model sees at validation, or ``None`` for "native x ``input_scale``"."""
+    if config.eval_size is not None:
+        return tuple(config.eval_size)
+    return None
+
+
+def make_recalibration_batches(config: TrainConfig, dataset_root, info):
+    """Training images as the model sees them at validation (no augmentation), shuffled, for precise BN.
+
+    For a split of one image size the whole images are resized to the validation
+    input size; otherwise augmented training crops are used.
+    """
+    from course_utils import data
+    from course_utils.validation import scaled_size
+
+    size = validation_input_size(config, info)
+    if size is None and info.image_size is not None:
+        size = scaled_size(int(info.image_size[0]), int(info.image_size[1]), config.input_scale)
+    if size is not None:
+        return data.make_dataset(
+            dataset_root,
+            "train",
+            config.batch_size,
+            training=False,
+            image_size=size,
+            shuffle=True,
+            seed=config.seed,
+            max_images=config.max_train_images,
+        )
+    s = config.input_scale
+    return data.make_dataset(
+        dataset_root,
+        "train",
+        config.batch_size,
+        training=True,
+        image_size=config.image_size,
+        seed=config.seed,
+        max_images=config.max_train_images,
+        cache=False,
+        scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
+    )
 
 
 # ------------------------------------------------------------------ distribution
@@ -386,7 +459,7 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     """DeepLabV3 (or V3+ with ``decoder=True``) as the config describes."""
     from course_utils.model import build_deeplabv3
 
-    return build_deeplabv3(
+    model = build_deeplabv3(
         num_classes,
         backbone=config.backbone,
         output_stride=config.output_stride,
@@ -394,13 +467,21 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
         weights=config.weights,
         decoder=config.decoder,
     )
+    if config.bn_momentum is not None:
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = float(config.bn_momentum)
+    return model
 
 
 def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam (seed recipe) or SGD + momentum + poly decay + weight decay (paper recipe)."""
     if config.recipe == "seed":
         return keras.optimizers.Adam(config.base_learning_rate)
-    schedule = PolyDecay(config.base_learning_rate, total_steps, power=config.poly_power)
+    warmup = int(round(config.warmup_epochs * total_steps / max(1, config.epochs)))
+    schedule = PolyDecay(config.base_learning_rate, total_steps, power=config.poly_power, warmup_steps=warmup)
+    if config.recipe == "fast":
+        return keras.optimizers.Adam(schedule)
     opt = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
     if config.weight_decay:
         # decay convolution kernels only, as the paper's L2 on weights does
@@ -558,33 +639,6 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
     return cbs
 
 
-def recalibrate_batchnorm(model: keras.Model, dataset, steps: int = 20) -> int:
-    """Re-estimate every BatchNorm layer's moving statistics from ``steps`` batches ("precise BN").
-
-    Keras keeps exponential moving averages (momentum 0.99) of the batch
-    statistics; after a short run they still remember the random
-    initialisation, and the model in inference mode scores far below what it
-    learned (a huge ``val_loss`` next to a sensible ``loss`` is the sign). This
-    replaces them by the plain average over ``steps`` training batches, run in
-    training mode without changing any weight. Returns the number of batches used.
-    """
-    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    if not bns:
-        return 0
-    saved = [layer.momentum for layer in bns]
-    used = 0
-    try:
-        for i, (x, _) in enumerate(dataset.take(steps)):
-            for layer in bns:
-                layer.momentum = i / (i + 1.0)  # moving <- running mean of the batch statistics
-            model(x, training=True)
-            used += 1
-    finally:
-        for layer, m in zip(bns, saved):
-            layer.momentum = m
-    return used
-
-
 # --------------------------------------------------------------------------- train
 
 
@@ -675,13 +729,26 @@ def train(
         )
     )
     cbs = make_callbacks(config, run_dir, resumed_epoch)
+    # Validation runs as a callback right after the backup: precise BatchNorm statistics, then
+    # scores at the labels' native resolution, written into the logs every later callback reads.
+    recal = make_recalibration_batches(config, dataset_root, info) if config.recalibrate_bn else None
+    cbs.insert(
+        1,
+        NativeValidation(
+            val_ds,
+            num_classes,
+            input_scale=config.input_scale,
+            input_size=validation_input_size(config, info),
+            recalibration_batches=recal,
+            recalibration_steps=config.recalibrate_bn,
+            max_batches=val_steps,
+        ),
+    )
     nan_guard = next(c for c in cbs if isinstance(c, NaNGuard))
     history = net.fit(
         train_ds,
         epochs=config.epochs,
         steps_per_epoch=steps,
-        validation_data=val_ds,
-        validation_steps=val_steps,
         callbacks=[*cbs, *callbacks],
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
