@@ -228,7 +228,9 @@ class TrainConfig:
         Training crops are taken at the dataset's scale with flips and colour
         jitter (``scale_range=(1, 1)``); the ``paper`` recipe adds random-scale
         crops (0.5 to 2.0) and turns off early stopping (the poly schedule runs
-        to its end).
+        to its end). The backbone weights are the profile's (``"imagenet"`` in
+        ``gpu``) unless ``weights`` is overridden or the backbone has none
+        (ResNet-18/34).
         """
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
@@ -251,6 +253,9 @@ class TrainConfig:
         if recipe == "paper":
             values.update(scale_range=(0.5, 2.0), early_stopping_patience=None)
         values.update(overrides)
+        if "weights" not in overrides:  # the profile's weights, where the (possibly overridden) backbone has them
+            pretrained = values["backbone"] in ("resnet50", "resnet101")
+            values["weights"] = profile.weights if pretrained else None
         return cls(**values)
 
     @property
