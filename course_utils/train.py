@@ -214,6 +214,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"Unknown recipe {self.recipe!r}; use one of {RECIPES} (e.g. --recipe paper).")
+        if isinstance(self.weights, str) and self.weights.strip().lower() in ("none", "scratch"):
+            self.weights = None  # the command line's spelling of "from scratch" (--weights none)
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         if self.eval_size is not None:
             self.eval_size = tuple(int(v) for v in self.eval_size)  # type: ignore[assignment]

@@ -116,6 +116,7 @@ def test_train_config_takes_the_profiles_weights():
     # a backbone without keras.applications weights, or an explicit choice, wins over the profile
     assert train.TrainConfig.from_profile("gpu", backbone="resnet18").weights is None
     assert train.TrainConfig.from_profile("gpu", weights=None).weights is None
+    assert train.TrainConfig.from_profile("gpu", weights="none").weights is None  # --weights none
     assert train.TrainConfig.from_profile("smoke").weights is None
 
 
