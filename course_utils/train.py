@@ -223,6 +223,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"Unknown recipe {self.recipe!r}; use one of {RECIPES} (e.g. --recipe paper).")
+        if isinstance(self.weights, str) and self.weights.strip().lower() in ("none", "scratch"):
+            self.weights = None  # the command line's spelling of "from scratch" (--weights none)
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         if self.eval_size is not None:
             self.eval_size = tuple(int(v) for v in self.eval_size)  # type: ignore[assignment]
@@ -254,7 +256,9 @@ class TrainConfig:
         Training crops are taken at the dataset's scale with flips and colour
         jitter (``scale_range=(1, 1)``); the ``paper`` recipe adds random-scale
         crops (0.5 to 2.0) and turns off early stopping (the poly schedule runs
-        to its end).
+        to its end). The backbone weights are the profile's (``"imagenet"`` in
+        ``gpu``) unless ``weights`` is overridden or the backbone has none
+        (ResNet-18/34).
         """
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
@@ -283,6 +287,9 @@ class TrainConfig:
             values.update(early_stopping_patience=None)
         values.update(specific)
         values.update(overrides)
+        if "weights" not in overrides:  # the profile's weights, where the (possibly overridden) backbone has them
+            pretrained = values["backbone"] in ("resnet50", "resnet101")
+            values["weights"] = profile.weights if pretrained else None
         return cls(**values)
 
     @property

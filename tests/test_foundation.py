@@ -23,8 +23,8 @@ def test_profiles_are_frozen_and_ordered_by_size():
     area = lambda p: p.image_size[0] * p.image_size[1]  # noqa: E731
     assert area(smoke) < area(cpu) < area(gpu)
     assert sum(smoke.minidrive_counts) < sum(cpu.minidrive_counts) < sum(gpu.minidrive_counts)
-    # The gpu profile is the paper/seed configuration: R50, OS16, multi-grid (1, 2, 4), 240x480.
-    assert (gpu.backbone, gpu.output_stride, gpu.multi_grid, gpu.image_size) == ("resnet50", 16, (1, 2, 4), (240, 480))
+    # The gpu profile is the paper configuration on CamVid frames: R50, OS16, multi-grid (1, 2, 4), 360x480.
+    assert (gpu.backbone, gpu.output_stride, gpu.multi_grid, gpu.image_size) == ("resnet50", 16, (1, 2, 4), (360, 480))
     assert gpu.mixed_precision and gpu.jit_compile
     assert smoke.replace(batch_size=2).batch_size == 2 and smoke.batch_size != 2
 

@@ -127,7 +127,7 @@ def test_config_from_profile_and_recipes():
     paper = T.TrainConfig.from_profile("gpu", recipe="paper", epochs=3)
     assert paper.epochs == 3 and paper.scale_range == (0.5, 2.0) and paper.early_stopping_patience is None
     assert paper.backbone == "resnet50" and paper.mixed_precision and paper.jit_compile
-    assert json.loads(json.dumps(paper.to_dict()))["image_size"] == [240, 480]
+    assert json.loads(json.dumps(paper.to_dict()))["image_size"] == [360, 480]
     with pytest.raises(ValueError, match="recipe"):
         T.TrainConfig(recipe="adamw")
 

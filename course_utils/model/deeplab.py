@@ -24,6 +24,7 @@ from course_utils.model.aspp import aspp
 from course_utils.model.layers import ResizeLike
 from course_utils.model.resnet import (
     _apply_input_adapter,
+    imagenet_backbone,
     load_keras_applications_weights,
     resnet_features,
 )
@@ -87,7 +88,9 @@ def build_deeplabv3(
         input_shape: ``(H, W, 3)``; ``None`` dimensions accept any size.
         weights: ``None`` (random init), ``"imagenet"`` (ResNet-50/101 only;
             downloads the ``keras.applications`` weights, needs network access
-            once), a ``keras.applications.ResNet50/101(include_top=False)`` model
+            once, or reads ``COURSE_IMAGENET_WEIGHTS``; when they cannot be had
+            the build stops, unless ``COURSE_ALLOW_SCRATCH=1`` lets it go on
+            from scratch), a ``keras.applications.ResNet50/101(include_top=False)`` model
             to copy from, or a local ``.h5`` weights file.
         decoder: add the DeepLabV3+ decoder: stage-1 features (stride 4) -> 1x1,
             48 channels; ASPP output resized to their size; concatenation; two
@@ -117,6 +120,9 @@ def build_deeplabv3(
             f"Pretrained weights exist for {PRETRAINED_BACKBONES} only (keras.applications); "
             f"train {backbone} from scratch with weights=None."
         )
+    if isinstance(weights, str) and weights == "imagenet":
+        # None only when the weights cannot be had and the student allowed training from scratch
+        weights = imagenet_backbone(BACKBONES[backbone])
     if input_adapter == "auto":
         input_adapter = "caffe" if weights is not None else None
     rates = default_aspp_rates(output_stride) if aspp_rates is None else tuple(aspp_rates)

@@ -49,8 +49,11 @@ entries (ResNet-18 has 2) the first entries are used; with more, the grid repeat
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -321,20 +324,97 @@ def keras_applications_name(layer_name: str) -> str | None:
     return None
 
 
+#: A local ImageNet weights file (or a folder holding the keras.applications file names) used instead of a download.
+IMAGENET_WEIGHTS_ENV = "COURSE_IMAGENET_WEIGHTS"
+#: Set to 1 to let a model whose ImageNet weights cannot be had train from scratch instead of stopping.
+ALLOW_SCRATCH_ENV = "COURSE_ALLOW_SCRATCH"
+#: The keras.applications file names (no top) and their download sizes.
+IMAGENET_FILES = {
+    50: ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "95 MB"),
+    101: ("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "171 MB"),
+}
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """The ImageNet weights could not be downloaded (offline) and no local copy was given.
+
+    ``reason`` holds the underlying error in one line.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def allow_scratch_from_env() -> bool:
+    """Whether ``COURSE_ALLOW_SCRATCH`` is set to a true value (``1``, ``true``, ``yes``)."""
+    return os.environ.get(ALLOW_SCRATCH_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def local_imagenet_file(depth: int) -> str | None:
+    """The file named by ``COURSE_IMAGENET_WEIGHTS`` for a ResNet-``depth``, or ``None`` when it is unset.
+
+    The variable holds the ``.h5`` file itself or a folder containing it under
+    its ``keras.applications`` name (e.g. a copy of ``~/.keras/models`` on a
+    mounted drive).
+
+    Raises:
+        FileNotFoundError: the variable is set but names no such file.
+    """
+    value = os.environ.get(IMAGENET_WEIGHTS_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / IMAGENET_FILES[depth][0]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{IMAGENET_WEIGHTS_ENV}={value} but {path} is not a file: point it at "
+            f"{IMAGENET_FILES[depth][0]} (or a folder holding it), or unset it to download the weights."
+        )
+    return str(path)
+
+
 def _imagenet_resnet(depth: int) -> keras.Model:
     app = getattr(keras.applications, _KERAS_APPS[depth])
+    local = local_imagenet_file(depth)
+    if local is not None:
+        return app(include_top=False, weights=local)
     try:
         return app(include_top=False, weights="imagenet")
     except Exception as err:  # urllib/HTTP/socket errors surface as many types
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RuntimeError(
-            f"Could not get the ImageNet weights of keras.applications.{_KERAS_APPS[depth]}: "
-            f"{reason}\nDownloading them needs network access (once; Keras then caches "
-            "the file in ~/.keras/models). To proceed offline either train from scratch "
-            "with weights=None, or download the '*_weights_tf_dim_ordering_tf_kernels_notop.h5' "
-            "file on a machine with network access and pass its local path as the "
-            "weights/source argument."
+        reason = " ".join(str(err).split()) or type(err).__name__
+        fname, size = IMAGENET_FILES[depth]
+        raise PretrainedWeightsUnavailable(
+            f"Could not download the ImageNet weights of keras.applications.{_KERAS_APPS[depth]} "
+            f"({fname}, {size}): {reason[:200]}. Downloading them needs network access once (Keras caches "
+            f"the file in ~/.keras/models); offline, set {IMAGENET_WEIGHTS_ENV}=PATH to a local copy, or train "
+            f"from scratch on purpose with {ALLOW_SCRATCH_ENV}=1 or weights=None (expect a much lower mIoU).",
+            reason=reason[:200],
         ) from None
+
+
+def imagenet_backbone(depth: int, allow_scratch: bool | None = None) -> keras.Model | None:
+    """A ``keras.applications`` ResNet-``depth`` with ImageNet weights, or ``None`` to train from scratch.
+
+    The weights come from ``COURSE_IMAGENET_WEIGHTS`` when set, else from the
+    Keras cache or a download. When they cannot be had the result is ``None``
+    only if the student allowed it (``allow_scratch=True`` or
+    ``COURSE_ALLOW_SCRATCH=1``), and one line says so; otherwise the run stops
+    with :class:`PretrainedWeightsUnavailable`: no silent drop in quality.
+    """
+    try:
+        return _imagenet_resnet(depth)
+    except PretrainedWeightsUnavailable as err:
+        allow = allow_scratch_from_env() if allow_scratch is None else allow_scratch
+        if not allow:
+            raise
+        print(
+            f"ImageNet weights of ResNet-{depth} unavailable ({err.reason}): training from scratch because "
+            f"{ALLOW_SCRATCH_ENV}=1 (expect a much lower mIoU).",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _resolve_source(source, depth: int) -> keras.Model:
@@ -343,8 +423,6 @@ def _resolve_source(source, depth: int) -> keras.Model:
     if isinstance(source, str):
         if source == "imagenet":
             return _imagenet_resnet(depth)
-        import os
-
         if not os.path.exists(source):
             raise FileNotFoundError(
                 f"Weights file {source!r} does not exist. Pass 'imagenet', a "
@@ -391,7 +469,8 @@ def load_keras_applications_weights(backbone: keras.Model, source) -> int:
         The number of layers copied.
 
     Raises:
-        RuntimeError: ``"imagenet"`` could not be downloaded (offline).
+        PretrainedWeightsUnavailable: (a ``RuntimeError``) ``"imagenet"`` could
+            not be downloaded (offline) and ``COURSE_IMAGENET_WEIGHTS`` is unset.
         ValueError: the two models do not have the same structure.
     """
     depth = _infer_depth(backbone)
