@@ -55,7 +55,8 @@ def _add_tta(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[1.0],
         metavar="S",
-        help="test-time scales whose softmax outputs are averaged, e.g. 0.75 1 1.25 (default 1).",
+        help="test-time scales whose softmax outputs are averaged, e.g. 0.75 1 1.25 (default 1); relative to "
+        "the input scale the run was trained at (its config.json), so 1 means 'as in training'.",
     )
     p.add_argument("--flip", action="store_true", help="also average the horizontally flipped image.")
     p.add_argument(
@@ -310,7 +311,12 @@ def _cmd_train(args) -> int:
         splits = args.evaluate or ["val", "test"]
         best = evaluate.load_checkpoint(run_dir / "best.keras")
         results = evaluate.evaluate_splits(
-            best, root, splits, image_size=config.eval_size, max_images=profile.max_eval_images
+            best,
+            root,
+            splits,
+            image_size=config.eval_size,
+            tta_scales=(1.0,) if config.eval_size else (config.input_scale,),
+            max_images=profile.max_eval_images,
         )
         evaluate.save_results(
             results,
@@ -321,6 +327,28 @@ def _cmd_train(args) -> int:
         )
         print(report.performance_table(results))
     return 0
+
+
+def _run_input_scale(checkpoint: str | Path) -> float:
+    """The ``input_scale`` of the run a checkpoint belongs to (its ``config.json``), else 1."""
+    import json
+
+    path = Path(checkpoint).parent / "config.json"
+    try:
+        return float(json.loads(path.read_text())["config"].get("input_scale") or 1.0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 1.0
+
+
+def _absolute_scales(args) -> tuple[float, ...]:
+    """Test-time scales relative to the run's input scale, made absolute (none with --image-size)."""
+    scale = 1.0 if getattr(args, "image_size", None) else _run_input_scale(args.checkpoint)
+    if scale != 1.0:
+        print(
+            f"The run was trained on images at {scale:g}x their size: the model sees them so; "
+            "scores are taken at the labels' native size."
+        )
+    return tuple(float(s) * scale for s in args.tta_scales)
 
 
 def _cmd_evaluate(args) -> int:
@@ -354,7 +382,7 @@ def _cmd_evaluate(args) -> int:
         root,
         args.splits,
         batch_size=args.batch_size or profile.batch_size,
-        tta_scales=tuple(args.tta_scales),
+        tta_scales=_absolute_scales(args),
         flip=args.flip,
         tile=tuple(args.tile) if args.tile else None,
         image_size=tuple(args.image_size) if args.image_size else None,
@@ -407,11 +435,12 @@ def _cmd_predict(args) -> int:
             raise CLIError(f"Cannot read image {path}: {err} Pass a PNG or JPEG file.") from err
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    scales = _absolute_scales(args)
     for path, rgb in images:
         ids = evaluate.predict_image(
             model,
             data.normalize_image(rgb),
-            scales=tuple(args.tta_scales),
+            scales=scales,
             flip=args.flip,
             tile_size=tuple(args.tile) if args.tile else None,
         )
