@@ -28,6 +28,7 @@ from pathlib import Path
 __all__ = [
     "Accelerator",
     "cpu_bf16_support",
+    "cpu_name",
     "detect_accelerator",
     "choose_precision",
     "gpu_visible_but_unused",
@@ -50,6 +51,16 @@ def _read_cpuinfo() -> str | None:
         return Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return None
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``model name`` in ``/proc/cpuinfo``), else ``platform.processor()`` or the machine."""
+    text = cpuinfo if cpuinfo is not None else _read_cpuinfo()
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
 
 
 def cpu_bf16_support(cpuinfo: str | None = None, machine: str | None = None) -> tuple[bool, str]:
@@ -151,7 +162,7 @@ def _tensorflow_accelerator() -> Accelerator:
             len(gpus),
             "tensorflow",
         )
-    return Accelerator("cpu", platform.processor() or platform.machine(), None, 1, "tensorflow")
+    return Accelerator("cpu", cpu_name(), None, 1, "tensorflow")
 
 
 def _jax_accelerator() -> Accelerator:
@@ -166,7 +177,7 @@ def _jax_accelerator() -> Accelerator:
         return Accelerator(
             "gpu", getattr(d, "device_kind", ""), _parse_cc(getattr(d, "compute_capability", None)), len(devices), "jax"
         )
-    return Accelerator("cpu", platform.processor() or platform.machine(), None, 1, "jax")
+    return Accelerator("cpu", cpu_name(), None, 1, "jax")
 
 
 def _torch_accelerator() -> Accelerator:
@@ -180,7 +191,7 @@ def _torch_accelerator() -> Accelerator:
             torch.cuda.device_count(),
             "torch",
         )
-    return Accelerator("cpu", platform.processor() or platform.machine(), None, 1, "torch")
+    return Accelerator("cpu", cpu_name(), None, 1, "torch")
 
 
 _PROBES = {"tensorflow": _tensorflow_accelerator, "jax": _jax_accelerator, "torch": _torch_accelerator}
@@ -200,7 +211,7 @@ def detect_accelerator(backend: str | None = None) -> Accelerator:
     backend = backend or _keras_backend()
     probe = _PROBES.get(backend)
     if probe is None:
-        return Accelerator("cpu", platform.processor() or platform.machine(), None, 1, backend)
+        return Accelerator("cpu", cpu_name(), None, 1, backend)
     return probe()
 
 

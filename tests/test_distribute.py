@@ -79,7 +79,7 @@ def test_synchronized_batchnorm_makes_two_replicas_match_one():
     gaps = json.loads(out.stdout.strip().splitlines()[-1])
     assert gaps["moved"] > 1e-2  # the step changed the weights
     assert gaps["sync"] < 1e-5  # 2 replicas, synchronized: the single-device update
-    assert gaps["one_sync"] < 1e-6  # on one device synchronized changes nothing
+    assert gaps["one_sync"] < 1e-5  # on one device synchronized changes nothing
     assert gaps["local"] > 100 * max(gaps["sync"], 1e-6)  # per-replica statistics: a different update
 
 

@@ -151,3 +151,8 @@ def test_nvidia_gpu_present_uses_nvidia_smi(monkeypatch, tmp_path):
     failed = types.SimpleNamespace(returncode=9, stdout="")
     monkeypatch.setattr(H.subprocess, "run", lambda *a, **k: failed)
     assert H._nvidia_gpu_present() == (False, "")
+
+
+def test_cpu_name():
+    assert H.cpu_name(CPUINFO_AMX) == "Xeon"
+    assert H.cpu_name("processor : 0\n") and isinstance(H.cpu_name(), str)
