@@ -35,6 +35,7 @@ __all__ = [
     "tile_windows",
     "predict_proba",
     "predict_image",
+    "confusion_update",
     "evaluate_split",
     "evaluate_splits",
     "sample_predictions",
@@ -234,8 +235,22 @@ def predict_proba(
     (bilinear), run (tile by tile when ``tile_size`` is set and the scaled
     image is larger), turned into probabilities with a softmax, and resized
     back; with ``flip`` the mirrored batch is run too and its output mirrored
-    back. The result is the mean of all these probability maps.
+    back. The result is the mean of all these probability maps, copied to the
+    host as a NumPy array (evaluation keeps them on the device instead, see
+    :func:`evaluate_split`).
     """
+    return _predict_proba_tensor(model, images, scales, flip, tile_size, overlap).numpy()
+
+
+def _predict_proba_tensor(
+    model,
+    images,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    tile_size: tuple[int, int] | None = None,
+    overlap: float = 0.25,
+) -> tf.Tensor:
+    """:func:`predict_proba` without the copy to the host: a float32 tensor on the model's device."""
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4 or images.shape[-1] != 3:
         raise ValueError(f"predict_proba expects images [B, H, W, 3], got shape {images.shape}.")
@@ -260,7 +275,7 @@ def predict_proba(
                 p = tf.image.resize(p, (h, w), method="bilinear")
             acc = p if acc is None else acc + p
             n += 1
-    return (acc / float(n)).numpy()
+    return acc / float(n)
 
 
 def predict_image(
@@ -295,11 +310,77 @@ def predict_image(
         raise ValueError(f"predict_image expects one RGB image [H, W, 3], got shape {x.shape}.")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 127.5 - 1.0
-    probs = predict_proba(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
-    return probs if return_probs else probs.argmax(-1).astype(np.int32)
+    probs = _predict_proba_tensor(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
+    if return_probs:
+        return probs.numpy()
+    return tf.argmax(probs, axis=-1, output_type=tf.int32).numpy()  # argmax on the device: only ids travel
 
 
 # -------------------------------------------------------------------- evaluation
+
+
+def confusion_update(labels, probs, num_classes: int, ignore_index: int | None = M.IGNORE_INDEX):
+    """Confusion-matrix counts of one batch, computed where ``probs`` live (backend-agnostic ``keras.ops``).
+
+    ``pred = argmax(probs)``; every pixel whose label is neither
+    ``ignore_index`` nor outside ``[0, C)`` adds one to bin ``label * C + pred``
+    (one ``bincount``); the others go to an extra bin ``C * C`` that is dropped.
+    Only the ``C x C`` counts, and the number of out-of-range labels, need to
+    reach the host: not the ``[B, H, W, C]`` float32 probabilities (about
+    160 MB for one 1024x2048 Cityscapes image with 19 classes).
+
+    Args:
+        labels: int class ids ``[B, H, W]`` (``ignore_index`` marks void).
+        probs: scores ``[B, H, W, C]`` (probabilities or logits).
+        num_classes: ``C``.
+        ignore_index: the void label (``None``: none).
+
+    Returns:
+        ``(counts, bad, bad_value)``: int32 ``[C, C]`` counts (rows: truth,
+        columns: prediction), the number of labels outside ``[0, C)`` that are
+        not void, and the largest such label (``-1`` when there is none).
+    """
+    ops = keras.ops
+    c = int(num_classes)
+    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    pred = ops.reshape(ops.cast(ops.argmax(probs, axis=-1), "int32"), (-1,))
+    keep = ops.ones_like(labels, dtype="bool") if ignore_index is None else ops.not_equal(labels, ignore_index)
+    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, c))
+    bad = ops.logical_and(keep, ops.logical_not(in_range))
+    valid = ops.logical_and(keep, in_range)
+    index = ops.where(valid, labels * c + pred, c * c)
+    counts = ops.bincount(index, minlength=c * c + 1)[: c * c]
+    bad_count = ops.sum(ops.cast(bad, "int32"))
+    bad_value = ops.max(ops.where(bad, labels, -1))
+    return ops.reshape(ops.cast(counts, "int32"), (c, c)), bad_count, bad_value
+
+
+_CONFUSION_FNS: dict = {}
+
+
+def _confusion_fn(num_classes: int, ignore_index: int | None):
+    """:func:`confusion_update` traced once per ``(C, ignore_index)`` (a ``tf.function``)."""
+    key = (int(num_classes), ignore_index)
+    fn = _CONFUSION_FNS.get(key)
+    if fn is None:
+        fn = tf.function(lambda y, p: confusion_update(y, p, *key), reduce_retracing=True)
+        _CONFUSION_FNS[key] = fn
+    return fn
+
+
+def _batch_confusion(labels, probs, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """Host ``int64 [C, C]`` counts of one batch; argmax and counting run on the device.
+
+    Raises the same ``ValueError`` as :func:`course_utils.metrics.confusion_matrix`
+    for a label outside ``[0, C)`` that is not void.
+    """
+    counts, bad, bad_value = _confusion_fn(num_classes, ignore_index)(labels, probs)
+    if int(bad):
+        raise ValueError(
+            f"confusion_matrix: label value {int(bad_value)} is outside [0, {num_classes}) and is not "
+            f"the ignore index {ignore_index}; map unknown labels to {M.IGNORE_INDEX} or fix num_classes."
+        )
+    return counts.numpy().astype(np.int64)
 
 
 def evaluate_split(
@@ -342,8 +423,9 @@ def evaluate_split(
     cm = np.zeros((info.num_classes, info.num_classes), np.int64)
     n = 0
     for images, labels in ds:
-        probs = predict_proba(model, images, tta_scales, flip, tile, overlap)
-        cm += M.confusion_matrix(labels.numpy(), probs.argmax(-1), info.num_classes, info.ignore_index)
+        # probabilities, argmax and the confusion update stay on the device; only C x C counts come back
+        probs = _predict_proba_tensor(model, images, tta_scales, flip, tile, overlap)
+        cm += _batch_confusion(labels, probs, info.num_classes, info.ignore_index)
         n += int(images.shape[0])
     return EvaluationResult(split, cm, list(info.classes), n, tuple(float(s) for s in tta_scales), bool(flip))
 
@@ -378,7 +460,8 @@ def sample_predictions(
     for x, y in ds:
         images.append(x[0].numpy())
         labels.append(y[0].numpy())
-        preds.append(predict_proba(model, x, **kwargs)[0].argmax(-1))
+        probs = _predict_proba_tensor(model, x, **kwargs)[0]
+        preds.append(tf.argmax(probs, axis=-1, output_type=tf.int32).numpy())
     return images, labels, preds
 
 

@@ -158,3 +158,33 @@ def test_with_output_stride_copies_weights_of_the_real_model(tmp_path):
     assert out.shape == (1, 32, 48, 3) and np.isfinite(out).all()
     with pytest.raises(FileNotFoundError, match="config.json"):
         E.with_output_stride(model, tmp_path / "missing.json", 8)
+
+
+def test_device_confusion_equals_the_numpy_confusion_matrix():
+    rng = np.random.default_rng(7)
+    c = 5
+    labels = rng.integers(0, c, size=(3, 17, 23)).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.2] = M.IGNORE_INDEX
+    probs = rng.random((3, 17, 23, c)).astype(np.float32)
+    got = E._batch_confusion(tf.constant(labels), tf.constant(probs), c, M.IGNORE_INDEX)
+    np.testing.assert_array_equal(got, M.confusion_matrix(labels, probs.argmax(-1), c))
+    assert got.dtype == np.int64 and got.sum() == (labels != M.IGNORE_INDEX).sum()
+    counts, bad, _ = E.confusion_update(labels, probs, c, None)  # no void: 255 is then a bad label
+    assert int(bad) == (labels == M.IGNORE_INDEX).sum()
+    labels[0, 0, 0] = 9
+    with pytest.raises(ValueError, match="label value 9 is outside"):
+        E._batch_confusion(tf.constant(labels), tf.constant(probs), c, M.IGNORE_INDEX)
+
+
+def test_evaluate_split_device_path_equals_the_numpy_path(tiny_root):
+    """The on-device argmax + bincount gives exactly the matrix of host probabilities + NumPy."""
+    info = data.load_info(tiny_root)
+    model = conv_model(info.num_classes, kernel=3, seed=4)
+    for kwargs in ({}, {"tta_scales": (0.5, 1.0), "flip": True}):
+        result = E.evaluate_split(model, tiny_root, "test", batch_size=2, **kwargs)
+        cm = np.zeros((info.num_classes,) * 2, np.int64)
+        for images, labels in data.make_dataset(tiny_root, "test", 2, training=False):
+            probs = E.predict_proba(model, images, kwargs.get("tta_scales", (1.0,)), kwargs.get("flip", False))
+            cm += M.confusion_matrix(labels.numpy(), probs.argmax(-1), info.num_classes, info.ignore_index)
+        np.testing.assert_array_equal(result.confusion_matrix, cm)
+        assert cm.sum() > 0
