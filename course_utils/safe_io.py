@@ -11,7 +11,10 @@ that looks for a ``ModelCheckpoint`` still finds one):
 
 - :class:`ModelCheckpoint` saves atomically and never promotes weights of an
   epoch whose loss (or monitored value) is not finite;
-- :class:`CSVLogger` rewrites the whole history atomically after each epoch.
+- :class:`CSVLogger` rewrites the whole history atomically after each epoch;
+- :class:`BackupAndRestore` records an epoch as done only once every other
+  callback has finished with it (its checkpoint and history row are on disk),
+  so a kill during those writes repeats the epoch instead of losing its row.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "trim_csv",
     "ModelCheckpoint",
     "CSVLogger",
+    "BackupAndRestore",
 ]
 
 _TEMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}")
@@ -283,3 +287,30 @@ class CSVLogger(keras.callbacks.CSVLogger):
 
     def on_train_end(self, logs=None):
         pass
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` whose end-of-epoch backup waits for the other callbacks.
+
+    With ``save_freq="epoch"`` Keras saves in ``on_epoch_end``, before the
+    callbacks that follow it write ``best.keras`` and the history row: a kill
+    during those writes resumed *after* the epoch, and its row was lost. Here
+    the save happens when the next epoch begins (after every ``on_epoch_end``);
+    a kill before that repeats the epoch, whose rows a resume trims first.
+    A finished run deletes the backup anyway, so the last epoch needs none.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_save = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        self._pending_save = self.save_freq == "epoch"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._pending_save:
+            self._pending_save = False
+            self._save_model()
+        self._current_epoch = epoch  # also right after a resume (Keras leaves it at 0 then)

@@ -509,18 +509,19 @@ def tensorboard_available() -> bool:
 
 
 def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
-    """The recipe's callbacks.
+    """The recipe's callbacks (order matters: the backup runs before anything that may stop a run).
 
-    Order matters: at an epoch's end the (atomic) checkpoint and history are
-    written before the backup records the epoch as done, so a kill in between
-    repeats the epoch instead of losing its row; the backup runs before
-    anything that may stop a run.
+    The checkpoint and the history are written atomically, and the backup
+    records an epoch as done only after both (see :mod:`course_utils.safe_io`).
     """
     run_dir = Path(run_dir)
     csv_path = run_dir / "history.csv"
     best = _previous_best(csv_path) if resumed_epoch is not None else None
     cbs: list[keras.callbacks.Callback] = [
+        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
+        _ResumeInfo(resumed_epoch is not None),
         _EpochTimer(),
+        NaNGuard(run_dir),
         safe_io.ModelCheckpoint(
             str(run_dir / "best.keras"),
             monitor="val_miou",
@@ -530,9 +531,6 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
             verbose=0,
         ),
         safe_io.CSVLogger(csv_path),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
-        _ResumeInfo(resumed_epoch is not None),
-        NaNGuard(run_dir),
     ]
     if config.recipe == "seed":
         cbs.append(
