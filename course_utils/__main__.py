@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, OSError, ValueError) as err:  # OSError: FileNotFoundError, PermissionError, disk full...
+    except (CLIError, OSError, ValueError, RuntimeError) as err:  # OSError: not found, permission, disk full
         if args.debug:
             raise
         from course_utils.datasets.common import one_line

@@ -178,6 +178,17 @@ def check_resume(
         diffs.append(
             f"classes {len(old_classes)} ({', '.join(old_classes[:3])}...) -> {len(classes)} ({', '.join(classes[:3])}...)"
         )
+    meta = Path(run_dir) / "backup" / "training_metadata.json"
+    try:
+        done = int(json.loads(meta.read_text(encoding="utf-8"))["epoch"]) if meta.is_file() else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        done = 0
+    epochs = config.get("epochs")
+    if epochs is not None and done >= int(epochs) > 0:
+        raise ValueError(
+            f"Cannot resume the interrupted run in {Path(run_dir)}: it has already done {done} epoch(s) and "
+            f"--epochs is {epochs}; pass --epochs larger than {done} to continue it, or another --run-dir."
+        )
     if diffs:
         raise ValueError(
             f"Cannot resume the interrupted run in {Path(run_dir)}: its config.json differs "

@@ -95,6 +95,10 @@ def test_resume_with_another_configuration_is_refused_and_config_untouched(tmp_p
         runs.check_resume(run, same, "camvid", ["road", "car"])
     with pytest.raises(ValueError, match=r"classes 2 .* -> 3"):
         runs.check_resume(run, same, "minidrive", ["road", "car", "sky"])
+    (run / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 4, "batch": 0}))
+    with pytest.raises(ValueError, match=r"already done 4 epoch\(s\) and --epochs is 3; pass --epochs larger than 4"):
+        runs.check_resume(run, dict(same, epochs=3), "minidrive", ["road", "car"])
+    runs.check_resume(run, dict(same, epochs=5), "minidrive", ["road", "car"])
     assert (run / "config.json").read_bytes() == before
 
 
