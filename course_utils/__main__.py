@@ -12,7 +12,10 @@ Examples::
     python -m course_utils export --checkpoint runs/minidrive-cpu/best.keras --out exported/
 
 Bad input (a missing checkpoint, an unreadable image, a model trained for
-another number of classes) ends with a one-line message and exit status 2.
+another number of classes, an option out of range, a folder that cannot be
+written) ends with a one-line message and exit status 2, before any long work.
+A finished run is never overwritten unless ``--overwrite`` is given: a new
+folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,22 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+#: Smallest image side, crop or tile the CLI accepts (a ResNet at output stride 16 needs a few pixels).
+MIN_SIZE = 16
+#: Largest test-time scale (memory grows with its square).
+MAX_TTA_SCALE = 4.0
+
+
+def _int_at_least(low: int):
+    from course_utils.datasets.common import int_at_least
+
+    return int_at_least(low)
+
+
+def _float_in(low: float, high: float = float("inf"), low_open: bool = False):
+    from course_utils.datasets.common import float_in
+
+    return float_in(low, high, low_open)
 
 
 class CLIError(Exception):
@@ -51,17 +70,17 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
 def _add_tta(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tta-scales",
-        type=float,
+        type=_float_in(0.0, MAX_TTA_SCALE, low_open=True),
         nargs="+",
         default=[1.0],
         metavar="S",
-        help="test-time scales whose softmax outputs are averaged, e.g. 0.75 1 1.25 (default 1); relative to "
-        "the input scale the run was trained at (its config.json), so 1 means 'as in training'.",
+        help=f"test-time scales in (0, {MAX_TTA_SCALE:g}] whose softmax outputs are averaged, e.g. 0.75 1 1.25; "
+        "relative to the input scale the run was trained at (its config.json), so 1 means 'as in training'.",
     )
     p.add_argument("--flip", action="store_true", help="also average the horizontally flipped image.")
     p.add_argument(
         "--tile",
-        type=int,
+        type=_int_at_least(MIN_SIZE),
         nargs=2,
         default=None,
         metavar=("H", "W"),
@@ -96,20 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--input-scale",
-        type=float,
+        type=_float_in(0.0, 4.0, low_open=True),
         default=None,
         help="the model sees images resized by this factor, in training and validation; scores are "
         "always taken at the labels' native resolution.",
     )
-    t.add_argument("--bn-momentum", type=float, default=None, help="BatchNorm moving-average momentum.")
+    t.add_argument(
+        "--bn-momentum", type=_float_in(0.0, 0.99999), default=None, help="BatchNorm moving-average momentum."
+    )
     t.add_argument(
         "--recalibrate-bn",
-        type=int,
+        type=_int_at_least(0),
         default=None,
         metavar="N",
         help="re-estimate BatchNorm statistics from N training batches before each validation (0: off).",
     )
-    t.add_argument("--warmup-epochs", type=float, default=None, help="linear learning-rate warm-up (poly recipes).")
+    t.add_argument(
+        "--warmup-epochs", type=_float_in(0.0), default=None, help="linear learning-rate warm-up (poly recipes)."
+    )
     t.add_argument(
         "--precision",
         choices=("float32", "mixed_float16", "mixed_bfloat16"),
@@ -125,15 +148,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="backbone weights: 'imagenet' (ResNet-50/101; needs the keras.applications file once) "
         "or a local .h5 file.",
     )
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--steps-per-epoch", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None, help="base learning rate (seed 1e-3, paper 1e-2).")
-    t.add_argument("--weight-decay", type=float, default=None)
-    t.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"), help="training crop size.")
+    t.add_argument("--epochs", type=_int_at_least(1), default=None)
+    t.add_argument("--batch-size", type=_int_at_least(1), default=None)
+    t.add_argument("--steps-per-epoch", type=_int_at_least(1), default=None)
+    t.add_argument(
+        "--lr", type=_float_in(0.0, low_open=True), default=None, help="base learning rate (seed 1e-3, paper 1e-2)."
+    )
+    t.add_argument("--weight-decay", type=_float_in(0.0), default=None)
+    t.add_argument(
+        "--image-size",
+        type=_int_at_least(MIN_SIZE),
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="training crop size.",
+    )
     t.add_argument(
         "--eval-size",
-        type=int,
+        type=_int_at_least(MIN_SIZE),
         nargs=2,
         default=None,
         metavar=("H", "W"),
@@ -141,15 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--scale-range",
-        type=float,
+        type=_float_in(0.0, low_open=True),
         nargs=2,
         default=None,
         metavar=("LO", "HI"),
         help="random scale range of training crops (seed 1 1, paper 0.5 2).",
     )
     t.add_argument("--class-weights", action="store_true", help="weight the loss by inverse log class frequency.")
-    t.add_argument("--max-train-images", type=int, default=None)
-    t.add_argument("--run-dir", default=None, help="output folder (default runs/<dataset>-<backbone>-<recipe>).")
+    t.add_argument("--max-train-images", type=_int_at_least(1), default=None)
+    t.add_argument(
+        "--run-dir",
+        default=None,
+        help="output folder (default runs/<dataset>-<backbone>-<recipe>). An unfinished run there is "
+        "resumed; a finished one is kept and this run goes to <run-dir>-2 (or see --overwrite).",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the finished run in --run-dir (its checkpoints, history and logs) instead of "
+        "using a new -2 folder.",
+    )
     t.add_argument(
         "--mixed-precision",
         action=argparse.BooleanOptionalAction,
@@ -166,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--strategy", choices=("auto", "mirrored", "tpu", "default"), default="auto", help="tf.distribute strategy."
     )
-    t.add_argument("--backup-every", type=int, default=None, help="back up every N steps (default: every epoch).")
+    t.add_argument(
+        "--backup-every", type=_int_at_least(1), default=None, help="back up every N steps (default: every epoch)."
+    )
     t.add_argument("--no-tensorboard", action="store_true")
     t.add_argument(
         "--evaluate",
@@ -185,11 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True, help="a .keras model (e.g. <run-dir>/best.keras).")
     _add_dataset(e)
     _add_profile(e)
-    e.add_argument("--splits", nargs="+", default=["train", "val", "test"])
+    e.add_argument(
+        "--splits", nargs="+", default=None, help="splits to evaluate (default: those of train, val, test present)."
+    )
     _add_tta(e)
     e.add_argument(
         "--image-size",
-        type=int,
+        type=_int_at_least(MIN_SIZE),
         nargs=2,
         default=None,
         metavar=("H", "W"),
@@ -205,13 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--recalibrate-bn",
-        type=int,
+        type=_int_at_least(0),
         default=0,
         metavar="N",
         help="first re-estimate BatchNorm statistics from N training batches (helps short runs).",
     )
-    e.add_argument("--max-images", type=int, default=None, help="cap per split (default: the profile's).")
-    e.add_argument("--batch-size", type=int, default=None)
+    e.add_argument("--max-images", type=_int_at_least(1), default=None, help="cap per split (default: the profile's).")
+    e.add_argument("--batch-size", type=_int_at_least(1), default=None)
     e.add_argument("--out", default=None, help="results JSON (default <checkpoint dir>/results-<dataset>.json).")
     e.add_argument("--plots", action="store_true", help="also save IoU bars and the confusion matrix as PNG.")
 
@@ -226,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(p)
     _add_profile(p)
     _add_tta(p)
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity.")
+    p.add_argument("--alpha", type=_float_in(0.0, 1.0), default=0.5, help="overlay opacity in [0, 1].")
 
     x = sub.add_parser(
         "export",
@@ -234,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     x.add_argument("--checkpoint", required=True)
-    x.add_argument("--out", required=True, help="output folder (model.keras and saved_model/).")
+    x.add_argument(
+        "--out",
+        required=True,
+        help="output folder (model.keras and saved_model/, written together); an existing export there is replaced.",
+    )
     return parser
 
 
@@ -247,13 +298,29 @@ def _dataset_root(name: str | None) -> Path:
     return data.find_dataset(name)
 
 
+def _check_splits(splits: list[str] | None, info, root: Path, option: str) -> list[str] | None:
+    """Refuse splits the dataset does not have (a typo would otherwise be skipped silently)."""
+    if splits is None:
+        return None
+    present = sorted(info.counts or {})
+    missing = [s for s in splits if present and s not in present]
+    if missing:
+        raise CLIError(f"{option}: {root / 'dataset.json'} has no split {missing[0]!r}; use some of {present}.")
+    return splits
+
+
 def _cmd_train(args) -> int:
     import dataclasses
 
-    from course_utils import data, evaluate, report, train
+    from course_utils import data, evaluate, report, runs, train
     from course_utils.paths import runs_dir
     from course_utils.profiles import get_profile
+    from course_utils.safe_io import check_writable
 
+    if args.scale_range is not None and args.scale_range[0] > args.scale_range[1]:
+        raise CLIError(f"--scale-range {args.scale_range[0]:g} {args.scale_range[1]:g}: LO must not exceed HI.")
+    if args.weights not in (None, "imagenet") and not Path(args.weights).is_file():
+        raise CLIError(f"--weights {args.weights}: no such file; pass 'imagenet' or the path of a local .h5 file.")
     profile = get_profile()
     root = _dataset_root(args.dataset)
     overrides = {}
@@ -294,26 +361,43 @@ def _cmd_train(args) -> int:
         overrides["tensorboard"] = False
     info = data.load_info(root)
     config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, **overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
+    eval_splits = None
+    if args.evaluate is not None:
+        eval_splits = _check_splits(args.evaluate or None, info, root, "--evaluate") or [
+            s for s in ("val", "test") if s in (info.counts or {"val": 1, "test": 1})
+        ]
+    requested = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
+    check_writable(requested, folder=True, option="--run-dir")
+    choice = runs.choose_run_dir(requested, "overwrite" if args.overwrite else "suffix")
+    run_dir = choice.path
+    if choice.action == "resume":
+        runs.check_resume(run_dir, config.to_dict(), root.name, list(info.classes))
+    print(choice.message)
     print(
         f"Dataset {info.name} ({info.num_classes} classes), profile {profile.name}, recipe {config.recipe}, "
         f"run folder {run_dir.name}"
     )
     strategy = train.get_strategy(args.strategy)
-    model, history = train.train(config, root, run_dir, strategy=strategy, verbose=args.verbose)
+    model, history = train.train(
+        config,
+        root,
+        run_dir,
+        strategy=strategy,
+        verbose=args.verbose,
+        if_finished="overwrite" if args.overwrite else "error",
+    )
     if getattr(history, "terminated_on_nan", False):
         print("error: training diverged (loss is NaN); see the message above.", file=sys.stderr)
         return EXIT_DIVERGED
     h = history.history
     if h.get("val_miou"):
         print(f"Best val_miou {max(h['val_miou']):.4f}; model in {run_dir / 'best.keras'}")
-    if args.evaluate is not None:
-        splits = args.evaluate or ["val", "test"]
+    if eval_splits is not None:
         best = evaluate.load_checkpoint(run_dir / "best.keras")
         results = evaluate.evaluate_splits(
             best,
             root,
-            splits,
+            eval_splits,
             image_size=config.eval_size,
             tta_scales=(1.0,) if config.eval_size else (config.input_scale,),
             max_images=profile.max_eval_images,
@@ -353,14 +437,24 @@ def _absolute_scales(args) -> tuple[float, ...]:
 
 def _cmd_evaluate(args) -> int:
     from course_utils import data, evaluate, plotting, report
+    from course_utils.datasets.common import check_prepared
     from course_utils.profiles import get_profile
+    from course_utils.safe_io import check_writable
 
+    root = _dataset_root(args.dataset)
+    info = data.load_info(root)
+    explicit = _check_splits(args.splits, info, root, "--splits")
+    splits = explicit or ["train", "val", "test"]
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
+    if not Path(args.checkpoint).is_file():
+        evaluate.load_checkpoint(args.checkpoint)  # the usual "not found" message
+    check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
         model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
-    root = _dataset_root(args.dataset)
-    info = data.load_info(root)
     evaluate.check_num_classes(model, info.num_classes, root)
+    present = [s for s in splits if not info.counts or s in info.counts]
+    check_prepared(root, present + (["train"] if args.recalibrate_bn else []), info.num_classes)
     profile = get_profile()
     if args.recalibrate_bn:
         from course_utils import train
@@ -380,7 +474,7 @@ def _cmd_evaluate(args) -> int:
     results = evaluate.evaluate_splits(
         model,
         root,
-        args.splits,
+        splits,
         batch_size=args.batch_size or profile.batch_size,
         tta_scales=_absolute_scales(args),
         flip=args.flip,
@@ -390,10 +484,9 @@ def _cmd_evaluate(args) -> int:
     )
     if not results:
         raise CLIError(
-            f"None of the splits {args.splits} exist in {root / 'dataset.json'}; pass --splits with "
+            f"None of the splits {splits} exist in {root / 'dataset.json'}; pass --splits with "
             f"some of {sorted(info.counts or {})}."
         )
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
     evaluate.save_results(
         results,
         out,
@@ -408,21 +501,42 @@ def _cmd_evaluate(args) -> int:
     if args.plots:
         import matplotlib.pyplot as plt
 
+        from course_utils.safe_io import atomic_path
+
         for split, res in results.items():
             for kind, fig in (
                 ("iou", plotting.plot_iou_bars(res.per_class_iou, info.classes, info.palette)),
                 ("confusion", plotting.plot_confusion_matrix(res.confusion_matrix, info.classes)),
             ):
-                fig.savefig(out.parent / f"{kind}-{info.name}-{split}.png", dpi=90)
+                with atomic_path(out.parent / f"{kind}-{info.name}-{split}.png") as tmp:
+                    fig.savefig(tmp, dpi=90, format="png")
                 plt.close(fig)
     print(f"Results written to {out.name}")
     return 0
 
 
+def output_stems(paths: list[Path]) -> list[str]:
+    """One distinct output stem per input image: ``x``, then ``x-2``, ``x-3``... for repeated names.
+
+    Two inputs never write to the same ``<stem>_mask.png`` (e.g. ``a/x.png`` and ``b/x.png``).
+    """
+    used: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, n = path.stem, 2
+        while stem.lower() in used:
+            stem, n = f"{path.stem}-{n}", n + 1
+        used.add(stem.lower())
+        stems.append(stem)
+    return stems
+
+
 def _cmd_predict(args) -> int:
     from course_utils import data, evaluate, plotting
     from course_utils.datasets.common import write_png
+    from course_utils.safe_io import atomic_path, check_writable
 
+    out = check_writable(args.out, folder=True, option="--out")
     model = evaluate.load_checkpoint(args.checkpoint)
     root = _dataset_root(args.dataset)
     info = data.load_info(root)
@@ -433,10 +547,11 @@ def _cmd_predict(args) -> int:
             images.append((Path(path), data.read_image(path)))
         except (FileNotFoundError, ValueError) as err:
             raise CLIError(f"Cannot read image {path}: {err} Pass a PNG or JPEG file.") from err
+    stems = output_stems([p for p, _ in images])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scales = _absolute_scales(args)
-    for path, rgb in images:
+    for (path, rgb), stem in zip(images, stems):
         ids = evaluate.predict_image(
             model,
             data.normalize_image(rgb),
@@ -445,20 +560,34 @@ def _cmd_predict(args) -> int:
             tile_size=tuple(args.tile) if args.tile else None,
         )
         mask = plotting.colorize(ids, info.palette)
-        write_png(out / f"{path.stem}_mask.png", mask)
-        write_png(out / f"{path.stem}_overlay.png", plotting.overlay(rgb, mask, alpha=args.alpha))
-        print(f"{path.name}: {out.name}/{path.stem}_mask.png, {out.name}/{path.stem}_overlay.png")
+        for suffix, array in (("mask", mask), ("overlay", plotting.overlay(rgb, mask, alpha=args.alpha))):
+            with atomic_path(out / f"{stem}_{suffix}.png") as tmp:
+                write_png(tmp, array)
+        renamed = "" if stem == path.stem else f" (renamed: another input is also called {path.name})"
+        print(f"{path}: {out.name}/{stem}_mask.png, {out.name}/{stem}_overlay.png{renamed}")
     return 0
+
+
+EXPORT_OUTPUTS = ("model.keras", "saved_model")
 
 
 def _cmd_export(args) -> int:
     from course_utils import evaluate
+    from course_utils.safe_io import atomic_path, check_writable
 
+    out = check_writable(args.out, folder=True, option="--out")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_OUTPUTS)
+        if others:
+            raise CLIError(
+                f"--out {out} holds other files ({', '.join(others[:3])}); export replaces the whole folder, "
+                "so choose an empty or new --out."
+            )
     model = evaluate.load_checkpoint(args.checkpoint)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.keras")
-    model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
+    with atomic_path(out) as tmp:  # model.keras and saved_model/ appear together or not at all
+        tmp.mkdir()
+        model.save(tmp / "model.keras")
+        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
     print(f"Exported {out.name}/model.keras and {out.name}/saved_model (serving signature 'serve').")
     return 0
 
@@ -473,11 +602,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, FileNotFoundError, ValueError) as err:
+    except (CLIError, OSError, ValueError, RuntimeError) as err:  # OSError: not found, permission, disk full
         if args.debug:
             raise
-        message = " ".join(str(err).split())
-        print(f"error: {message}", file=sys.stderr)
+        from course_utils.datasets.common import one_line
+
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -78,11 +78,29 @@ class DatasetInfo:
 
 
 def _fix_hint(root: Path) -> str:
+    """The command that prepares ``root``; never one that would write over existing files.
+
+    A folder that already holds files (e.g. a raw download) is a source, not an
+    output: the hint then prepares into ``data_dir()/<name>`` (reading it as
+    ``--source`` for CamVid) instead of suggesting ``--out <that folder>``.
+    """
     name = root.name.split("-")[0].lower()
     cmd = PREPARE_COMMANDS.get(name)
-    if cmd:
+    if not cmd:
+        return "Prepare a dataset with one of the scripts in data_scripts/ (e.g. make_minidrive.py)."
+    try:
+        occupied = root.exists() and (not root.is_dir() or any(root.iterdir()))
+    except OSError:
+        occupied = True
+    if not occupied:
         return f"Prepare it with `{cmd.format(out=root)}`."
-    return "Prepare a dataset with one of the scripts in data_scripts/ (e.g. make_minidrive.py)."
+    out = paths.data_dir() / name
+    if out.resolve() == root.resolve() or out.exists():
+        out = paths.data_dir() / f"{name}-prepared"
+    if name == "camvid" and (root / "train").is_dir() and (root / "trainannot").is_dir():
+        cmd = cmd.replace("--out", f"--source {root} --out")
+        return f"{root} looks like a raw CamVid copy; prepare it into a new folder with `{cmd.format(out=out)}`."
+    return f"Prepare it into a new folder (not {root}, which holds other files): `{cmd.format(out=out)}`."
 
 
 def load_info(root: str | os.PathLike) -> DatasetInfo:

@@ -466,9 +466,10 @@ def sample_predictions(
 
 
 def save_results(results: dict[str, EvaluationResult], path: str | os.PathLike, **meta) -> Path:
-    """Write ``{split: result.to_dict()}`` (plus ``meta``) as JSON."""
+    """Write ``{split: result.to_dict()}`` (plus ``meta``) as JSON, atomically (never half a file)."""
+    from course_utils.safe_io import atomic_write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "splits": {k: v.to_dict() for k, v in results.items()}}
-    path.write_text(json.dumps(payload, indent=2))
+    atomic_write_text(path, json.dumps(payload, indent=2))
     return path

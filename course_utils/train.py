@@ -42,6 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_utils import runs, safe_io
 from course_utils.metrics import IGNORE_INDEX, StreamingMeanIoU
 from course_utils.profiles import Profile, get_profile
 from course_utils.validation import NativeValidation, recalibrate_batchnorm
@@ -519,10 +520,11 @@ def compile_for_training(
 class NaNGuard(keras.callbacks.TerminateOnNaN):
     """``TerminateOnNaN`` that explains what went wrong and what to try."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.triggered_at: tuple[int, int] | None = None
         self._epoch = 0
+        self.run_dir = None if run_dir is None else Path(run_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -532,11 +534,17 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         if loss is not None and not np.isfinite(float(loss)):
             self.triggered_at = (self._epoch, batch)
             self.model.stop_training = True
+            best = None if self.run_dir is None else self.run_dir / "best.keras"
+            where = (
+                f"The best weights before it diverged are in {best}."
+                if best is not None and best.is_file()
+                else "No checkpoint was saved before it diverged."
+            )
             print(
                 f"\nTraining stopped: the loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}.\n"
                 "Usual causes: a learning rate too high for this batch size (try --lr 10x smaller), "
                 "labels outside [0, num_classes) that are not 255 (check the dataset), or float16 "
-                "overflow (run without --mixed-precision). The last good state is in the run's backup.",
+                f"overflow (run without --mixed-precision). {where}",
                 file=sys.stderr,
             )
 
@@ -577,17 +585,8 @@ def _previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
 
 
 def _trim_csv(csv_path: Path, keep_epochs: int) -> None:
-    """Drop CSV rows of epochs a resumed run will repeat."""
-    if not csv_path.is_file():
-        return
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    header, body = rows[0], rows[1:]
-    body = [r for r in body if r and int(r[0]) < keep_epochs]
-    with csv_path.open("w", newline="") as fh:
-        csv.writer(fh).writerows([header, *body])
+    """Drop CSV rows of epochs a resumed run will repeat (atomically)."""
+    safe_io.trim_csv(csv_path, keep_epochs)
 
 
 def tensorboard_available() -> bool:
@@ -598,16 +597,20 @@ def tensorboard_available() -> bool:
 
 
 def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
-    """The recipe's callbacks (order matters: the backup runs before anything that may stop a run)."""
+    """The recipe's callbacks (order matters: the backup runs before anything that may stop a run).
+
+    The checkpoint and the history are written atomically, and the backup
+    records an epoch as done only after both (see :mod:`course_utils.safe_io`).
+    """
     run_dir = Path(run_dir)
     csv_path = run_dir / "history.csv"
     best = _previous_best(csv_path) if resumed_epoch is not None else None
     cbs: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
+        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
         _ResumeInfo(resumed_epoch is not None),
         _EpochTimer(),
-        NaNGuard(),
-        keras.callbacks.ModelCheckpoint(
+        NaNGuard(run_dir),
+        safe_io.ModelCheckpoint(
             str(run_dir / "best.keras"),
             monitor="val_miou",
             mode="max",
@@ -615,7 +618,7 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
             initial_value_threshold=best,
             verbose=0,
         ),
-        keras.callbacks.CSVLogger(str(csv_path), append=True),
+        safe_io.CSVLogger(csv_path),
     ]
     if config.recipe == "seed":
         cbs.append(
@@ -658,6 +661,7 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
+    if_finished: str = "overwrite",
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Train a segmentation model on a prepared dataset; resumable.
 
@@ -675,23 +679,27 @@ def train(
         strategy: a ``tf.distribute`` strategy (default: no distribution).
         callbacks: extra Keras callbacks, run after the course's.
         verbose: passed to ``model.fit``.
+        if_finished: when ``run_dir`` holds a finished run: ``"overwrite"``
+            (replace its outputs), ``"suffix"`` (train into ``<run_dir>-2``...)
+            or ``"error"`` (see :func:`course_utils.runs.choose_run_dir`).
 
     Returns:
         ``(model, history)``; ``history.terminated_on_nan`` tells whether the
-        loss diverged.
+        loss diverged, ``history.run_dir`` where the run was written.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    choice = runs.choose_run_dir(run_dir, if_finished)
+    run_dir = choice.path
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, steps, val_steps, info = make_datasets(config, dataset_root)
     num_classes = int(info.num_classes)
+    from course_utils.datasets.common import check_prepared
+
+    check_prepared(dataset_root, ("train", "val"), num_classes)  # bad labels: a clear error naming the file
 
     meta = run_dir / "backup" / "training_metadata.json"
     resumed_epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else None
     if resumed_epoch is not None:
-        _trim_csv(run_dir / "history.csv", resumed_epoch)
-    else:
-        (run_dir / "history.csv").unlink(missing_ok=True)
+        runs.check_resume(run_dir, config.to_dict(), Path(dataset_root).name, list(info.classes))
 
     policy = resolve_precision_policy(config)
     strategy = strategy or tf.distribute.get_strategy()
@@ -721,7 +729,16 @@ def train(
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
-    (run_dir / "config.json").write_text(
+    run_dir.mkdir(parents=True, exist_ok=True)  # only now: a validation failure leaves no empty folder
+    safe_io.remove_stale_temps(run_dir)
+    if choice.action == "overwrite":
+        runs.clear_run(run_dir)
+    if resumed_epoch is not None:
+        _trim_csv(run_dir / "history.csv", resumed_epoch)
+    else:
+        (run_dir / "history.csv").unlink(missing_ok=True)
+    safe_io.atomic_write_text(
+        run_dir / "config.json",
         json.dumps(
             {
                 "config": config.to_dict(),
@@ -733,7 +750,7 @@ def train(
                 "steps_per_epoch": steps,
             },
             indent=2,
-        )
+        ),
     )
     cbs = make_callbacks(config, run_dir, resumed_epoch)
     # Validation runs as a callback right after the backup: precise BatchNorm statistics, then
@@ -761,13 +778,16 @@ def train(
         shuffle=False,  # the tf.data pipeline shuffles
     )
     history.terminated_on_nan = nan_guard.triggered_at is not None  # type: ignore[attr-defined]
+    history.run_dir = run_dir  # type: ignore[attr-defined]
     if not history.terminated_on_nan:
-        net.save(run_dir / "final.keras")
+        with safe_io.atomic_path(run_dir / "final.keras") as tmp:
+            net.save(tmp)
     try:
         from course_utils import plotting
 
         fig = plotting.plot_history(run_dir / "history.csv")
-        fig.savefig(run_dir / "curves.png", dpi=90)
+        with safe_io.atomic_path(run_dir / "curves.png") as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
         import matplotlib.pyplot as plt
 
         plt.close(fig)

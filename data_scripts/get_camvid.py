@@ -14,11 +14,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from course_utils.datasets.camvid import CAMVID_URL, download_camvid, prepare_camvid
-from course_utils.datasets.common import add_prepare_arguments, run_preparation, size_from_args
+from course_utils.datasets.common import add_prepare_arguments, check_out_apart, run_preparation, size_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,12 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     add_prepare_arguments(parser)
     args = parser.parse_args(argv)
     size = size_from_args(parser, args)
+    if args.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+        parser.error("--sha256 must be 64 hexadecimal digits")
+    if not args.url.startswith(("https://", "http://", "file://")):
+        parser.error("--url must start with https://, http:// or file://")
 
     def prepare():
         if args.source:
             source = Path(args.source)
         else:
             cache = Path(args.cache) if args.cache else Path(str(Path(args.out)) + ".download")
+            check_out_apart(args.out, cache, "--cache")
             source = download_camvid(cache, url=args.url, sha256=args.sha256, progress=True)
         return prepare_camvid(
             source, args.out, size=size, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=True

@@ -11,19 +11,24 @@ import argparse
 import sys
 import time
 
+from course_utils.datasets.common import CLI_ERRORS, int_at_least, one_line
 from course_utils.datasets.minidrive import build_minidrive
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder (created atomically)")
-    parser.add_argument("--train", type=int, default=400, help="training scenes (default 400)")
-    parser.add_argument("--val", type=int, default=100, help="validation scenes (default 100)")
-    parser.add_argument("--test", type=int, default=100, help="test scenes (default 100)")
-    parser.add_argument("--height", type=int, default=240, help="scene height (default 240)")
-    parser.add_argument("--width", type=int, default=480, help="scene width (default 480)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--train", type=int_at_least(1), default=400, help="training scenes, >= 1 (default 400)")
+    parser.add_argument("--val", type=int_at_least(1), default=100, help="validation scenes, >= 1 (default 100)")
+    parser.add_argument(
+        "--test", type=int_at_least(0), default=100, help="test scenes; 0 writes no test split (default 100)"
+    )
+    parser.add_argument("--height", type=int_at_least(16), default=240, help="scene height, >= 16 (default 240)")
+    parser.add_argument("--width", type=int_at_least(16), default=480, help="scene width, >= 16 (default 480)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out that holds a MiniDrive dataset"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -38,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=True,
         )
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except CLI_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     print(
         f"MiniDrive written to {out} in {time.perf_counter() - start:.1f} s "

@@ -15,7 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils.datasets.common import add_prepare_arguments, run_preparation, size_from_args
+from course_utils.datasets.common import (
+    add_prepare_arguments,
+    float_in,
+    int_at_least,
+    run_preparation,
+    size_from_args,
+)
 from course_utils.datasets.idd import prepare_idd
 
 
@@ -24,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", required=True, help="IDD folder holding leftImg8bit/ and gtFine/")
     parser.add_argument("--out", required=True, help="output folder (created atomically)")
     parser.add_argument(
-        "--test-fraction", type=float, default=0.0, help="fraction of train moved to a seeded test split (default 0)"
+        "--test-fraction",
+        type=float_in(0.0, 0.99),
+        default=0.0,
+        help="fraction of train, in [0, 0.99], moved to a seeded test split (default 0)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the test split (default 0)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the test split (default 0)")
     add_prepare_arguments(parser, default_size=(240, 480))
     args = parser.parse_args(argv)
     size = size_from_args(parser, args)

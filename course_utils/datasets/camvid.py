@@ -25,6 +25,7 @@ import numpy as np
 from .common import (
     IGNORE_INDEX,
     PrepareResult,
+    check_out_apart,
     list_files,
     match_pairs,
     read_label,
@@ -111,6 +112,7 @@ def prepare_camvid(
         skip_bad: leave out (and list) bad pairs instead of stopping.
     """
     source = Path(source)
+    check_out_apart(out, source, "--source")
     splits = find_camvid_splits(source)
     if "test" not in splits:
         log(f"Note: {source} has no test/ and testannot/ folders; preparing train and val only.")

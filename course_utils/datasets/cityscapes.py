@@ -22,6 +22,7 @@ from .common import (
     BadPairError,
     PrepareResult,
     SourcePair,
+    check_out_apart,
     list_files,
     match_pairs,
     read_label,
@@ -162,6 +163,7 @@ def prepare_cityscapes(
 ) -> PrepareResult:
     """Convert Cityscapes (train and val, fine annotations) to the prepared format."""
     root = Path(root)
+    check_out_apart(out, root, "--root")
     excluded: list[str] = []
     splits = {s: find_cityscapes_pairs(root, s, skip_bad, excluded) for s in ("train", "val")}
     return write_prepared(

@@ -116,24 +116,120 @@ def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | No
     return image, label
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def recover_interrupted(out: str | os.PathLike) -> None:
+    """Tidy what a killed preparation of ``out`` left next to it.
+
+    ``.<name>.partial-<pid>-*`` folders of processes that no longer run are
+    deleted. A ``.<name>.old-*`` folder is the previous dataset set aside for a
+    replacement: it is deleted when ``out`` exists, and renamed back to ``out``
+    when the kill came between the two renames (so nothing is lost).
+    """
+    out = Path(out).expanduser().absolute()
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    for p in sorted(parent.glob(f".{out.name}.partial-*")):
+        pid = p.name.rsplit(".partial-", 1)[1].split("-")[0]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+    for p in sorted(parent.glob(f".{out.name}.old-*")):
+        pid = p.name.rsplit(".old-", 1)[1].split("-")[0]
+        if pid.isdigit() and _pid_alive(int(pid)):
+            continue
+        if not out.exists() and (p / DATASET_JSON).is_file():
+            os.replace(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def check_replaceable(out: str | os.PathLike, kind: str | None = None) -> None:
+    """Refuse to replace ``out`` unless it is a prepared dataset (of ``kind``) or an empty folder.
+
+    Raises:
+        FileExistsError: ``out`` holds anything else (its content is not ours to delete).
+    """
+    out = Path(out).expanduser().absolute()
+    if not out.exists():
+        return
+    if out.is_dir() and not any(out.iterdir()):
+        return
+    meta = out / DATASET_JSON
+    name = None
+    if meta.is_file():
+        try:
+            name = json.loads(meta.read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if not meta.is_file() or (kind is not None and name != kind):
+        what = f"a prepared {kind} dataset" if kind else "a prepared dataset"
+        found = f"a {name} dataset" if name else f"no readable {DATASET_JSON}"
+        raise FileExistsError(
+            f"Refusing to replace {out}: --overwrite only replaces {what}, and it holds {found}. "
+            "Choose another --out (or delete that folder yourself if it is really disposable)."
+        )
+
+
+def check_out_apart(out: str | os.PathLike, source: str | os.PathLike, option: str = "--source") -> None:
+    """Refuse an output folder equal to, inside, or containing the source folder.
+
+    Raises:
+        ValueError: one line naming both folders.
+    """
+    o = Path(out).expanduser().resolve()
+    s = Path(source).expanduser().resolve()
+    if o == s or s in o.parents or o in s.parents:
+        rel = "is" if o == s else ("is inside" if s in o.parents else "contains")
+        raise ValueError(
+            f"--out {o} {rel} {option} {s}: the output is replaced as a whole, so it must be a separate "
+            f"folder. Choose an --out outside {s}, e.g. data/<name>."
+        )
+
+
 @contextlib.contextmanager
-def atomic_output(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(out: str | os.PathLike, overwrite: bool = False, kind: str | None = None) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it to ``out`` on success.
 
     On any exception (including ``KeyboardInterrupt``) the temporary folder is
     removed and ``out`` is left exactly as it was. When ``out`` already exists it
-    is replaced only with ``overwrite=True``; if another process finished the
-    same ``out`` first, that result is kept and this one discarded.
+    is replaced only with ``overwrite=True``, and only when it is a prepared
+    dataset (of ``kind`` when given, see :func:`check_replaceable`) or an empty
+    folder; if another process finished the same ``out`` first, that result is
+    kept and this one discarded. Leftovers of killed runs are tidied first
+    (:func:`recover_interrupted`).
 
     Yields:
         The temporary folder to write into.
     """
     out = Path(out).expanduser().absolute()
+    recover_interrupted(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder. Choose another --out.")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists. Choose another --out or pass --overwrite.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    if overwrite:
+        check_replaceable(out, kind)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except (FileExistsError, NotADirectoryError) as err:
+        raise FileExistsError(
+            f"Cannot create {out}: a parent of it is a file ({err.filename}). Choose another --out."
+        ) from err
+    except PermissionError as err:
+        raise PermissionError(
+            f"Cannot create {out}: permission denied in {err.filename}. Choose a writable --out."
+        ) from err
     try:
         yield tmp
     except BaseException:
@@ -142,7 +238,7 @@ def atomic_output(out: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     old = None
     if out.exists():
         if overwrite:
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.replace(out, old)
         else:  # someone else finished first
             shutil.rmtree(tmp, ignore_errors=True)
@@ -211,6 +307,82 @@ def check_label_values(label: np.ndarray, num_classes: int, path: Path | str) ->
         )
 
 
+CHECK_CACHE = ".pairs-checked.json"
+
+
+def _check_pair(root: Path, lbl: Path, img: Path, num_classes: int) -> None:
+    label = read_label(lbl)
+    values = np.flatnonzero(np.bincount(label.ravel(), minlength=256))
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise BadPairError(
+            f"Label {lbl} holds class ids {bad.tolist()[:10]} but {root / DATASET_JSON} lists {num_classes} "
+            f"classes (ids 0..{num_classes - 1}, 255 void): prepare the dataset again, or fix its classes."
+        )
+    if not img.is_file():
+        raise FileNotFoundError(f"Label {lbl} has no image {img}: prepare the dataset again.")
+    image = read_image(img)
+    if image.shape[:2] != label.shape:
+        raise BadPairError(
+            f"Image {img} is {image.shape[1]}x{image.shape[0]} but its label {lbl} is "
+            f"{label.shape[1]}x{label.shape[0]} (width x height): prepare the dataset again."
+        )
+
+
+def check_prepared(root: str | os.PathLike, splits: Sequence[str], num_classes: int) -> int:
+    """Check every pair of ``splits`` once: decodable PNGs, matching sizes, class ids in range.
+
+    Catches what would otherwise stop training inside TensorFlow with a long
+    traceback: a truncated PNG, a label value outside ``{0..C-1, 255}`` (also
+    what a ``dataset.json`` with the wrong class count looks like), an image
+    and label of different sizes. Results are cached in ``<root>/.pairs-checked.json``
+    by file size and modification time, so later runs only look at changed
+    files (the cache is skipped silently on a read-only dataset).
+
+    Returns:
+        The number of pairs that were actually decoded (0 when all were cached).
+
+    Raises:
+        BadPairError, FileNotFoundError: one line naming the file and the fix.
+    """
+    root = Path(root)
+    cache_path = root / CHECK_CACHE
+    try:
+        cache = json.loads(cache_path.read_text(encoding="utf-8"))
+        if cache.get("num_classes") != num_classes:
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    seen = dict(cache.get("files", {}))
+    checked = 0
+    for split in splits:
+        lbl_dir = root / split / "labels"
+        if not lbl_dir.is_dir():
+            continue
+        for lbl in sorted(lbl_dir.glob("*.png")):
+            img = root / split / "images" / lbl.name
+            key = f"{split}/{lbl.name}"
+            try:
+                st_l, st_i = lbl.stat(), img.stat()
+                sig = [st_l.st_size, st_l.st_mtime_ns, st_i.st_size, st_i.st_mtime_ns]
+            except OSError:
+                sig = None
+            if sig is not None and seen.get(key) == sig:
+                continue
+            _check_pair(root, lbl, img, num_classes)
+            seen[key] = sig
+            checked += 1
+    if checked:
+        try:
+            tmp = root / f".{CHECK_CACHE}.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps({"num_classes": num_classes, "files": seen}), encoding="utf-8")
+            os.replace(tmp, cache_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a read-only dataset: check again next time
+    return checked
+
+
 @dataclass
 class PrepareResult:
     """What a preparer wrote: counts per split and the pairs left out with ``--skip-bad``."""
@@ -276,7 +448,7 @@ def write_prepared(
         if not pairs:
             raise ValueError(f"Split {split!r} of {name} is empty: no image/label pairs were found.")
     image_size = tuple(size) if size is not None else None
-    with atomic_output(out, overwrite=overwrite) as tmp:
+    with atomic_output(out, overwrite=overwrite, kind=name) as tmp:
         for split, pairs in splits.items():
             (tmp / split / "images").mkdir(parents=True)
             (tmp / split / "labels").mkdir(parents=True)
@@ -370,7 +542,51 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
 # --------------------------------------------------------------------------- command lines
 
 #: Errors a preparation script reports as one line (exit status 2) instead of a traceback.
-CLI_ERRORS = (ConnectionError, ValueError, FileNotFoundError, FileExistsError)
+CLI_ERRORS = (ConnectionError, ValueError, FileNotFoundError, FileExistsError, OSError)
+
+
+def _number(kind: type, text: str):
+    import argparse
+
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if kind is float and not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers ``>= low`` (e.g. ``int_at_least(1)`` for counts)."""
+
+    def parse(text: str) -> int:
+        import argparse
+
+        value = _number(int, text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small: it must be at least {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def float_in(low: float, high: float = float("inf"), low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` accepting finite floats in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        import argparse
+
+        value = _number(float, text)
+        if value < low or (low_open and value == low) or value > high:
+            left = "(" if low_open else "["
+            right = "]" if np.isfinite(high) else ")"
+            raise argparse.ArgumentTypeError(f"{value} is outside {left}{low:g}, {high:g}{right}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -> None:
@@ -378,18 +594,20 @@ def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -
     hint = f" (default {default_size[0]}x{default_size[1]})" if default_size else " (default: keep the size)"
     parser.add_argument(
         "--height",
-        type=int,
+        type=int_at_least(1),
         default=default_size[0] if default_size else None,
         help="output height; labels are resized with nearest neighbour" + hint,
     )
     parser.add_argument(
         "--width",
-        type=int,
+        type=int_at_least(1),
         default=default_size[1] if default_size else None,
         help="output width; labels are resized with nearest neighbour" + hint,
     )
     parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out that holds a prepared dataset of this kind"
+    )
 
 
 def size_from_args(parser, args) -> tuple[int, int] | None:
@@ -406,9 +624,19 @@ def run_preparation(name: str, prepare: Callable[[], PrepareResult]) -> int:
     try:
         result = prepare()
     except CLI_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     for item in result.excluded:
         print(f"excluded: {item}")
     print(f"{name} written to {result.root}: {result.counts}")
     return 0
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line; an OS error names its path and the usual fix."""
+    if isinstance(err, OSError) and err.filename and err.strerror and str(err).startswith("["):
+        return (
+            f"{err.strerror}: {err.filename}. Choose another location or fix the permissions "
+            "(and free space) of that folder."
+        )
+    return " ".join(str(err).split())

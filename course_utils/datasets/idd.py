@@ -49,6 +49,7 @@ from .common import (
     BadPairError,
     PrepareResult,
     SourcePair,
+    check_out_apart,
     list_files,
     match_pairs,
     read_label,
@@ -220,6 +221,7 @@ def prepare_idd(
         seed: seed of that split.
     """
     root = Path(root)
+    check_out_apart(out, root, "--root")
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     excluded: list[str] = []

@@ -507,8 +507,10 @@ def build_minidrive(
         raise ValueError("MiniDrive needs at least one scene in some split (got 0 everywhere).")
     if any(int(n) < 0 for n in (train, val, test)):
         raise ValueError(f"Scene counts must be >= 0, got train={train} val={val} test={test}")
+    if int(height) < 16 or int(width) < 16:
+        raise ValueError(f"MiniDrive scenes need at least 16x16 pixels, got {height}x{width}; pass a larger size.")
     out = Path(out)
-    with atomic_output(out, overwrite=overwrite) as tmp:
+    with atomic_output(out, overwrite=overwrite, kind="minidrive") as tmp:
         for split, n in counts.items():
             for i in tqdm(range(n), desc=f"minidrive {split}", unit="img", disable=not progress):
                 rng = np.random.default_rng([int(seed), {"train": 0, "val": 1, "test": 2}[split], i])
