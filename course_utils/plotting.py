@@ -167,7 +167,8 @@ def plot_history(history, title: str | None = None) -> Figure:
     if lr_key is not None:
         ax = axes[len(panels)]
         ax.plot(np.arange(1, len(h[lr_key]) + 1), h[lr_key], "-o", ms=3, color="tab:green")
-        ax.set_yscale("log")
+        if min(h[lr_key]) > 0:  # a poly schedule ends at 0, which a log axis cannot show
+            ax.set_yscale("log")
         ax.set_title("Learning rate", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

@@ -566,7 +566,7 @@ class _ResumeInfo(keras.callbacks.Callback):
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    """Adds ``epoch_seconds`` to the logs (and so to the CSV history)."""
+    """Adds ``epoch_seconds`` and ``learning_rate`` to the logs (and so to the CSV history)."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -574,6 +574,8 @@ class _EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._t0
+            if "learning_rate" not in logs:  # the rate the schedule reached, for the curves
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 def _previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
