@@ -453,6 +453,10 @@ def resolve_precision_policy(config: TrainConfig) -> str:
     mp = config.mixed_precision
     if not mp:
         return "float32"
+    if mp == "auto":
+        from course_utils.hardware import choose_precision
+
+        return choose_precision()[0]
     policy = "mixed_float16" if mp is True else str(mp)
     if policy not in ("mixed_float16", "mixed_bfloat16", "float32"):
         raise ValueError(f"Unknown precision policy {policy!r}; use mixed_float16 or mixed_bfloat16.")
@@ -704,6 +708,10 @@ def train(
         runs.check_resume(run_dir, config.to_dict(), Path(dataset_root).name, list(info.classes))
 
     policy = resolve_precision_policy(config)
+    if config.mixed_precision == "auto":
+        from course_utils.hardware import choose_precision
+
+        print(f"Precision {policy}: {choose_precision()[1]}.")
     strategy = strategy or tf.distribute.get_strategy()
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
