@@ -39,7 +39,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests -m "not e2e"
 
 notebooks: $(STAMP)
-	$(PY) tools/run_notebooks.py --store
+	$(PY) tools/run_notebooks.py --store $(NB)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -m e2e
