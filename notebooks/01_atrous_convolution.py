@@ -233,8 +233,13 @@ print(f"atrous output {dense.shape}, strided output {strided.shape}; they agree 
 
 # %% [markdown]
 # The assertion is the key fact behind DeepLab: removing the stride of a layer and dilating every
-# later kernel by the same factor computes the **same** features as the pretrained network, only
-# densely. Notebook 02 does exactly this inside ResNet.
+# later kernel by the same factor computes the pretrained network's features, only densely. Two
+# caveats. It holds exactly in the interior only: near the border the zero padding falls in other
+# places, and with an even input size 'same' padding can sample a different phase of the grid than
+# the strided layer did. And it holds only when every later rate is exactly the removed factor:
+# DeepLabV3's multi-grid (unit rates 2, 4, 8 in the last stage instead of 2, 2, 2) deliberately
+# computes different features, which fine-tuning then has to adapt to. Notebook 02 does this inside
+# ResNet.
 #
 # ## 5. The gridding artifact and multi-grid rates
 #
@@ -275,7 +280,8 @@ display(explorers.receptive_field_explorer())
 # * Our NumPy reference matches `tf.nn.atrous_conv2d` and `Conv2D(dilation_rate=...)`.
 # * The receptive field of a stack grows by `(effective kernel - 1) x jump` per layer; measured
 #   gradients confirm it.
-# * Striding and pooling decimate the signal; dilation gives the same responses at full resolution.
+# * Striding and pooling decimate the signal; dilation gives the same responses at full resolution
+#   (in the interior, and without multi-grid).
 # * Equal rates grid; mixed rates starting small (multi-grid) see every pixel.
 #
 # Next: `02_resnet_backbone.ipynb` turns a classification ResNet into a dense feature extractor.

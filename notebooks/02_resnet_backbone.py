@@ -167,7 +167,9 @@ print(table)
 
 # %% [markdown]
 # Our backbones match `keras.applications` to the parameter (same layout: the stride sits in the first
-# 1x1 of a bottleneck, convolutions carry a bias, as in the original Caffe ResNet). The complete models
+# 1x1 of a bottleneck, as in the original Caffe ResNet, and convolutions carry a bias, as in
+# `keras.applications`; the Caffe prototxts themselves have `bias_term: false`, so these biases come
+# from the Keras conversion and are redundant before a BatchNorm). The complete models
 # are within a fraction of a percent of the talk's. The slides do not show the talk's head, so the
 # small remaining gap comes from details such as the number of classes or which convolutions carry a bias. The ResNet-18 DeepLab has more than its backbone's 11M parameters because ASPP
 # alone adds about 4M.
@@ -313,7 +315,8 @@ print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, 
 #   1x1 convolutions and are much cheaper at the same width.
 # * Our backbones match `keras.applications` exactly (parameters and, with copied weights, outputs).
 # * Output stride 16 or 8 replaces the last strides by dilation: same parameters, 4x or 16x larger
-#   late feature maps, several times the compute and memory.
+#   late feature maps. Going from 16 to 8 costs about 3x the compute but only about 1.7x the
+#   activation memory, because the early stages do not change.
 # * Multi-grid gives the units of the last stage rates `rate x (1, 2, 4)`.
 #
 # Next: `03_aspp.ipynb` adds the multi-scale head.
@@ -323,7 +326,8 @@ print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, 
 # ### Exercise 1: parameters of a bottleneck unit
 # Count by hand the parameters of a bottleneck unit with 256 input channels and `filters=64`
 # (1x1 to 64, 3x3 to 64, 1x1 to 256; no projection shortcut). Every convolution has a bias here
-# (the Caffe layout) and every BatchNorm has 4 numbers per channel.
+# (the `keras.applications` layout; the original Caffe ResNet has none) and every BatchNorm has 4
+# numbers per channel.
 
 # %% [markdown]
 # #### Solution

@@ -96,7 +96,9 @@ print("input", features.shape, "-> output", tuple(module(features).shape))
 #
 # ## 2. What each rate sees
 #
-# The paper trains on 513x513 crops at output stride 8: the feature map is 65x65. The left panel
+# The paper trains on 513x513 crops at output stride 16 (a 33x33 feature map); output stride 8, where
+# the map is 65x65, is for a final fine-tuning phase with frozen BatchNorm and for evaluation. The
+# figures below use the 65x65 map, as the paper's Fig. 4 does. The left panel
 # places the 9 taps of each rate around the centre (circles) and near a corner (squares); hollow
 # markers fall outside the map, on zero padding. The right panel averages, over every position, the
 # share of the 9 taps that land on real features.

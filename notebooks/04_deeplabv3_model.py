@@ -201,8 +201,8 @@ for name, m in [("OS 16", model), ("OS 8", model8)]:
 # | model | year | key ideas | in this course |
 # |---|---|---|---|
 # | **DeepLab V1** | 2015 | VGG-16 with atrous convolution, bilinear upsampling of the scores, a fully connected **CRF** to sharpen boundaries | `atrous.atrous_conv2d` (01); the final `upsample` layer (`ResizeLike`); the CRF is a post-processing step the course does not use |
-# | **DeepLab V2** | 2017 | ResNet-101 backbone, **ASPP** (parallel atrous branches, rates 6-24), still a CRF | `build_resnet` (02), `build_aspp` (03) |
-# | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training / 8 for evaluation, no CRF | `build_deeplabv3` (this notebook) |
+# | **DeepLab V2** | arXiv 2016, TPAMI 2018 | ResNet-101 backbone, **ASPP** (parallel atrous branches, rates 6-24), still a CRF | `build_resnet` (02), `build_aspp` (03) |
+# | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training, 8 for a last fine-tune with frozen BatchNorm and for evaluation, no CRF | `build_deeplabv3` (this notebook) |
 # | **DeepLab V3+** | 2018 | a light **decoder** with low-level features (stride 4) for sharper boundaries; aligned **Xception** backbone with **depthwise separable** convolutions | `build_deeplabv3(decoder=True)` below; Xception is not built in the course |
 #
 # **U-Net** (2015) is a symmetric encoder-decoder: the encoder halves the resolution four times, the
@@ -238,27 +238,47 @@ print(f"3x3 conv 256->256: {dense_conv.count_params():,} weights; separable: {se
 #
 # ### Bug 1: ReLU before BatchNorm
 #
-# The seed wrote `Conv2D(..., activation="relu")` followed by `BatchNormalization()`: the ReLU acts on
-# raw, un-normalised outputs and BatchNorm then re-centres what survived, so the block's output is no
-# longer rectified (about half of it is negative). If the raw outputs happen to be mostly negative
-# (a bias or input shift), the ReLU kills almost everything before BatchNorm can help. The course uses
-# Conv -> BN -> ReLU everywhere. Below, the same convolution with a shift of its outputs:
+# The seed wrote `Conv2D(..., activation="relu")` followed by `BatchNormalization()` inside its
+# residual units. Its units still end in `ReLU(add)`, so what a unit hands on is rectified; the
+# reordering changes what happens *inside* the unit: BatchNorm re-centres the rectified responses,
+# so the next convolution receives negative values (line 1 below), a different function from the
+# Conv -> BN -> ReLU that ResNet, and every set of ImageNet weights, was trained with. The two real
+# costs are that **pretrained weights cannot be reused** in that order, and that **a channel can
+# die**: once training has pushed a channel's raw responses below zero at every pixel, the ReLU before
+# BatchNorm passes no gradient to its kernel and the channel never recovers, whereas BatchNorm first
+# re-centres each channel within the batch, so some pixels stay positive and the gradient flows
+# (line 2 and 3, on a channel made negative on purpose; how often this happens in a real run depends
+# on the learning rate, and the seed's logs do not tell). The course uses Conv -> BN -> ReLU everywhere.
 
 # %%
 rng = np.random.default_rng(0)
-x = rng.normal(size=(8, 16, 16, 8)).astype("float32")
-conv = keras.layers.Conv2D(16, 3, padding="same")
-conv.build(x.shape)
-w = rng.normal(scale=1 / np.sqrt(72), size=(3, 3, 8, 16)).astype("float32")
+x = tf.constant(rng.normal(size=(8, 16, 16, 8)).astype("float32"))
+conv = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)
 raw = conv(x)
-for shift in (0.0, -2.0):
-    conv.set_weights([w, np.full(16, shift, "float32")])
-    seed_block = keras.layers.BatchNormalization()(tf.nn.relu(conv(x)), training=True)
-    our_block = tf.nn.relu(keras.layers.BatchNormalization()(conv(x), training=True))
+bn = keras.layers.BatchNormalization()
+ours = tf.nn.relu(bn(raw, training=True))
+seed = bn(tf.nn.relu(raw), training=True)
+print(
+    f"inside a unit: Conv -> BN -> ReLU {np.mean(ours.numpy() < 0):.0%} negative, ReLU -> BN (seed) {np.mean(seed.numpy() < 0):.0%} negative"
+)
+
+# A channel whose raw responses are negative at every pixel of the batch: a kernel of negative
+# weights applied to a positive input. Which order still gives its kernel a gradient?
+kernel_values = -np.abs(conv.get_weights()[0])
+positive_x = tf.abs(x)
+upstream = tf.constant(rng.normal(size=(8, 16, 16, 4)).astype("float32"))  # some gradient from later layers
+orders = {
+    "Conv -> BN -> ReLU": lambda r: tf.nn.relu(bn(r, training=True)),
+    "ReLU -> BN (seed)": lambda r: bn(tf.nn.relu(r), training=True),
+}
+for name, block in orders.items():
+    kernel = tf.Variable(kernel_values)
+    with tf.GradientTape() as tape:
+        responses = tf.nn.conv2d(positive_x, kernel, 1, "SAME")
+        loss = tf.reduce_sum(block(responses) * upstream)
+    grad = tape.gradient(loss, kernel)
     print(
-        f"bias {shift:+.0f}: seed ReLU->BN: {np.mean(seed_block.numpy() < 0):.0%} negative outputs, "
-        f"{np.mean(tf.nn.relu(conv(x)).numpy() > 0):.0%} units alive before BN | "
-        f"Conv->BN->ReLU: {np.mean(our_block.numpy() < 0):.0%} negative, {np.mean(our_block.numpy() > 0):.0%} active"
+        f"{name:>18}: largest raw response {float(tf.reduce_max(responses)):+.2f}, kernel gradient sum |g| {float(tf.reduce_sum(tf.abs(grad))):.3g}"
     )
 
 # %% [markdown]
@@ -313,7 +333,8 @@ print(profile.describe())
 #
 # * DeepLabV3 = dilated ResNet (output stride 16 or 8, multi-grid) + ASPP (1x1, three atrous 3x3,
 #   image pooling) + 1x1 classifier + bilinear resize; it outputs logits at the input size.
-# * Output stride 8 costs several times the compute and memory of 16 for the same parameters.
+# * Output stride 8 costs about 3x the compute and 1.7x the activation memory of 16 (notebook 02) for
+#   the same parameters.
 # * V1 brought atrous convolution and a CRF, V2 ASPP, V3 image pooling, BatchNorm and multi-grid,
 #   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead.
 # * The seed's bugs are fixed in the library: Conv -> BN -> ReLU, logits without ReLU, sizes read at

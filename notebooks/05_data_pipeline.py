@@ -126,7 +126,8 @@ plt.show()
 # %% [markdown]
 # Other datasets reach this layout through the scripts in `data_scripts/`; none is downloaded by a
 # notebook. The seed notebook of this course used IDD (level-1 ids, 7 classes); CamVid (11 classes,
-# 360x480) is small enough for a laptop; Cityscapes (19 classes) is the paper's benchmark.
+# 360x480) is small enough for a laptop; Cityscapes (19 classes) is one of the paper's benchmarks (its
+# main one is PASCAL VOC 2012, 21 classes, which the course does not prepare).
 
 # %%
 for name, command in data.PREPARE_COMMANDS.items():
@@ -300,8 +301,10 @@ publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
 
 # %% [markdown]
 # With tiny images (the smoke profile) the fixed costs dominate and the gap is small; at the
-# training size of the `gpu` profile (240x480) the parallel pipeline is several times faster,
-# which is what keeps a GPU busy. `benchmarks/input_pipeline.py` measures it at full size. If
+# training size of the `gpu` profile (240x480) `benchmarks/input_pipeline.py` measured the pipeline
+# at 5.2x the generator with its default in-memory cache of decoded images, but only 1.8x when it
+# decodes every PNG in every epoch (on 2 CPU cores both are bound by PNG decoding; see
+# `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. If
 # the GPU waits for data, raise `num_parallel_calls`, cache decoded images (`cache=True`) or
 # store smaller PNGs.
 #

@@ -82,9 +82,11 @@ print(talk)
 
 # %% [markdown]
 # Deeper was slower and *not* better there. That is not the paper's finding (ResNet-101 beats
-# ResNet-50 by about 2 points on PASCAL VOC); the runs differ in their number of epochs and none
-# used ImageNet weights, and a deep network trained from scratch on a few thousand images is
-# data-starved. A comparison is only as good as what it holds fixed.
+# ResNet-50 by about 2 points on PASCAL VOC); the runs differ in their number of epochs, so depth is
+# not the only thing that changed. Missing pre-training does not explain it either: the talk's first
+# source (fregu856/deeplabv3) loads ImageNet-pretrained ResNets for every depth. A few thousand
+# training images may simply be too few, or the runs too short, for the extra layers to pay off. A
+# comparison is only as good as what it holds fixed.
 #
 # ## 2. The variants
 #
@@ -197,9 +199,11 @@ else:
 
 # %% [markdown]
 # What the paper reports, for reading the full-size rows: output stride 8 beats 16 by a point or
-# two of mIoU at several times the cost (the paper trains at 16 and evaluates at 8); multi-grid
-# (1, 2, 4) beats a single rate; the image-pooling branch adds a little; ImageNet pre-training is
-# the largest single gain on a small dataset like CamVid.
+# two of mIoU at several times the cost (the paper trains at 16, fine-tunes at 8 with frozen
+# BatchNorm, and evaluates at 8); multi-grid (1, 2, 4) beats a single rate; the image-pooling branch
+# adds a little. The paper always starts from ImageNet weights, so it does not measure pre-training;
+# on a dataset as small as CamVid expect it to matter more than any of these, and check that against
+# the stored rows.
 #
 # ## Summary
 #
