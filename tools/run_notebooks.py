@@ -147,7 +147,9 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run: paths or numbers (default: all in notebooks/)")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="notebooks to run: paths or numbers (default: all in notebooks/)"
+    )
     parser.add_argument("--store", action="store_true", help="store outputs in place (always in the smoke profile)")
     parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: COURSE_PROFILE or smoke)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
