@@ -53,14 +53,14 @@ if "google.colab" in sys.modules:  # on Colab, install the course library first
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import environment
+from course_utils import checks, environment
 
-checks = environment.check_versions()
-for check in checks:
+version_checks = environment.check_versions()
+for check in version_checks:
     print(check)
 
 # %%
-assert all(check.ok for check in checks), "fix the lines marked FIX above, then restart the kernel"
+assert all(check.ok for check in version_checks), "fix the lines marked FIX above, then restart the kernel"
 print("Versions: all good")
 
 # %% [markdown]
@@ -140,3 +140,59 @@ publish(profile=profile.name, dataset=info.name)
 # - MiniDrive is ready; CamVid, IDD and Cityscapes can be added with the scripts in `data_scripts/`.
 #
 # **Next:** `01_atrous_convolution.ipynb`, what a dilated kernel sees.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
+# ### Exercise 1: which profile?
+# Which profile is this notebook running in? Read it from the output of section 4 and set
+# `active_profile` to its name (a string).
+
+# %%
+active_profile = None  # your answer, e.g. "cpu"
+
+# %%
+checks.check_equal(
+    active_profile, get_profile().name, hint="The line 'Active profile: ...' in section 4.", what="profile name"
+)
+
+# %% [markdown]
+# ### Exercise 2: batches per epoch
+# One epoch goes once over MiniDrive's training split (`info.counts["train"]` images) in batches of
+# `profile.batch_size`. How many batches is that? Compute it into `n_batches`.
+
+# %%
+n_batches = None  # your code
+
+# %%
+checks.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_size)
+
+# %% [markdown]
+# ### Exercise 3: memory of one batch
+# A training batch holds `profile.batch_size` RGB images of `profile.image_size` (height, width) as
+# float32 numbers. How many MiB (2**20 bytes) is that? Compute it into `batch_mib`. (The network's
+# activations take far more: notebook 02 measures them.)
+
+# %%
+batch_mib = None  # your code
+
+# %%
+checks.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb00.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("00")  # all of this notebook's solutions; show("00", "batch_megabytes") for one
+# ```

@@ -288,18 +288,17 @@ display(explorers.receptive_field_explorer())
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: effective size
 # A 3x3 kernel at rate 6 (one of the ASPP branches in notebook 03): how many pixels per side does it
 # span? Compute it by hand into `answer_1`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_1 = 3 + (3 - 1) * (6 - 1)  # k + (k - 1)(r - 1)
-answer_1
+# %%
+answer_1 = None  # your answer
 
 # %%
 checks.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 1) * (rate - 1)")
@@ -307,22 +306,14 @@ checks.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 
 # %% [markdown]
 # ### Exercise 2: receptive field by hand
 # The layers `[(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)]` (kernel, stride, rate) are a ResNet stem
-# followed by two 3x3 convolutions, the second dilated. Compute the receptive field by hand.
+# followed by two 3x3 convolutions, the second dilated. Compute the receptive field by hand into
+# `answer_2`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# 1 -> +6 (7x7, jump 1) = 7 -> +2*2 (pool, jump 2) = 11 -> +2*4 (3x3, jump 4) = 19
-#   -> +4*4 (3x3 rate 2 has effective size 5, jump 4) = 35
-answer_2 = 1 + 6 * 1 + 2 * 2 + 2 * 4 + 4 * 4
-answer_2
+# %%
+answer_2 = None  # your answer
 
 # %%
 checks.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)])
-
 
 # %% [markdown]
 # ### Exercise 3: write the 1-D atrous convolution
@@ -331,18 +322,11 @@ checks.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 
 # `course_utils.atrous`. The checker compares it with the reference on random signals, odd and even
 # kernels and rates 1-4.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
 
-
-# %% jupyter={"source_hidden": true}
+# %%
 def my_atrous_conv1d(x, kernel, rate):
-    e = len(kernel) + (len(kernel) - 1) * (rate - 1)
-    before = (e - 1) // 2
-    padded = np.concatenate([np.zeros(before), x, np.zeros(e - 1 - before)])
-    return np.array([sum(kernel[k] * padded[i + k * rate] for k in range(len(kernel))) for i in range(len(x))])
+    # pad x with zeros, then y[i] = sum over k of kernel[k] * padded[i + k * rate]
+    raise NotImplementedError
 
 
 # %%
@@ -353,14 +337,21 @@ checks.check_atrous_conv1d(my_atrous_conv1d)
 # Choose three rates for a stack of three 3x3 convolutions whose receptive field is at least 27x27
 # and that sees **every** pixel of it. (Hint: what can sums of `-r, 0, +r` for each rate reach?)
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# Balanced ternary: sums of {-1, 0, 1} + {-3, 0, 3} + {-9, 0, 9} reach every offset from -13 to 13.
-answer_4 = (1, 3, 9)
+# %%
+answer_4 = None  # three rates, e.g. (1, 2, 4)
 
 # %%
 checks.check_no_gridding(answer_4, min_layers=3, min_field=27)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb01.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("01")  # all of this notebook's solutions; show("01", "my_atrous_conv1d") for one
+# ```

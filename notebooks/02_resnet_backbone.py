@@ -323,22 +323,19 @@ print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, 
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: parameters of a bottleneck unit
 # Count by hand the parameters of a bottleneck unit with 256 input channels and `filters=64`
 # (1x1 to 64, 3x3 to 64, 1x1 to 256; no projection shortcut). Every convolution has a bias here
 # (the `keras.applications` layout; the original Caffe ResNet has none) and every BatchNorm has 4
-# numbers per channel.
+# numbers per channel. Set `answer_1`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-convs = (256 * 64 + 64) + (9 * 64 * 64 + 64) + (64 * 256 + 256)
-batchnorms = 4 * (64 + 64 + 256)
-answer_1 = convs + batchnorms
-answer_1
+# %%
+answer_1 = None  # your answer
 
 # %%
 checks.check_param_count(
@@ -348,15 +345,10 @@ checks.check_param_count(
 # %% [markdown]
 # ### Exercise 2: feature-map size
 # A 480x640 image goes through a ResNet at output stride 8. What is the (height, width) of the
-# stage-4 feature map?
+# stage-4 feature map? Set `answer_2` to a tuple.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_2 = (480 // 8, 640 // 8)
+# %%
+answer_2 = None  # (height, width)
 
 # %%
 expected = model_report(build_resnet(18, output_stride=8), (480, 640, 3)).stages["stage4"][:2]
@@ -367,13 +359,8 @@ checks.check_output_shape(answer_2, expected, hint="Output stride = input size /
 # At output stride 8 the last stage has rate 4. With multi-grid (1, 2, 4), which rates do the three
 # units of ResNet-50's last stage use? Set `answer_3` to a tuple.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_3 = (4 * 1, 4 * 2, 4 * 4)
+# %%
+answer_3 = None  # three rates
 
 # %%
 stage4_rate = stage_strides_and_rates(8)[3][1]
@@ -382,3 +369,47 @@ checks.check_equal(
     tuple(multi_grid_rates(stage4_rate, 3, (1, 2, 4))),
     hint="Multiply the stage's rate by each multi-grid entry.",
 )
+
+# %% [markdown]
+# ### Exercise 4: write a dilated bottleneck unit
+# Write `my_bottleneck_unit(x, filters, strides, rate, name, project)` with Keras layers
+# (`keras.layers.Conv2D`, `BatchNormalization`, `ReLU`, `Add`), without calling the library's
+# `bottleneck_unit`:
+#
+# * the **shortcut** is `x` itself, or, with `project=True`, a 1x1 convolution to `4 * filters`
+#   channels with stride `strides`, followed by BatchNorm;
+# * the **residual branch** is Conv -> BN -> ReLU three times: a 1x1 convolution to `filters` with
+#   stride `strides` (the Caffe layout of section 2), a 3x3 convolution to `filters` with
+#   `dilation_rate=rate` and `padding="same"`, and a 1x1 convolution to `4 * filters` whose
+#   BatchNorm is *not* followed by a ReLU;
+# * **add** shortcut and branch, then a ReLU.
+#
+# Convolutions keep their bias; BatchNorm uses `epsilon=1.001e-5` (as `keras.applications`). Name
+# the layers with weights `{name}_conv1`, `{name}_bn1`, `{name}_conv2`, `{name}_bn2`,
+# `{name}_conv3`, `{name}_bn3` and, with a projection, `{name}_shortcut_conv`,
+# `{name}_shortcut_bn`: the check finds them by name, copies the library's weights into them, and
+# compares the outputs layer by layer on three units (with stride 2, with rate 2, and an identity
+# shortcut with rate 4), so it can tell you the first layer that computes something else.
+
+
+# %%
+def my_bottleneck_unit(x, filters, strides, rate, name, project):
+    # shortcut; three Conv -> BN (-> ReLU) steps; Add; ReLU. Return the output tensor.
+    raise NotImplementedError
+
+
+# %%
+checks.check_bottleneck_unit(my_bottleneck_unit)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb02.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("02")  # all of this notebook's solutions; show("02", "my_bottleneck_unit") for one
+# ```

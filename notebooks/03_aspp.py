@@ -52,7 +52,7 @@ from IPython.display import display
 from course_utils import atrous, checks
 from course_utils import widgets as explorers
 from course_utils.model import build_aspp, default_aspp_rates
-from course_utils.model.layers import ResizeLike
+from course_utils.model.layers import ResizeLike  # noqa: F401 (for exercises 4 and 5)
 from course_utils.profiles import get_profile
 
 plt.rcParams["figure.dpi"] = 72
@@ -226,19 +226,17 @@ for image_hw in [(240, 480), (height, width), (100, 72)]:
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: when is a 3x3 filter a 1x1 filter?
 # On a 65x65 map, what is the smallest rate at which **every** position keeps only the centre weight?
 # Reason it out, then set `answer_1`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# A tap at offset +-r stays inside the map for some position as long as r <= 64
-# (position 0 sees position r). From r = 65 on, no off-centre tap is ever inside.
-answer_1 = 65
+# %%
+answer_1 = None  # your answer
 
 # %%
 smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
@@ -249,13 +247,8 @@ checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outsi
 # A model uses rates (6, 12, 18) at output stride 16. Which rates give the same fields of view in the
 # image at output stride 8? Set `answer_2` to a tuple.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_2 = tuple(2 * r for r in (6, 12, 18))
+# %%
+answer_2 = None  # three rates
 
 # %%
 checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
@@ -264,19 +257,10 @@ checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as la
 # ### Exercise 3: parameters of ASPP by hand
 # Count the parameters of ASPP on a ResNet-18 feature map (512 channels), 256 filters, rates
 # (6, 12, 18), with image pooling. Convolutions have no bias; every BatchNorm has 4 numbers per
-# channel (scale, offset, moving mean, moving variance).
+# channel (scale, offset, moving mean, moving variance). Set `answer_3`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-c_in, f = 512, 256
-convs = c_in * f + 3 * (9 * c_in * f) + c_in * f + 5 * f * f  # 1x1, three 3x3, pooling 1x1, projection
-batchnorms = 6 * 4 * f  # five branches + projection
-answer_3 = convs + batchnorms
-answer_3
+# %%
+answer_3 = None  # your answer
 
 # %%
 checks.check_param_count(
@@ -285,30 +269,58 @@ checks.check_param_count(
     hint="The projection sees 5 x 256 channels; each 3x3 kernel has 9 x 512 x 256 weights.",
 )
 
-
 # %% [markdown]
 # ### Exercise 4: an image-pooling branch for any size
 # Write `pooling_branch(features)` that works on a functional-API tensor: global average pooling
 # (keep the dimensions), a 1x1 convolution with 8 filters, then a resize back to the size of
-# `features` that works for every input size. The check runs it on two sizes.
-
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-
-# %% jupyter={"source_hidden": true}
-def pooling_branch(features):
-    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(features)
-    pooled = keras.layers.Conv2D(8, 1)(pooled)
-    return ResizeLike()([pooled, features])  # the size is read when the graph runs
+# `features` that works for every input size. The check runs it on three sizes.
 
 
 # %%
-inputs = keras.Input((None, None, 8))
-branch_model = keras.Model(inputs, pooling_branch(inputs))
-shapes = [tuple(branch_model(np.zeros((1, h, w, 8), "float32")).shape[1:3]) for h, w in [(15, 30), (4, 8)]]
-checks.check_equal(
-    shapes, [(15, 30), (4, 8)], hint="Resize to the reference tensor's size, e.g. with ResizeLike.", what="output sizes"
-)
+def pooling_branch(features):
+    # pool, 1x1 convolution, resize back: return the resized tensor
+    raise NotImplementedError
+
+
+# %%
+checks.check_pooling_branch(pooling_branch)
+
+# %% [markdown]
+# ### Exercise 5: write ASPP
+# Write `my_aspp(features, rates, filters, name)` with Keras layers, without calling the library's
+# `aspp`. Every branch is Conv -> BN -> ReLU with `filters` channels; convolutions have no bias
+# (`use_bias=False`), BatchNorm uses `epsilon=1e-5`:
+#
+# 1. a 1x1 convolution, layers named `{name}_1x1_conv` and `{name}_1x1_bn`;
+# 2. for each rate `r` of `rates`, a 3x3 convolution with `dilation_rate=r` and `padding="same"`:
+#    `{name}_rate{r}_conv`, `{name}_rate{r}_bn`;
+# 3. image pooling: your pooling branch, with BatchNorm and ReLU after its 1x1 convolution
+#    (`{name}_pool_conv`, `{name}_pool_bn`, `filters` channels, no bias);
+#
+# then concatenate the branches **in this order** and project with a 1x1 Conv -> BN -> ReLU
+# (`{name}_proj_conv`, `{name}_proj_bn`). Leave out the dropout (it does nothing at inference).
+# The check copies the library's weights into your layers and compares the outputs for two sets of
+# rates.
+
+
+# %%
+def my_aspp(features, rates, filters, name):
+    # five branches, concatenation, projection: return the projected tensor
+    raise NotImplementedError
+
+
+# %%
+checks.check_aspp_module(my_aspp)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
+# ```

@@ -342,17 +342,17 @@ print(profile.describe())
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: output shape
 # What shape do the logits have for a batch of 2 images of 100x72 pixels? Set `answer_1` to a tuple
 # `(batch, height, width, channels)`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_1 = (2, 100, 72, num_classes)  # the model resizes its logits to the input size
+# %%
+answer_1 = None  # (batch, height, width, channels)
 
 # %%
 checks.check_output_shape(
@@ -366,35 +366,23 @@ checks.check_output_shape(
 # With the seed's `softmax(relu(z))` head, what probability does each of the 7 classes get at a pixel
 # where all 7 logits are negative? Set `answer_2` to a number.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_2 = 1 / 7  # relu turns every logit into 0; softmax of equal values is uniform
+# %%
+answer_2 = None  # a probability
 
 # %%
 negative_logits = -np.arange(1, 8, dtype="float32")[None]
-seed_probs = tf.nn.softmax(tf.nn.relu(negative_logits)).numpy()[0]
-checks.check_close(np.full(7, answer_2), seed_probs, hint="What is relu(z) when z < 0?")
+seed_probs = tf.nn.softmax(tf.nn.relu(negative_logits)).numpy()[0]  # the same for every class
+checks.check_close(answer_2, seed_probs[0], hint="What is relu(z) when z < 0?")
 
 # %% [markdown]
 # ### Exercise 3: the decoder's parameters
 # Count the parameters the V3+ decoder adds: a 1x1 convolution from the stage-1 features to 48
 # channels, then two 3x3 convolutions to 256 channels (the first sees the 256 ASPP channels
 # concatenated with the 48), each without bias and followed by a BatchNorm (4 numbers per channel).
-# Read the stage-1 channel count from `report.stages`.
+# Read the stage-1 channel count from `report.stages`. Set `answer_3`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-c_low = report.stages["stage1"][-1]
-answer_3 = (c_low * 48 + 4 * 48) + (9 * (256 + 48) * 256 + 4 * 256) + (9 * 256 * 256 + 4 * 256)
-answer_3
+# %%
+answer_3 = None  # your code
 
 # %%
 checks.check_equal(
@@ -409,16 +397,55 @@ checks.check_equal(
 # Which rates do the three atrous branches of `model8` (output stride 8) use? Set `answer_4` to a tuple,
 # then the check reads them from the model's layers (`aspp_rate{r}_conv`).
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_4 = (12, 24, 36)  # (6, 12, 18) doubled at output stride 8
+# %%
+answer_4 = None  # three rates
 
 # %%
 rates8 = tuple(
     lyr.dilation_rate[0] for lyr in model8.layers if lyr.name.startswith("aspp_rate") and lyr.name.endswith("_conv")
 )
 checks.check_equal(answer_4, rates8, hint="Rates are in feature-map pixels; the map doubles at OS 8.")
+
+# %% [markdown]
+# ### Exercise 5: assemble DeepLabV3
+# Write `my_deeplabv3(num_classes, output_stride)` that returns a `keras.Model` built from the
+# library's parts, the way section 1 describes the model:
+#
+# * the input: `keras.Input((None, None, 3))`;
+# * the backbone: `resnet_features(inputs, 18, output_stride, (1, 2, 4))` returns a dict of stage
+#   outputs; ASPP reads `"stage4"`;
+# * ASPP: `aspp(features, rates, 256, name="aspp")` with the rates that belong to `output_stride`;
+# * the classifier: a 1x1 `keras.layers.Conv2D(num_classes, 1, name="classifier")` (with bias);
+# * the logits resized to the input's size at run time:
+#   `ResizeLike(name="upsample", dtype="float32")([x, inputs])`.
+#
+# The check compares your model with `build_deeplabv3(num_classes, backbone="resnet18", ...)` at
+# output strides 16 and 8 on a 50x70 image, weights copied layer by layer (about 20 s on a laptop).
+
+# %%
+# the parts for your model (unused until you write it)
+from course_utils.model.aspp import aspp  # noqa: F401
+from course_utils.model.layers import ResizeLike  # noqa: F401
+from course_utils.model.resnet import resnet_features  # noqa: F401
+
+
+def my_deeplabv3(num_classes, output_stride):
+    # input -> resnet_features -> aspp -> classifier -> resize; return keras.Model(inputs, logits)
+    raise NotImplementedError
+
+
+# %%
+checks.check_deeplabv3_assembly(my_deeplabv3)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("04")  # all of this notebook's solutions; show("04", "my_deeplabv3") for one
+# ```

@@ -359,23 +359,19 @@ plt.show()
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: the majority-class model by hand
 # From `counts` alone (pixels per class in the training split), compute the pixel accuracy and the
 # mean IoU that "always predict the most frequent class" would get on the training split. Store them
 # in `accuracy_1` and `miou_1`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-total = counts.sum()
-accuracy_1 = counts.max() / total  # only the majority pixels are right
-# majority IoU = its pixels / all pixels (everything is predicted as it); other classes: 0
-present = counts > 0
-miou_1 = (counts.max() / total) / present.sum()
-print(f"accuracy {accuracy_1:.3f}, mIoU {miou_1:.3f}")
+# %%
+accuracy_1 = None  # your code
+miou_1 = None  # your code
 
 # %%
 checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
@@ -386,19 +382,11 @@ checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
 # labelled training pixels of class `c`, into `weights_2` (one per class), without
 # `data.class_weights`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-p = counts / counts.sum()
-weights_2 = 1.0 / np.log(1.02 + p)
-np.round(weights_2, 2)
+# %%
+weights_2 = None  # your code
 
 # %%
 checks_practice.check_class_weights(weights_2, counts)
-
 
 # %% [markdown]
 # ### Exercise 3: a label validator
@@ -407,17 +395,25 @@ checks_practice.check_class_weights(weights_2, counts)
 # left by a bilinear resize, or an id that is too large). Use it as a guard whenever you write your
 # own augmentation.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
 
-
-# %% jupyter={"source_hidden": true}
+# %%
 def is_valid_label(label, num_classes):
-    values = np.unique(np.asarray(label))
-    return bool(np.all(np.isin(values, np.r_[np.arange(num_classes), 255])))
+    # compare the values that occur in label with the allowed ones; return True or False
+    raise NotImplementedError
 
 
 # %%
 checks_practice.check_label_validator(is_valid_label)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("05")  # all of this notebook's solutions; show("05", "is_valid_label") for one
+# ```
