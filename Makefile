@@ -2,6 +2,8 @@
 #
 #   make course     install what is missing, build MiniDrive, run every notebook (smoke), print results
 #   make test       install what is missing, run unit tests + strict `pytest --nbval` over every notebook
+#   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
+#                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
 # Variables: PYTHON (interpreter that creates the venv), VENV (folder; point it at an active conda
 # env with `make test VENV=$$CONDA_PREFIX` to use that instead), PROFILE (for `make course`).
@@ -15,7 +17,7 @@ STAMP   := $(VENV)/.course-installed
 .PHONY: help install course test lint unit notebooks e2e browser data clean
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,14p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +41,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests -m "not e2e"
 
 notebooks: $(STAMP)
-	$(PY) tools/run_notebooks.py --store
+	$(PY) tools/run_notebooks.py --store $(NB)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -m e2e

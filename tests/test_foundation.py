@@ -130,3 +130,47 @@ def test_strip_solutions_blanks_hidden_cells(tmp_path):
     out = nbformat.read(tmp_path / "out" / "01_x.ipynb", as_version=4)
     assert [c.source for c in out.cells] == ["x = 1", "# your solution"]
     assert out.cells[1].outputs == []
+
+
+def test_strip_solutions_drops_the_solutions_section_of_every_notebook(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import strip_solutions
+
+    assert strip_solutions.main(["--out", str(tmp_path)]) == 0
+    for path in sorted((ROOT / "notebooks").glob("0[0-5]_*.ipynb")):
+        stored = nbformat.read(path, as_version=4)
+        out = nbformat.read(tmp_path / path.name, as_version=4)
+        assert any(strip_solutions.is_solutions_section(c) for c in stored.cells), path.name
+        assert not any(strip_solutions.is_solutions_section(c) for c in out.cells), path.name
+        assert len(out.cells) < len(stored.cells)
+        assert all(c.outputs == [] for c in out.cells if c.cell_type == "code")
+        assert "course_utils.solutions" not in "".join(c.source for c in out.cells)
+
+
+def test_runner_builds_a_notebook_from_its_script(tmp_path):
+    script = tmp_path / "01_script.py"
+    script.write_text("# %% [markdown]\n# A title\n\n# %%\nprint(6 * 7)\n")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--store", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    stored = nbformat.read(tmp_path / "01_script.ipynb", as_version=4)
+    assert [c.cell_type for c in stored.cells] == ["markdown", "code"]
+    assert stored.cells[1].outputs[0]["text"] == "42\n"
+
+
+def test_notebook_scripts_and_stored_notebooks_agree():
+    """Each .ipynb holds exactly the cells of its paired jupytext script (re-store with `make notebooks`)."""
+    import jupytext
+
+    scripts = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert len(scripts) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))) >= 10
+    for script in scripts:
+        source = jupytext.read(script)
+        stored = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+        assert [(c.cell_type, c.source) for c in source.cells] == [(c.cell_type, c.source) for c in stored.cells], (
+            f"{script.name} and its .ipynb differ: run `make notebooks NB={script.name[:2]}`"
+        )

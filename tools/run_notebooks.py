@@ -9,8 +9,13 @@ Two uses:
   seconds, and the headline numbers each notebook published
   (:func:`course_utils.results.publish`).
 * ``python tools/run_notebooks.py --store [NOTEBOOK ...]``: for authors after an
-  edit. Re-executes the notebooks in the smoke profile and stores their outputs
-  in place, cleanly numbered, so that strict ``pytest --nbval`` compares them.
+  edit. The source of each notebook is its jupytext percent script
+  ``notebooks/NN_name.py`` (paired with ``NN_name.ipynb``); ``--store`` builds the
+  notebook from that script (keeping the cell ids and metadata of the stored
+  ``.ipynb`` where cells match), executes it in the smoke profile and stores it,
+  outputs included and cleanly numbered, so that strict ``pytest --nbval``
+  compares them. A notebook is named by its path (``.py`` or ``.ipynb``) or its
+  number (``03``); without names every notebook is stored.
 
 Exit status 1 when any notebook fails.
 """
@@ -69,6 +74,34 @@ def _clean_for_storage(nb) -> None:
                 out.get("metadata", {}).pop("execution", None)
 
 
+def load_source(path: Path):
+    """The notebook to execute: built from its paired percent script when there is one, else the .ipynb itself.
+
+    Cells that match the stored notebook keep its cell ids and metadata (``jupytext --update``),
+    so a re-stored notebook differs from the stored one only where its source or outputs changed.
+    """
+    import nbformat
+
+    script = path.with_suffix(".py")
+    if not script.is_file():
+        return nbformat.read(path, as_version=4)
+    import jupytext
+    from jupytext.combine import combine_inputs_with_outputs
+
+    nb = jupytext.read(script)
+    if path.is_file():
+        nb = combine_inputs_with_outputs(nb, nbformat.read(path, as_version=4))
+    return nb
+
+
+def resolve(name: Path) -> Path:
+    """A notebook argument (``03``, ``notebooks/03_aspp.py`` or ``.ipynb``) as the path of its .ipynb."""
+    if name.suffix in (".py", ".ipynb"):
+        return name.resolve().with_suffix(".ipynb")
+    matches = sorted(NOTEBOOKS.glob(f"{name}_*.py")) or sorted(NOTEBOOKS.glob(f"{name}_*.ipynb"))
+    return matches[0].with_suffix(".ipynb") if len(matches) == 1 else name.resolve()
+
+
 def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, float, dict, str]:
     """Run one notebook; return (status, seconds, published values, error text)."""
     import nbformat
@@ -77,7 +110,7 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
 
     from course_utils.results import RESULTS_ENV, read_published
 
-    nb = nbformat.read(path, as_version=4)
+    nb = load_source(path) if store else nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
         results_file = Path(tmp) / "results.jsonl"
         env_backup = dict(os.environ)
@@ -114,7 +147,9 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="notebooks to run: paths or numbers (default: all in notebooks/)"
+    )
     parser.add_argument("--store", action="store_true", help="store outputs in place (always in the smoke profile)")
     parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: COURSE_PROFILE or smoke)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
@@ -124,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     from prettytable import PrettyTable
 
     profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "smoke")
-    paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    missing = [p for p in paths if not p.is_file()]
+    paths = [resolve(p) for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    missing = [p for p in paths if not (p.is_file() or (args.store and p.with_suffix(".py").is_file()))]
     if missing:
         parser.error(f"notebook not found: {missing[0]} (run from the course root; notebooks live in notebooks/)")
 

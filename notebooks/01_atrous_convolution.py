@@ -1,0 +1,357 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Atrous convolution
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/01_atrous_convolution.ipynb)
+#
+# DeepLab's central tool is the **atrous** (French *à trous*, "with holes") or **dilated**
+# convolution: a small kernel whose taps are spread apart. It widens what a filter sees without
+# adding weights and, above all, without shrinking the feature map.
+#
+# **Learning objectives.** After this notebook you can
+#
+# 1. compute a 1-D and a 2-D atrous convolution by hand, and check your numbers against TensorFlow;
+# 2. explain why a 3x3 kernel at rate 2 covers the field of view of a 5x5 kernel, and compute the
+#    effective kernel size and the receptive field of a stack of layers;
+# 3. explain *signal decimation* (why striding and pooling hurt dense prediction) and how dilation avoids it;
+# 4. recognise the *gridding* artifact of stacked equal rates and choose rates that avoid it.
+#
+# **Prerequisites.** Python and NumPy; what a 2-D convolution layer does (`keras.layers.Conv2D`).
+# `00_setup.ipynb` explains how to install the course and choose a run profile.
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course library first
+    url = "git+https://github.com/deeplabv3-course/deeplabv3-from-scratch.git"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+
+# %%
+# %matplotlib inline
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from IPython.display import display
+
+from course_utils import atrous, checks
+from course_utils import widgets as explorers
+from course_utils.profiles import get_profile
+from course_utils.sample_images import street_scene, to_gray
+
+plt.rcParams["figure.dpi"] = 72
+profile = get_profile()
+keras.utils.set_random_seed(profile.seed)
+height, width = profile.eval_size or profile.image_size
+image = street_scene(height, width)  # painted procedurally: nothing to download
+gray = to_gray(image)
+print(f"profile {profile.name}: sample image {height}x{width}")
+
+# %% [markdown]
+# ## 1. Dilation in one dimension
+#
+# An ordinary 1-D convolution (in deep learning: a cross-correlation) with a 3-tap kernel `w`
+# computes `y[i] = w[0] x[i-1] + w[1] x[i] + w[2] x[i+1]`. With **rate** `r` the taps move
+# `r` samples apart: `y[i] = w[0] x[i-r] + w[1] x[i] + w[2] x[i+r]`. Equivalently, the kernel gets
+# `r - 1` zeros between its taps and an ordinary convolution is applied. `atrous.dilate_kernel`
+# builds that zero-inserted kernel.
+
+# %%
+x = np.array([0, 0, 1, 4, 9, 16, 9, 4, 1, 0, 0], dtype=float)
+w = np.array([1.0, -2.0, 1.0])  # a second-derivative filter
+for rate in (1, 2, 3):
+    print(f"rate {rate}: kernel {atrous.dilate_kernel(w, rate)} -> y = {atrous.atrous_conv1d(x, w, rate)}")
+
+# By hand, output 5 at rate 2 reads x[3], x[5] and x[7]:
+by_hand = w[0] * x[3] + w[1] * x[5] + w[2] * x[7]
+assert by_hand == atrous.atrous_conv1d(x, w, 2)[5]
+print("y[5] at rate 2 by hand:", by_hand)
+
+# %% [markdown]
+# The same signal, three rates: the wider the spacing, the coarser the structure the filter responds
+# to, with the **same three weights**. At the borders the signal is padded with zeros ("same"
+# padding), so the output has as many samples as the input.
+#
+# ## 2. Two dimensions, and the NumPy reference against TensorFlow
+#
+# In 2-D the taps spread along both axes. A 3x3 kernel at rate 2 becomes a 5x5 kernel with zeros in
+# between: this is the claim "a 3x3 kernel with rate 2 has the field of view of a 5x5 kernel" made
+# explicit.
+
+# %%
+k3 = np.arange(1, 10, dtype=float).reshape(3, 3)
+print(atrous.dilate_kernel(k3, 2).astype(int))
+print("effective size of 3x3 at rates 1..6:", [atrous.effective_kernel_size(3, r) for r in range(1, 7)])
+
+# %% [markdown]
+# `course_utils.atrous.atrous_conv2d(x, kernel, rate)` is a deliberately plain implementation
+# (pad, then add one shifted copy of the image per kernel tap). Read it with `atrous.atrous_conv2d??`.
+# Three checks: it equals an ordinary convolution with the zero-inserted kernel, it equals
+# `tf.nn.atrous_conv2d`, and it equals a Keras `Conv2D(dilation_rate=2)` layer.
+
+# %%
+rng = np.random.default_rng(0)
+kernel = rng.normal(size=(3, 3))
+ours = atrous.atrous_conv2d(gray, kernel, rate=2)
+zero_inserted = atrous.atrous_conv2d(gray, atrous.dilate_kernel(kernel, 2), rate=1)
+
+x4 = tf.constant(gray[None, :, :, None], tf.float32)
+tf_out = tf.nn.atrous_conv2d(x4, tf.constant(kernel[:, :, None, None], tf.float32), rate=2, padding="SAME")
+layer = keras.layers.Conv2D(1, 3, dilation_rate=2, padding="same", use_bias=False)
+layer.build((None, height, width, 1))
+layer.set_weights([kernel[:, :, None, None]])
+keras_out = layer(x4)
+
+print("same as the zero-inserted 5x5 kernel:", np.allclose(ours, zero_inserted))
+print("same as tf.nn.atrous_conv2d:         ", np.allclose(ours, tf_out[0, :, :, 0], atol=1e-4))
+print("same as Conv2D(dilation_rate=2):     ", np.allclose(ours, keras_out[0, :, :, 0], atol=1e-4))
+print("weights: 3x3 at rate 2 has", kernel.size, "- a dense 5x5 would have", 5 * 5)
+
+# %% [markdown]
+# The figure puts the 9 taps of a 3x3 kernel at rate 4 on the sample image (red squares; the yellow
+# box is the 9x9 field of view), shows the zero-inserted kernel and the image filtered by a 3x3 mean
+# filter at that rate: the filter blends pixels 4 apart, so edges appear as shifted copies.
+
+# %%
+fig = explorers.dilation_figure(image, kernel=3, rate=4)
+display(fig)
+
+# %% [markdown]
+# ### Try it: the dilation explorer
+#
+# Move the sliders to change the kernel size and the rate (in JupyterLab or Colab; on GitHub the
+# widget cannot run, the static figure above shows one setting).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+display(explorers.dilation_explorer(image))
+
+# %% [markdown]
+# ## 3. Receptive field of a stack of layers
+#
+# The **receptive field** of an output pixel is the window of input pixels that can influence it.
+# For a stack of layers `(kernel, stride, rate)` a simple recurrence gives it: start at 1; each
+# layer adds `(effective_kernel - 1) x jump`, where `jump` (the product of the strides so far) is
+# the distance in input pixels between neighbouring positions of the current feature map.
+
+# %%
+stacks = {
+    "two 3x3": [(3, 1, 1)] * 2,
+    "three 3x3, rate 2": [(3, 1, 2)] * 3,
+    "three 3x3, rates 1, 2, 4": [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
+    "ResNet stem (7x7/2 conv, 3x3/2 pool)": [(7, 2, 1), (3, 2, 1)],
+    "stem + 3x3 + 3x3 rate 2": [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)],
+}
+for name, layers in stacks.items():
+    steps = atrous.receptive_field_steps(layers)
+    trace = " -> ".join(str(s["receptive_field"]) for s in steps)
+    print(f"{name:>38}: {trace:<18} (output stride {steps[-1]['jump']})")
+
+# %% [markdown]
+# Do not trust a formula you have not measured. Build the third stack as real Keras layers, ask
+# TensorFlow for the gradient of the centre output pixel with respect to the input, and count the
+# input pixels that receive a gradient.
+
+# %%
+layers = stacks["three 3x3, rates 1, 2, 4"]
+inputs = keras.Input((31, 31, 1))
+y = inputs
+for k, s, r in layers:
+    y = keras.layers.Conv2D(
+        1, k, strides=s, dilation_rate=r, padding="same", kernel_initializer="ones", use_bias=False
+    )(y)
+stack = keras.Model(inputs, y)
+
+probe = tf.Variable(tf.zeros((1, 31, 31, 1)))
+with tf.GradientTape() as tape:
+    centre = stack(probe)[0, 15, 15, 0]
+touched = tape.gradient(centre, probe)[0, :, :, 0].numpy() != 0
+rows, cols = np.nonzero(touched)
+print("measured receptive field:", np.ptp(rows) + 1, "x", np.ptp(cols) + 1)
+print("formula:                 ", atrous.receptive_field(layers))
+
+# %% [markdown]
+# ## 4. Signal decimation: why not just stride?
+#
+# A classification network shrinks its input 32 times (five stride-2 steps) so that deep layers see a
+# large context cheaply. For segmentation this **signal decimation** throws away the resolution we
+# need to draw boundaries. Compare three ways to apply a vertical-edge filter with a wide context
+# (factor 4):
+#
+# * *stride*: subsample by 4, then convolve: responses only on a coarse grid, upsampled back;
+# * *pool*: 4x4 max-pooling, then convolve: also coarse;
+# * *atrous*: convolve at full resolution with rate 4: same field of view, a response at every pixel.
+
+# %%
+factor = 4
+edge = np.array([[-1.0, 0.0, 1.0]] * 3) / 3
+strided = atrous.subsample_then_convolve(gray, edge, factor)
+pooled = keras.layers.MaxPooling2D(factor, padding="same")(gray[None, :, :, None].astype("float32"))[0, :, :, 0].numpy()
+pooled = atrous.atrous_conv2d(pooled, edge, 1)
+dense = atrous.atrous_conv2d(gray, edge, factor)
+
+
+def back_to_full(a):  # nearest-neighbour upsampling, cropped to the image size
+    return np.kron(a, np.ones((factor, factor)))[:height, :width]
+
+
+panels = {
+    "input": gray,
+    f"stride {factor}: {strided.shape[0]}x{strided.shape[1]}": back_to_full(strided),
+    f"pool {factor}: {pooled.shape[0]}x{pooled.shape[1]}": back_to_full(pooled),
+    f"atrous rate {factor}: {dense.shape[0]}x{dense.shape[1]}": dense,
+}
+lim = np.percentile(np.abs(dense), 99)  # one colour scale for the three responses
+fig, axes = plt.subplots(1, 4, figsize=(14, 2.6))
+for ax, (title, panel) in zip(axes, panels.items()):
+    if title == "input":
+        ax.imshow(panel, cmap="gray", interpolation="nearest")
+    else:
+        ax.imshow(panel, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+
+# Atrous convolution computes exactly the strided responses - and all the ones in between.
+assert np.allclose(dense[::factor, ::factor], strided)
+print(f"atrous output {dense.shape}, strided output {strided.shape}; they agree on every {factor}th pixel")
+
+# %% [markdown]
+# The assertion is the key fact behind DeepLab: removing the stride of a layer and dilating every
+# later kernel by the same factor computes the pretrained network's features, only densely. Two
+# caveats. It holds exactly in the interior only: near the border the zero padding falls in other
+# places, and with an even input size 'same' padding can sample a different phase of the grid than
+# the strided layer did. And it holds only when every later rate is exactly the removed factor:
+# DeepLabV3's multi-grid (unit rates 2, 4, 8 in the last stage instead of 2, 2, 2) deliberately
+# computes different features, which fine-tuning then has to adapt to. Notebook 02 does this inside
+# ResNet.
+#
+# ## 5. The gridding artifact and multi-grid rates
+#
+# Stack three 3x3 convolutions at rate 2 and ask which input pixels one output pixel depends on.
+# Every tap sits at an even offset, and sums of even offsets are even: the output never sees the
+# pixels at odd offsets. Only 29 % of its 13x13 field is used, in a checkerboard ("gridding").
+# Mixing rates, as DeepLabV3's multi-grid does with unit rates (1, 2, 4), fills the holes: the
+# 15x15 field of rates 1, 2, 4 is seen completely.
+
+# %%
+for rates in [(2, 2, 2), (2, 4, 8), (1, 2, 4)]:
+    fp = atrous.stack_footprint(rates)
+    print(f"rates {rates}: field {fp.shape[0]}x{fp.shape[1]}, pixels seen {100 * atrous.coverage_fraction(fp):.0f}%")
+display(explorers.receptive_field_figure((2, 2, 2)))
+display(explorers.receptive_field_figure((1, 2, 4)))
+
+# %% [markdown]
+# DeepLabV3's last ResNet stage at output stride 16 uses rates 2 x (1, 2, 4) = (2, 4, 8): on their
+# own these share the factor 2 and would still grid, but they sit on top of many rate-1 3x3
+# convolutions of the earlier stages, which fill the remaining holes, and the different rates give
+# each unit a different field of view. The general rule (Wang et al., "Understanding convolution for
+# semantic segmentation", 2018): rates with a common factor greater than 1 leave holes; start from
+# rate 1 and keep each rate at most the field built so far.
+#
+# ### Try it: the receptive-field explorer
+#
+# Choose the number of layers, the base rate and the pattern (`same`, `multi-grid`, `doubling`).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+display(explorers.receptive_field_explorer())
+
+# %% [markdown]
+# ## Summary
+#
+# * An atrous convolution with rate `r` applies a kernel with `r - 1` zeros between its taps: a
+#   `k x k` kernel covers `k + (k - 1)(r - 1)` pixels per side with only `k x k` weights.
+# * Our NumPy reference matches `tf.nn.atrous_conv2d` and `Conv2D(dilation_rate=...)`.
+# * The receptive field of a stack grows by `(effective kernel - 1) x jump` per layer; measured
+#   gradients confirm it.
+# * Striding and pooling decimate the signal; dilation gives the same responses at full resolution
+#   (in the interior, and without multi-grid).
+# * Equal rates grid; mixed rates starting small (multi-grid) see every pixel.
+#
+# Next: `02_resnet_backbone.ipynb` turns a classification ResNet into a dense feature extractor.
+#
+# ## Exercises
+#
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
+# ### Exercise 1: effective size
+# A 3x3 kernel at rate 6 (one of the ASPP branches in notebook 03): how many pixels per side does it
+# span? Compute it by hand into `answer_1`.
+
+# %%
+answer_1 = None  # your answer
+
+# %%
+checks.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 1) * (rate - 1)")
+
+# %% [markdown]
+# ### Exercise 2: receptive field by hand
+# The layers `[(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)]` (kernel, stride, rate) are a ResNet stem
+# followed by two 3x3 convolutions, the second dilated. Compute the receptive field by hand into
+# `answer_2`.
+
+# %%
+answer_2 = None  # your answer
+
+# %%
+checks.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)])
+
+# %% [markdown]
+# ### Exercise 3: write the 1-D atrous convolution
+# Write `my_atrous_conv1d(x, kernel, rate)` with 'same' padding (pad `(e - 1) // 2` zeros before
+# the signal and the rest after, `e` the effective kernel size) and loops, without calling
+# `course_utils.atrous`. The checker compares it with the reference on random signals, odd and even
+# kernels and rates 1-4.
+
+
+# %%
+def my_atrous_conv1d(x, kernel, rate):
+    # pad x with zeros, then y[i] = sum over k of kernel[k] * padded[i + k * rate]
+    raise NotImplementedError
+
+
+# %%
+checks.check_atrous_conv1d(my_atrous_conv1d)
+
+# %% [markdown]
+# ### Exercise 4: no holes, large field
+# Choose three rates for a stack of three 3x3 convolutions whose receptive field is at least 27x27
+# and that sees **every** pixel of it. (Hint: what can sums of `-r, 0, +r` for each rate reach?)
+
+# %%
+answer_4 = None  # three rates, e.g. (1, 2, 4)
+
+# %%
+checks.check_no_gridding(answer_4, min_layers=3, min_field=27)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb01.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("01")  # all of this notebook's solutions; show("01", "my_atrous_conv1d") for one
+# ```

@@ -1,0 +1,326 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Atrous Spatial Pyramid Pooling (ASPP)
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/03_aspp.ipynb)
+#
+# Objects in a street scene come in every size: a distant pole covers a few pixels, the road covers
+# half the image. DeepLab's answer is to look at the same feature map **several times in parallel**,
+# each time with a different atrous rate, and to let the network combine the views. This notebook
+# builds that module and asks which rates make sense.
+#
+# **Learning objectives.** After this notebook you can
+#
+# 1. describe the five branches of DeepLabV3's ASPP and build it with `course_utils.model.build_aspp`;
+# 2. show what a 3x3 filter at rate 6, 12 or 18 actually sees on a feature map, and reproduce the
+#    paper's observation that at large rates it degenerates to a 1x1 filter (hence image pooling);
+# 3. explain why the rates double at output stride 8;
+# 4. explain why a hard-coded upsampling size breaks on other image sizes, and fix it.
+#
+# **Prerequisites.** `01_atrous_convolution.ipynb` (rates, receptive fields) and
+# `02_resnet_backbone.ipynb` (output stride).
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course library first
+    url = "git+https://github.com/deeplabv3-course/deeplabv3-from-scratch.git"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+
+# %%
+# %matplotlib inline
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+from course_utils import atrous, checks
+from course_utils import widgets as explorers
+from course_utils.model import build_aspp, default_aspp_rates
+from course_utils.model.layers import ResizeLike  # noqa: F401 (for exercises 4 and 5)
+from course_utils.profiles import get_profile
+
+plt.rcParams["figure.dpi"] = 72
+profile = get_profile()
+keras.utils.set_random_seed(profile.seed)
+height, width = profile.image_size
+feature_hw = (height // profile.output_stride, width // profile.output_stride)
+print(
+    f"profile {profile.name}: training crops {height}x{width}, output stride {profile.output_stride} "
+    f"-> feature map {feature_hw[0]}x{feature_hw[1]}"
+)
+
+# %% [markdown]
+# ## 1. Five parallel branches
+#
+# DeepLabV3's ASPP (section 3.3 of the paper) applies to the backbone's last feature map:
+#
+# 1. a 1x1 convolution;
+# 2. three 3x3 atrous convolutions with rates 6, 12 and 18 (at output stride 16);
+# 3. **image pooling**: global average pooling -> 1x1 convolution -> resize back to the map size;
+#
+# each as Conv -> BatchNorm -> ReLU with 256 channels, then concatenation and a 1x1 projection.
+# `build_aspp` wraps the module in a small model; the layer names tell the branches apart.
+# The input here has 64 channels to keep the model small (a ResNet-50 gives 2048, a ResNet-18 512).
+
+# %%
+module = build_aspp((None, None, 64), rates=(6, 12, 18), filters=32)
+branches = {}
+for layer in module.layers:
+    if layer.weights:
+        branch = layer.name.split("_")[1]
+        branches[branch] = branches.get(branch, 0) + layer.count_params()
+for branch, params in branches.items():
+    print(f"{branch:>7}: {params:6d} parameters")
+features = np.random.default_rng(0).normal(size=(1, *feature_hw, 64)).astype("float32")
+print("input", features.shape, "-> output", tuple(module(features).shape))
+
+# %% [markdown]
+# The output keeps the feature map's size: every branch is 'same'-padded and the pooled branch is
+# resized back. Only the channels change.
+#
+# ## 2. What each rate sees
+#
+# The paper trains on 513x513 crops at output stride 16 (a 33x33 feature map); output stride 8, where
+# the map is 65x65, is for a final fine-tuning phase with frozen BatchNorm and for evaluation. The
+# figures below use the 65x65 map, as the paper's Fig. 4 does. The left panel
+# places the 9 taps of each rate around the centre (circles) and near a corner (squares); hollow
+# markers fall outside the map, on zero padding. The right panel averages, over every position, the
+# share of the 9 taps that land on real features.
+
+# %%
+display(explorers.aspp_rate_figure((6, 12, 18), feature_size=65))
+
+# %% [markdown]
+# ## 3. Why image pooling: the 3x3 filter degenerates
+#
+# The DeepLabV3 paper (Fig. 4) counts, for each rate, how many of the 9 weights are valid at each
+# position of the 65x65 map. As the rate approaches the map size, more and more positions keep only
+# the centre weight: the 3x3 filter has become a 1x1 filter and sees no context at all. The remedy is
+# to hand the module the context explicitly: global average pooling summarises the whole image.
+
+# %%
+rates = np.arange(1, 70)
+shares = {n: [atrous.valid_weight_counts(65, r).get(n, 0.0) for r in rates] for n in (9, 4, 1)}
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for n, label in [(9, "all 9 weights valid"), (4, "4 valid"), (1, "only the centre (1x1)")]:
+    ax.plot(rates, shares[n], label=label)
+ax.set_xlabel("atrous rate on a 65x65 feature map")
+ax.set_ylabel("share of positions")
+ax.legend()
+plt.show()
+
+for r in (6, 12, 18, 24, 36, 48, 64, 65):
+    print(
+        f"rate {r:2d}: mean valid weights {100 * atrous.valid_weight_fraction(65, r):5.1f}%, "
+        f"positions with only the centre weight {100 * atrous.valid_weight_counts(65, r).get(1, 0.0):5.1f}%"
+    )
+
+# %% [markdown]
+# The same arithmetic on the feature maps *this* course trains on is sobering: small crops give small
+# maps, and there even rate 6 reaches outside the map for most positions. That is one reason the
+# profiles train on larger crops as resources allow.
+
+# %%
+for r in default_aspp_rates(profile.output_stride):
+    print(
+        f"rate {r:2d} on the {feature_hw[0]}x{feature_hw[1]} training feature map: "
+        f"mean valid weights {100 * atrous.valid_weight_fraction(feature_hw, r):5.1f}%"
+    )
+
+# %% [markdown]
+# ## 4. Rates double at output stride 8
+#
+# A rate is measured in feature-map pixels. One feature-map pixel is `output_stride` input pixels,
+# so the field of view of a branch in the *image* is `effective_kernel_size(3, rate) x output_stride`.
+# At output stride 8 the map is twice as large as at 16, and the rates must double to look at the same
+# part of the image.
+
+# %%
+crop = 513
+for os_ in (16, 8):
+    size = (crop - 1) // os_ + 1
+    rates_os = default_aspp_rates(os_)
+    fields = [atrous.effective_kernel_size(3, r) * os_ for r in rates_os]
+    print(f"OS {os_:2d}: {size}x{size} map, rates {rates_os} -> fields in the image {fields} pixels")
+
+# %% [markdown]
+# ### Try it: choose the rates
+#
+# Three sliders set the rates of the three 3x3 branches; the readout gives each branch's mean share of
+# valid weights on a 65x65 map (the static figure in section 2 shows the paper's rates).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+display(explorers.aspp_rate_explorer(feature_size=65))
+
+
+# %% [markdown]
+# ## 5. A fixed upsampling size fits one image size only
+#
+# The seed notebook resized the pooled branch with `UpSampling2D(size=(15, 30))`: it assumed 240x480
+# inputs, whose feature map at output stride 16 is 15x30. Rebuild that branch and feed it the feature
+# map of another image size.
+
+
+# %%
+def seed_style_pooling(channels):
+    inputs = keras.Input((None, None, channels))
+    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(inputs)
+    pooled = keras.layers.Conv2D(8, 1)(pooled)
+    upsampled = keras.layers.UpSampling2D(size=(15, 30), interpolation="bilinear")(pooled)
+    return keras.Model(inputs, [upsampled, inputs])
+
+
+seed_branch = seed_style_pooling(8)
+for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the seed's size, then others
+    fmap = np.zeros((1, image_hw[0] // 16, image_hw[1] // 16, 8), "float32")
+    upsampled, _ = seed_branch(fmap)
+    try:
+        keras.layers.Concatenate()([upsampled, fmap])
+        outcome = "concatenation works"
+    except Exception as err:  # TensorFlow refuses to concatenate maps of different sizes
+        outcome = f"concatenation fails ({type(err).__name__})"
+    print(
+        f"image {image_hw[0]}x{image_hw[1]}: feature map {fmap.shape[1:3]}, "
+        f"pooled branch {tuple(upsampled.shape[1:3])} -> {outcome}"
+    )
+
+# %% [markdown]
+# The course's ASPP reads the target size when the graph runs (`ResizeLike`, a resize to the shape of
+# a reference tensor), so one model runs on any image size:
+
+# %%
+for image_hw in [(240, 480), (height, width), (100, 72)]:
+    fmap = np.zeros((1, -(-image_hw[0] // 16), -(-image_hw[1] // 16), 64), "float32")
+    out = module(fmap)
+    print(f"image {image_hw[0]}x{image_hw[1]}: feature map {fmap.shape[1:3]} -> ASPP output {tuple(out.shape[1:3])}")
+
+# %% [markdown]
+# ## Summary
+#
+# * ASPP looks at one feature map through a 1x1 convolution, three 3x3 atrous convolutions
+#   (rates 6, 12, 18 at OS 16) and a global image-pooling branch, then fuses them with a 1x1 convolution.
+# * On a 65x65 map, large rates leave most taps on the padding; at rate 65 every position keeps
+#   only the centre weight, so the branch is a 1x1 convolution. Image pooling supplies the global
+#   context instead.
+# * Rates are in feature-map pixels: they double when the output stride halves.
+# * Sizes must be read from the tensors at run time: `UpSampling2D((15, 30))` works for one input size.
+#
+# Next: `04_deeplabv3_model.ipynb` puts backbone, ASPP and classifier together.
+#
+# ## Exercises
+#
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
+# ### Exercise 1: when is a 3x3 filter a 1x1 filter?
+# On a 65x65 map, what is the smallest rate at which **every** position keeps only the centre weight?
+# Reason it out, then set `answer_1`.
+
+# %%
+answer_1 = None  # your answer
+
+# %%
+smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
+checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
+
+# %% [markdown]
+# ### Exercise 2: rates at output stride 8
+# A model uses rates (6, 12, 18) at output stride 16. Which rates give the same fields of view in the
+# image at output stride 8? Set `answer_2` to a tuple.
+
+# %%
+answer_2 = None  # three rates
+
+# %%
+checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
+
+# %% [markdown]
+# ### Exercise 3: parameters of ASPP by hand
+# Count the parameters of ASPP on a ResNet-18 feature map (512 channels), 256 filters, rates
+# (6, 12, 18), with image pooling. Convolutions have no bias; every BatchNorm has 4 numbers per
+# channel (scale, offset, moving mean, moving variance). Set `answer_3`.
+
+# %%
+answer_3 = None  # your answer
+
+# %%
+checks.check_param_count(
+    answer_3,
+    build_aspp((None, None, 512), rates=(6, 12, 18), filters=256),
+    hint="The projection sees 5 x 256 channels; each 3x3 kernel has 9 x 512 x 256 weights.",
+)
+
+# %% [markdown]
+# ### Exercise 4: an image-pooling branch for any size
+# Write `pooling_branch(features)` that works on a functional-API tensor: global average pooling
+# (keep the dimensions), a 1x1 convolution with 8 filters, then a resize back to the size of
+# `features` that works for every input size. The check runs it on three sizes.
+
+
+# %%
+def pooling_branch(features):
+    # pool, 1x1 convolution, resize back: return the resized tensor
+    raise NotImplementedError
+
+
+# %%
+checks.check_pooling_branch(pooling_branch)
+
+# %% [markdown]
+# ### Exercise 5: write ASPP
+# Write `my_aspp(features, rates, filters, name)` with Keras layers, without calling the library's
+# `aspp`. Every branch is Conv -> BN -> ReLU with `filters` channels; convolutions have no bias
+# (`use_bias=False`), BatchNorm uses `epsilon=1e-5`:
+#
+# 1. a 1x1 convolution, layers named `{name}_1x1_conv` and `{name}_1x1_bn`;
+# 2. for each rate `r` of `rates`, a 3x3 convolution with `dilation_rate=r` and `padding="same"`:
+#    `{name}_rate{r}_conv`, `{name}_rate{r}_bn`;
+# 3. image pooling: your pooling branch, with BatchNorm and ReLU after its 1x1 convolution
+#    (`{name}_pool_conv`, `{name}_pool_bn`, `filters` channels, no bias);
+#
+# then concatenate the branches **in this order** and project with a 1x1 Conv -> BN -> ReLU
+# (`{name}_proj_conv`, `{name}_proj_bn`). Leave out the dropout (it does nothing at inference).
+# The check copies the library's weights into your layers and compares the outputs for two sets of
+# rates.
+
+
+# %%
+def my_aspp(features, rates, filters, name):
+    # five branches, concatenation, projection: return the projected tensor
+    raise NotImplementedError
+
+
+# %%
+checks.check_aspp_module(my_aspp)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
+# ```

@@ -1,0 +1,451 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · DeepLabV3 assembled
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/04_deeplabv3_model.ipynb)
+#
+# Backbone (notebook 02) + ASPP (notebook 03) + a 1x1 classifier + a resize back to the input size:
+# that is DeepLabV3. This notebook assembles it, looks at it from several angles, runs it on a street
+# scene, places it in the DeepLab family, and closes the loop on the seed notebook's bugs, each with
+# a small experiment.
+#
+# **Learning objectives.** After this notebook you can
+#
+# 1. build DeepLabV3 with `course_utils.model.build_deeplabv3` and read its structure block by block;
+# 2. run a forward pass and explain every shape from the input image to the logits;
+# 3. compare the cost of output stride 8 and 16;
+# 4. place DeepLab V1, V2, V3 and V3+ (and U-Net) in context, each tied to code you used;
+# 5. recognise and fix the seed notebook's bugs: ReLU before BatchNorm, ReLU before the softmax,
+#    a hard-coded upsampling size, notebooks importing notebooks and machine-specific paths.
+#
+# **Prerequisites.** Notebooks 01-03.
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course library first
+    url = "git+https://github.com/deeplabv3-course/deeplabv3-from-scratch.git"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+
+# %%
+# %matplotlib inline
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from IPython.display import display
+from prettytable import PrettyTable
+
+from course_utils import checks
+from course_utils import widgets as explorers
+from course_utils.data import normalize_image
+from course_utils.datasets.minidrive import MINIDRIVE_CLASSES, MINIDRIVE_PALETTE, generate_scene
+from course_utils.model import build_deeplabv3, default_aspp_rates, format_report, model_report
+from course_utils.plotting import colorize
+from course_utils.profiles import get_profile
+
+plt.rcParams["figure.dpi"] = 72
+profile = get_profile()
+keras.utils.set_random_seed(profile.seed)
+height, width = profile.image_size
+num_classes = len(MINIDRIVE_CLASSES)
+print(
+    f"profile {profile.name}: {profile.backbone}, output stride {profile.output_stride}, "
+    f"multi-grid {profile.multi_grid}, crops {height}x{width}, {num_classes} classes"
+)
+
+# %% [markdown]
+# ## 1. Assemble
+#
+# One call builds the whole model. The output is **logits** (no softmax, no ReLU), float32, with the
+# input's height and width for any input size.
+
+# %%
+model = build_deeplabv3(
+    num_classes, backbone=profile.backbone, output_stride=profile.output_stride, multi_grid=profile.multi_grid
+)
+report = model_report(model, (height, width, 3))
+print(f"{model.name}: {model.count_params():,} parameters, output {report.output_shape}")
+
+
+# %% [markdown]
+# `model.summary()` lists more than a hundred layers: useful to search, too long to read. Grouped by
+# block (layer names start with the block name), the model reads like the paper:
+
+
+# %%
+def block_of(name):
+    parts = name.split("_")
+    if parts[0] == "aspp":
+        return "aspp " + parts[1]
+    return parts[0]
+
+
+blocks = {}
+for layer in report.layers:
+    block = blocks.setdefault(block_of(layer.name), {"layers": 0, "params": 0, "shape": None, "macs": 0})
+    block["layers"] += 1
+    block["macs"] += layer.macs
+    block["shape"] = layer.output_shape[1:]
+for layer in model.layers:
+    if block_of(layer.name) in blocks:
+        blocks[block_of(layer.name)]["params"] += layer.count_params()
+
+table = PrettyTable(["block", "layers", "parameters", "output", "MMACs"])
+for name, b in blocks.items():
+    table.add_row([name, b["layers"], f"{b['params']:,}", "x".join(map(str, b["shape"])), f"{b['macs'] / 1e6:.1f}"])
+table.align["block"] = "l"
+print(table)
+
+# %% [markdown]
+# ## 2. A diagram
+#
+# `keras.utils.plot_model` draws the full graph when `pydot` and Graphviz are installed; otherwise
+# the course draws the blocks itself (the sizes come from the report above).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+try:
+    import pydot  # noqa: F401
+
+    has_graphviz = shutil.which("dot") is not None
+except ImportError:
+    has_graphviz = False
+if has_graphviz:
+    display(
+        keras.utils.plot_model(model, show_shapes=True, dpi=48, to_file=str(Path(tempfile.mkdtemp()) / "deeplabv3.png"))
+    )
+else:
+    print("Graphviz not found: drawing the block diagram with matplotlib.")
+display(
+    explorers.deeplab_diagram(report.stages, default_aspp_rates(profile.output_stride), (height, width, 3), num_classes)
+)
+
+# %% [markdown]
+# ## 3. A forward pass on a street scene
+#
+# MiniDrive scenes are generated on the fly (no download). The model expects RGB in `[-1, 1]`
+# (`course_utils.data.normalize_image`). It is untrained, so its prediction is noise; the shapes
+# are the point here. Training comes later in the course.
+
+# %%
+rng = np.random.default_rng(profile.seed)
+scene_h, scene_w = profile.eval_size or profile.image_size
+image, label = generate_scene(rng, scene_h, scene_w)
+logits = model(normalize_image(image)[None], training=False)
+probabilities = tf.nn.softmax(logits, axis=-1)
+prediction = tf.argmax(logits, axis=-1)[0].numpy()
+print("image  ", image.shape, image.dtype)
+print("logits ", tuple(logits.shape), logits.dtype.name)
+print("softmax sums to 1 everywhere:", np.allclose(tf.reduce_sum(probabilities, -1), 1.0, atol=1e-5))
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 2.8))
+for ax, (title, picture) in zip(
+    axes,
+    [
+        ("image", image),
+        ("label", colorize(label, MINIDRIVE_PALETTE)),
+        ("untrained prediction", colorize(prediction, MINIDRIVE_PALETTE)),
+    ],
+):
+    ax.imshow(picture)
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 4. Output stride 16 versus 8: the cost
+#
+# Same parameters, larger late feature maps. The table counts multiply-accumulates for one image at
+# the profile's crop size and at 512x1024 (a half-resolution Cityscapes frame); the timing runs the
+# profile's crop on this machine.
+
+# %%
+model8 = build_deeplabv3(num_classes, backbone=profile.backbone, output_stride=8, multi_grid=profile.multi_grid)
+sizes = [(height, width, 3), (512, 1024, 3)]
+print(format_report([model_report(m, s) for s in sizes for m in (model, model8)], title="DeepLabV3, OS 16 vs OS 8"))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+x = normalize_image(image)[None]
+for name, m in [("OS 16", model), ("OS 8", model8)]:
+    m(x, training=False)  # warm-up
+    start = time.perf_counter()
+    for _ in range(3):
+        m(x, training=False)
+    print(f"{name}: {1000 * (time.perf_counter() - start) / 3:.0f} ms per {scene_h}x{scene_w} image on this machine")
+
+# %% [markdown]
+# ## 5. The DeepLab family, and U-Net
+#
+# | model | year | key ideas | in this course |
+# |---|---|---|---|
+# | **DeepLab V1** | 2015 | VGG-16 with atrous convolution, bilinear upsampling of the scores, a fully connected **CRF** to sharpen boundaries | `atrous.atrous_conv2d` (01); the final `upsample` layer (`ResizeLike`); the CRF is a post-processing step the course does not use |
+# | **DeepLab V2** | arXiv 2016, TPAMI 2018 | ResNet-101 backbone, **ASPP** (parallel atrous branches, rates 6-24), still a CRF | `build_resnet` (02), `build_aspp` (03) |
+# | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training, 8 for a last fine-tune with frozen BatchNorm and for evaluation, no CRF | `build_deeplabv3` (this notebook) |
+# | **DeepLab V3+** | 2018 | a light **decoder** with low-level features (stride 4) for sharper boundaries; aligned **Xception** backbone with **depthwise separable** convolutions | `build_deeplabv3(decoder=True)` below; Xception is not built in the course |
+#
+# **U-Net** (2015) is a symmetric encoder-decoder: the encoder halves the resolution four times, the
+# decoder upsamples step by step and concatenates the encoder's feature map at *every* scale.
+# DeepLab instead keeps the resolution inside the backbone (dilation, output stride 16), puts its
+# effort into multi-scale context (ASPP) and upsamples in one step; V3+ borrows a single U-Net-style
+# skip connection. Both ideas, in code:
+
+# %%
+plus = build_deeplabv3(
+    num_classes,
+    backbone=profile.backbone,
+    output_stride=profile.output_stride,
+    multi_grid=profile.multi_grid,
+    decoder=True,
+)
+decoder_layers = [lyr.name for lyr in plus.layers if lyr.name.startswith("decoder")]
+print("V3+ adds", f"{plus.count_params() - model.count_params():,}", "parameters in", decoder_layers)
+print("V3+ output:", tuple(plus(normalize_image(image)[None], training=False).shape))
+
+# Depthwise separable convolution (Xception, V3+): a 3x3 per channel, then a 1x1 across channels.
+dense_conv = keras.layers.Conv2D(256, 3, use_bias=False)
+separable = keras.layers.SeparableConv2D(256, 3, use_bias=False)
+dense_conv.build((None, None, None, 256))
+separable.build((None, None, None, 256))
+print(f"3x3 conv 256->256: {dense_conv.count_params():,} weights; separable: {separable.count_params():,}")
+
+# %% [markdown]
+# ## 6. The seed notebook's bugs, fixed
+#
+# The Keras notebook this course grew from trained a DeepLabV3 on IDD, with five problems. Each gets
+# a small experiment.
+#
+# ### Bug 1: ReLU before BatchNorm
+#
+# The seed wrote `Conv2D(..., activation="relu")` followed by `BatchNormalization()` inside its
+# residual units. Its units still end in `ReLU(add)`, so what a unit hands on is rectified; the
+# reordering changes what happens *inside* the unit: BatchNorm re-centres the rectified responses,
+# so the next convolution receives negative values (line 1 below), a different function from the
+# Conv -> BN -> ReLU that ResNet, and every set of ImageNet weights, was trained with. The two real
+# costs are that **pretrained weights cannot be reused** in that order, and that **a channel can
+# die**: once training has pushed a channel's raw responses below zero at every pixel, the ReLU before
+# BatchNorm passes no gradient to its kernel and the channel never recovers, whereas BatchNorm first
+# re-centres each channel within the batch, so some pixels stay positive and the gradient flows
+# (line 2 and 3, on a channel made negative on purpose; how often this happens in a real run depends
+# on the learning rate, and the seed's logs do not tell). The course uses Conv -> BN -> ReLU everywhere.
+
+# %%
+rng = np.random.default_rng(0)
+x = tf.constant(rng.normal(size=(8, 16, 16, 8)).astype("float32"))
+conv = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)
+raw = conv(x)
+bn = keras.layers.BatchNormalization()
+ours = tf.nn.relu(bn(raw, training=True))
+seed = bn(tf.nn.relu(raw), training=True)
+print(
+    f"inside a unit: Conv -> BN -> ReLU {np.mean(ours.numpy() < 0):.0%} negative, ReLU -> BN (seed) {np.mean(seed.numpy() < 0):.0%} negative"
+)
+
+# A channel whose raw responses are negative at every pixel of the batch: a kernel of negative
+# weights applied to a positive input. Which order still gives its kernel a gradient?
+kernel_values = -np.abs(conv.get_weights()[0])
+positive_x = tf.abs(x)
+upstream = tf.constant(rng.normal(size=(8, 16, 16, 4)).astype("float32"))  # some gradient from later layers
+orders = {
+    "Conv -> BN -> ReLU": lambda r: tf.nn.relu(bn(r, training=True)),
+    "ReLU -> BN (seed)": lambda r: bn(tf.nn.relu(r), training=True),
+}
+for name, block in orders.items():
+    kernel = tf.Variable(kernel_values)
+    with tf.GradientTape() as tape:
+        responses = tf.nn.conv2d(positive_x, kernel, 1, "SAME")
+        loss = tf.reduce_sum(block(responses) * upstream)
+    grad = tape.gradient(loss, kernel)
+    print(
+        f"{name:>18}: largest raw response {float(tf.reduce_max(responses)):+.2f}, kernel gradient sum |g| {float(tf.reduce_sum(tf.abs(grad))):.3g}"
+    )
+
+# %% [markdown]
+# ### Bug 2: ReLU before the softmax
+#
+# The seed's classifier was `Conv2D(n_classes, 1, activation="relu")` followed by a softmax. Every
+# negative logit becomes 0, and the gradient through a ReLU at a negative input is 0: the network can
+# neither push a wrong class below `exp(0)` nor recover a class whose logit went negative. With all
+# logits negative the prediction is uniform and *no* gradient flows. The course's model outputs plain
+# logits and the loss applies the softmax.
+
+# %%
+z = tf.Variable([[-1.0, -2.0, -3.0]])  # logits of one pixel; the true class is 0
+target = tf.constant([0])
+for name, head in [("seed: softmax(relu(z))", lambda t: tf.nn.relu(t)), ("course: softmax(z)", lambda t: t)]:
+    with tf.GradientTape() as tape:
+        loss = keras.losses.sparse_categorical_crossentropy(target, head(z), from_logits=True)
+    probs = tf.nn.softmax(head(z)).numpy().round(3)
+    grad = tape.gradient(loss, z).numpy().round(3) + 0.0  # + 0.0 turns -0.0 into 0.0
+    print(f"{name:>24}: probabilities {probs[0]}, gradient {grad[0]}")
+
+# %% [markdown]
+# ### Bug 3: an upsampling size fixed to one image size
+#
+# `UpSampling2D(size=(15, 30))` for the pooled branch and `UpSampling2D(size=(16, 16))` at the end
+# fit 240x480 inputs only (notebook 03 showed the failure). The course's model resizes to the
+# sizes of its tensors at run time, so it accepts any input, even sizes not divisible by 16:
+
+# %%
+for size in [(height, width), (96, 160), (100, 72)]:
+    out = model(np.zeros((1, *size, 3), "float32"), training=False)
+    print(f"input {size[0]}x{size[1]} -> logits {tuple(out.shape[1:])}")
+
+# %% [markdown]
+# ### Bugs 4 and 5: notebooks importing notebooks, and Google Drive paths
+#
+# The seed copied notebooks from a Google Drive (`/content/drive/My Drive/...`) and imported them
+# with `import_ipynb`: the code could not be tested, ran only on one account, and every run depended
+# on whichever version of those notebooks sat in the Drive. The course puts all logic in the
+# `course_utils` package (versioned, unit tested, installed with `pip`), finds data through
+# `course_utils.paths` (`COURSE_DATA_DIR` or the course checkout, never a hard-coded path) and
+# sizes every run with one profile switch (`COURSE_PROFILE`):
+
+# %%
+import course_utils.model.deeplab as deeplab_module
+
+print("the model comes from the module", deeplab_module.__name__)
+print(profile.describe())
+
+# %% [markdown]
+# ## Summary
+#
+# * DeepLabV3 = dilated ResNet (output stride 16 or 8, multi-grid) + ASPP (1x1, three atrous 3x3,
+#   image pooling) + 1x1 classifier + bilinear resize; it outputs logits at the input size.
+# * Output stride 8 costs about 3x the compute and 1.7x the activation memory of 16 (notebook 02) for
+#   the same parameters.
+# * V1 brought atrous convolution and a CRF, V2 ASPP, V3 image pooling, BatchNorm and multi-grid,
+#   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead.
+# * The seed's bugs are fixed in the library: Conv -> BN -> ReLU, logits without ReLU, sizes read at
+#   run time, a tested package and profiles instead of notebooks on a Drive.
+#
+# ## Exercises
+#
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
+# ### Exercise 1: output shape
+# What shape do the logits have for a batch of 2 images of 100x72 pixels? Set `answer_1` to a tuple
+# `(batch, height, width, channels)`.
+
+# %%
+answer_1 = None  # (batch, height, width, channels)
+
+# %%
+checks.check_output_shape(
+    answer_1,
+    model(np.zeros((2, 100, 72, 3), "float32"), training=False).shape,
+    hint="The last layer resizes to the input's height and width.",
+)
+
+# %% [markdown]
+# ### Exercise 2: what the seed's head predicts
+# With the seed's `softmax(relu(z))` head, what probability does each of the 7 classes get at a pixel
+# where all 7 logits are negative? Set `answer_2` to a number.
+
+# %%
+answer_2 = None  # a probability
+
+# %%
+negative_logits = -np.arange(1, 8, dtype="float32")[None]
+seed_probs = tf.nn.softmax(tf.nn.relu(negative_logits)).numpy()[0]  # the same for every class
+checks.check_close(answer_2, seed_probs[0], hint="What is relu(z) when z < 0?")
+
+# %% [markdown]
+# ### Exercise 3: the decoder's parameters
+# Count the parameters the V3+ decoder adds: a 1x1 convolution from the stage-1 features to 48
+# channels, then two 3x3 convolutions to 256 channels (the first sees the 256 ASPP channels
+# concatenated with the 48), each without bias and followed by a BatchNorm (4 numbers per channel).
+# Read the stage-1 channel count from `report.stages`. Set `answer_3`.
+
+# %%
+answer_3 = None  # your code
+
+# %%
+checks.check_equal(
+    answer_3,
+    plus.count_params() - model.count_params(),
+    hint="1x1: C_low*48; 3x3: 9*304*256 and 9*256*256; plus the BatchNorms.",
+    what="parameter count",
+)
+
+# %% [markdown]
+# ### Exercise 4: ASPP rates inside the OS 8 model
+# Which rates do the three atrous branches of `model8` (output stride 8) use? Set `answer_4` to a tuple,
+# then the check reads them from the model's layers (`aspp_rate{r}_conv`).
+
+# %%
+answer_4 = None  # three rates
+
+# %%
+rates8 = tuple(
+    lyr.dilation_rate[0] for lyr in model8.layers if lyr.name.startswith("aspp_rate") and lyr.name.endswith("_conv")
+)
+checks.check_equal(answer_4, rates8, hint="Rates are in feature-map pixels; the map doubles at OS 8.")
+
+# %% [markdown]
+# ### Exercise 5: assemble DeepLabV3
+# Write `my_deeplabv3(num_classes, output_stride)` that returns a `keras.Model` built from the
+# library's parts, the way section 1 describes the model:
+#
+# * the input: `keras.Input((None, None, 3))`;
+# * the backbone: `resnet_features(inputs, 18, output_stride, (1, 2, 4))` returns a dict of stage
+#   outputs; ASPP reads `"stage4"`;
+# * ASPP: `aspp(features, rates, 256, name="aspp")` with the rates that belong to `output_stride`;
+# * the classifier: a 1x1 `keras.layers.Conv2D(num_classes, 1, name="classifier")` (with bias);
+# * the logits resized to the input's size at run time:
+#   `ResizeLike(name="upsample", dtype="float32")([x, inputs])`.
+#
+# The check compares your model with `build_deeplabv3(num_classes, backbone="resnet18", ...)` at
+# output strides 16 and 8 on a 50x70 image, weights copied layer by layer (about 20 s on a laptop).
+
+# %%
+# the parts for your model (unused until you write it)
+from course_utils.model.aspp import aspp  # noqa: F401
+from course_utils.model.layers import ResizeLike  # noqa: F401
+from course_utils.model.resnet import resnet_features  # noqa: F401
+
+
+def my_deeplabv3(num_classes, output_stride):
+    # input -> resnet_features -> aspp -> classifier -> resize; return keras.Model(inputs, logits)
+    raise NotImplementedError
+
+
+# %%
+checks.check_deeplabv3_assembly(my_deeplabv3)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("04")  # all of this notebook's solutions; show("04", "my_deeplabv3") for one
+# ```

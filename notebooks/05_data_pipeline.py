@@ -1,0 +1,419 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Data: label maps, class balance and a fast input pipeline
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/05_data_pipeline.ipynb)
+#
+# The second half of the course trains DeepLabV3 on real driving scenes. Before any training, we
+# look hard at the data: what a label map is, how unbalanced the classes are (and why that makes
+# pixel accuracy a misleading score), and how the `tf.data` pipeline feeds augmented crops to
+# the model without ever corrupting a label.
+#
+# **Learning objectives.** After this notebook you can
+#
+# 1. read a prepared dataset (`dataset.json`, images, label maps) and draw labels with the
+#    dataset's palette and legend;
+# 2. measure class frequencies and explain why mean IoU, not pixel accuracy, is the score of
+#    semantic segmentation;
+# 3. describe each stage of the `tf.data` pipeline and show that augmentation never creates a
+#    label value that is not a class id or void (255);
+# 4. measure the pipeline's throughput against a plain Python generator;
+# 5. state what a per-pixel colour classifier achieves, the baseline every model must beat.
+#
+# **Prerequisites.** Notebooks 00-04 (the model); NumPy and a first look at `tf.data`.
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course library first
+    url = "git+https://github.com/deeplabv3-course/deeplabv3-from-scratch.git"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+
+# %% [markdown]
+# ## 0. Choose the dataset
+#
+# One variable decides the data of this notebook and the next ones. `"auto"` takes the best
+# prepared dataset in the course's data folder (Cityscapes, then IDD, then CamVid) and falls back
+# to **MiniDrive**, procedural driving scenes with the 7 level-1 classes of the Indian Driving
+# Dataset, generated on the spot and offline. Set it to `"camvid"`, `"idd"`, `"cityscapes"`,
+# `"minidrive"` or the path of a prepared folder to choose yourself.
+
+# %%
+DATASET = "auto"
+
+# %matplotlib inline
+# %config InlineBackend.figure_formats = ["jpeg"]  # photos: small stored notebooks
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
+from course_utils.profiles import get_profile
+from course_utils.results import publish
+
+plt.rcParams["figure.dpi"] = 72
+profile = get_profile()
+keras.utils.set_random_seed(profile.seed)
+root = data.find_dataset(DATASET)
+info = data.load_info(root)
+print(
+    f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, "
+    f"images {info.image_size}, splits {info.counts}"
+)
+
+# %% [markdown]
+# ## 1. A prepared dataset and its label maps
+#
+# Every dataset of the course, whatever its origin, is converted once into the same layout:
+#
+# ```
+# <root>/dataset.json                 name, classes, palette, ignore_index, image size, counts
+# <root>/<split>/images/<id>.png      RGB photo
+# <root>/<split>/labels/<id>.png      one uint8 per pixel: class id 0..C-1, or 255 = void
+# ```
+#
+# A **label map** is an image of class ids, not of colours. Void (255) marks pixels nobody
+# labelled (or that belong to no class): losses and metrics ignore them. The **palette** only
+# serves to draw labels; the network never sees it.
+
+# %%
+for i, (name, rgb) in enumerate(zip(info.classes, info.palette)):
+    print(f"{i:>3}  {name:<20} RGB {rgb}")
+print(f"{info.ignore_index:>3}  void (ignored)       drawn black")
+
+# %%
+pairs = data.list_pairs(root, "train")
+image = data.read_image(pairs[0][0])
+label = data.read_label(pairs[0][1])
+print(
+    "image", image.shape, image.dtype, "| label", label.shape, label.dtype, "| label values", np.unique(label).tolist()
+)
+
+fig, axes = plt.subplots(3, 3, figsize=(10, 4.8))
+for row, (img_path, lbl_path) in enumerate(pairs[:3]):
+    img, lbl = data.read_image(img_path), data.read_label(lbl_path)
+    for ax, panel, title in zip(
+        axes[row],
+        (img, plotting.colorize(lbl, info.palette), plotting.overlay(img, lbl, info.palette)),
+        ("image", "label (palette)", "overlay"),
+    ):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_axis_off()
+        if row == 0:
+            ax.set_title(title)
+fig.legend(
+    handles=plotting.legend_handles(info.classes, info.palette), loc="lower center", ncol=8, fontsize=8, frameon=False
+)
+fig.tight_layout(rect=(0, 0.06, 1, 1))
+plt.show()
+
+# %% [markdown]
+# Other datasets reach this layout through the scripts in `data_scripts/`; none is downloaded by a
+# notebook. The seed notebook of this course used IDD (level-1 ids, 7 classes); CamVid (11 classes,
+# 360x480) is small enough for a laptop; Cityscapes (19 classes) is one of the paper's benchmarks (its
+# main one is PASCAL VOC 2012, 21 classes, which the course does not prepare).
+
+# %%
+for name, command in data.PREPARE_COMMANDS.items():
+    print(f"{name:<11} {command.format(out='data/' + name)}")
+
+# %% [markdown]
+# ## 2. Class frequency: the data is unbalanced
+#
+# Road and sky cover most of a driving scene; people, animals and poles cover a few percent. Count
+# the labelled pixels of each class over the training split.
+
+# %%
+counts = data.class_frequencies(root, "train")
+share = counts / counts.sum()
+fig, ax = plt.subplots(figsize=(7, 2.8))
+ax.bar(range(info.num_classes), 100 * share, color=np.asarray(info.palette) / 255, edgecolor="black", lw=0.5)
+ax.set_xticks(range(info.num_classes), info.classes, rotation=30, ha="right")
+ax.set_ylabel("% of labelled pixels")
+ax.set_title(f"{info.name} train: class frequency")
+fig.tight_layout()
+plt.show()
+for name, c, p in zip(info.classes, counts, share):
+    print(f"{name:<20} {c:>10,d} pixels  {100 * p:5.1f} %")
+
+# %% [markdown]
+# ### Why mean IoU and not pixel accuracy
+#
+# **Pixel accuracy** counts correct pixels over all labelled pixels. **IoU** of a class is
+# `true positives / (true positives + false positives + false negatives)`: the overlap of
+# prediction and truth divided by their union. **Mean IoU** averages it over classes, so every
+# class counts the same however few pixels it has.
+#
+# Score two fake "models" on the validation split with the course's metrics: the laziest one
+# predicts the most frequent class everywhere; the second is perfect on the frequent classes but
+# never predicts the rare ones (each class under 5 % of the pixels is replaced by the majority
+# class), as an undertrained network often does.
+
+# %%
+majority = int(np.argmax(counts))
+rare = np.flatnonzero(share < 0.05)
+cm_lazy = np.zeros((info.num_classes, info.num_classes), np.int64)
+cm_blind = np.zeros_like(cm_lazy)
+for _, lbl_path in data.list_pairs(root, "val"):
+    truth = data.read_label(lbl_path)
+    cm_lazy += metrics.confusion_matrix(truth, np.full_like(truth, majority), info.num_classes)
+    blind = np.where(np.isin(truth, rare), majority, truth)  # void stays void: it is not scored
+    cm_blind += metrics.confusion_matrix(truth, blind, info.num_classes)
+print("rare classes:", [info.classes[c] for c in rare])
+for name, cm in (("always the majority class", cm_lazy), ("blind to the rare classes", cm_blind)):
+    print(f"{name:<26} pixel accuracy {metrics.pixel_accuracy(cm):.3f}   mean IoU {metrics.mean_iou(cm):.3f}")
+
+# %% [markdown]
+# Missing every rare class costs a few points of pixel accuracy, because they are few pixels, and a
+# large part of the mean IoU, because each of them counts as much as the road. On real driving data
+# the effect is the same (the seed notebook's IDD model had 88 % test accuracy but 0.575 test
+# mIoU). We report both numbers, but we train and choose models by mIoU.
+#
+# Unbalanced classes also motivate **class weights** in the loss: the inverse log frequency
+# `1 / ln(1.02 + p)` (ENet; the talk's reference code) gives rare classes weights up to ~50 and
+# frequent ones ~2; median-frequency balancing is the other classic choice. The course trains
+# without weights by default (`TrainConfig(class_weighting=True)` turns them on).
+
+# %%
+for name, w_log, w_med in zip(
+    info.classes, data.class_weights(counts, "inverse_log"), data.class_weights(counts, "median")
+):
+    print(f"{name:<20} inverse log {w_log:6.2f}   median frequency {w_med:6.2f}")
+
+# %% [markdown]
+# ## 3. The `tf.data` input pipeline
+#
+# `data.make_dataset(root, split, batch_size, training=True, image_size=...)` chains these stages
+# (read its source with `data.make_dataset??`):
+#
+# 1. `from_tensor_slices` over the (image, label) file paths;
+# 2. `map(decode)` in parallel: PNG bytes to tensors (`num_parallel_calls=AUTOTUNE`);
+# 3. `shuffle`, then `repeat` for training;
+# 4. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe), padding to the crop size
+#    (image grey, label **void**), a **random crop**, a **horizontal flip** and light brightness,
+#    contrast and saturation jitter on the image only;
+# 5. `batch`, then `prefetch`, so that the next batch is prepared while the model trains.
+#
+# The augmentations are drawn from stateless seeds: the same `seed` gives the same crops.
+
+# %%
+train_ds = data.make_dataset(
+    root,
+    "train",
+    profile.batch_size,
+    training=True,
+    image_size=profile.image_size,
+    seed=profile.seed,
+    scale_range=(0.5, 2.0),
+)
+print(train_ds.element_spec)
+
+# %% [markdown]
+# Here is one training image augmented six times (scale 0.5-2.0, crop, flip, jitter); black in the
+# labels is void padding, where the scaled image was smaller than the crop.
+
+# %%
+one = data.make_dataset(
+    root,
+    "train",
+    1,
+    training=True,
+    image_size=profile.image_size,
+    shuffle=False,
+    max_images=1,
+    repeat=True,
+    seed=profile.seed,
+    scale_range=(0.5, 2.0),
+)
+views = [(x[0].numpy(), y[0].numpy()) for x, y in one.take(6)]
+fig, axes = plt.subplots(2, 6, figsize=(12, 2.8))
+for k, (x, y) in enumerate(views):
+    axes[0, k].imshow(plotting.to_uint8_image(x))
+    axes[1, k].imshow(plotting.colorize(y, info.palette), interpolation="nearest")
+    axes[0, k].set_title(f"view {k + 1}", fontsize=9)
+for ax in axes.ravel():
+    ax.set_axis_off()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Labels are never blurred
+#
+# A label is a class id: the average of "road" (0) and "vehicle" (3) is not a class. Images may be
+# resized bilinearly; labels must be resized with **nearest neighbour**, padded with void and
+# flipped, nothing else. Check it on every augmented view above, and see what a bilinear resize
+# would have made of the same label.
+
+# %%
+allowed = set(range(info.num_classes)) | {info.ignore_index}
+raw = data.read_label(data.list_pairs(root, "train")[0][1])
+augmented = set(np.unique(np.concatenate([y.ravel() for _, y in views])).tolist())
+print("label values before augmentation:", sorted(np.unique(raw).tolist()))
+print("augmented labels only hold class ids or void:", augmented <= allowed)
+
+blurred = tf.image.resize(
+    raw[None, ..., None].astype("float32"), (raw.shape[0] // 2 + 1, raw.shape[1] // 2 + 1), method="bilinear"
+)[0, ..., 0].numpy()
+invalid = ~np.isin(blurred, list(allowed))
+examples = sorted({round(float(v), 2) for v in blurred[invalid]})[:: max(1, int(invalid.sum()) // 4)][:4]
+print(
+    f"a bilinear resize of the same label invents values such as {examples} "
+    f"on {100 * invalid.mean():.1f} % of the pixels"
+)
+
+# %% [markdown]
+# ## 4. Throughput: `tf.data` against a plain Python generator
+#
+# The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
+# resize, one-hot encode the labels, stack. `experiments.naive_batches` does exactly that (without
+# any augmentation). `tf.data` decodes and augments several images in parallel in C++ and
+# prepares the next batch while the model trains. Time both on the same files (the numbers depend
+# on the machine and its load).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+n_batches = max(2, profile.minidrive_counts[0] // profile.batch_size)
+naive = experiments.naive_batches(root, "train", profile.batch_size, profile.image_size)
+rate_naive = experiments.images_per_second(naive, n_batches)
+fast = data.make_dataset(
+    root, "train", profile.batch_size, training=True, image_size=profile.image_size, seed=profile.seed, repeat=True
+)
+rate_fast = experiments.images_per_second(fast, n_batches)
+print(f"plain generator (no augmentation): {rate_naive:7.1f} images/s")
+print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast / rate_naive:.1f}x)")
+publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
+
+# %% [markdown]
+# With tiny images (the smoke profile) the fixed costs dominate and the gap is small; at the
+# training size of the `gpu` profile (240x480) `benchmarks/input_pipeline.py` measured the pipeline
+# at 5.2x the generator with its default in-memory cache of decoded images, but only 1.8x when it
+# decodes every PNG in every epoch (on 2 CPU cores both are bound by PNG decoding; see
+# `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. If
+# the GPU waits for data, raise `num_parallel_calls`, cache decoded images (`cache=True`) or
+# store smaller PNGs.
+#
+# ## 5. The baseline: a per-pixel colour classifier
+#
+# Could colour alone segment a scene? `baselines.fit_colour_baseline` trains a small random forest
+# on the RGB and HSV values of labelled pixels; each pixel is then classified on its own, without
+# context. Every model of the course must beat it clearly; notebook 07 puts them side by side.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+forest = baselines.fit_colour_baseline(root, "train", max_pixels=50_000, seed=profile.seed)
+cm_colour = baselines.evaluate_colour_baseline(forest, root, "val", max_images=profile.max_eval_images)
+print(
+    f"colour baseline on val: pixel accuracy {metrics.pixel_accuracy(cm_colour):.3f}, "
+    f"mean IoU {metrics.mean_iou(cm_colour):.3f}"
+)
+publish(colour_baseline_val_miou=metrics.mean_iou(cm_colour))
+
+# %%
+img_path, lbl_path = data.list_pairs(root, "val")[0]
+img = data.read_image(img_path)
+panels = [
+    (img, "image"),
+    (plotting.colorize(data.read_label(lbl_path), info.palette), "ground truth"),
+    (plotting.colorize(baselines.predict_colour_baseline(forest, img), info.palette), "colour baseline"),
+]
+fig, axes = plt.subplots(1, 3, figsize=(12, 2.6))
+for ax, (panel, title) in zip(axes, panels):
+    ax.imshow(panel, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_axis_off()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The colour classifier gets the large uniform regions roughly right and speckles everywhere else:
+# grey cars on grey roads, green verges next to green trees. Telling them apart needs shape and
+# context, which is what the atrous backbone and ASPP provide.
+#
+# ## Summary
+#
+# * A prepared dataset is `dataset.json` + RGB images + uint8 label maps (class id or 255 = void);
+#   the palette is for drawing only.
+# * Classes are very unbalanced: predicting the majority class gives a decent pixel accuracy and a
+#   tiny mean IoU. mIoU is the score; class weights are an option for the loss.
+# * `data.make_dataset` decodes, scales, crops, flips and jitters in parallel; labels are only
+#   resized by nearest neighbour, padded with void and flipped, so they keep valid values.
+# * The parallel pipeline outruns a Python generator; the colour baseline is the bar to clear.
+#
+# Next: `06_training.ipynb` trains DeepLabV3 on this data.
+#
+# ## Exercises
+#
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
+# ### Exercise 1: the majority-class model by hand
+# From `counts` alone (pixels per class in the training split), compute the pixel accuracy and the
+# mean IoU that "always predict the most frequent class" would get on the training split. Store them
+# in `accuracy_1` and `miou_1`.
+
+# %%
+accuracy_1 = None  # your code
+miou_1 = None  # your code
+
+# %%
+checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
+
+# %% [markdown]
+# ### Exercise 2: class weights
+# Compute the inverse-log-frequency weights `w_c = 1 / ln(1.02 + p_c)`, with `p_c` the share of
+# labelled training pixels of class `c`, into `weights_2` (one per class), without
+# `data.class_weights`.
+
+# %%
+weights_2 = None  # your code
+
+# %%
+checks_practice.check_class_weights(weights_2, counts)
+
+# %% [markdown]
+# ### Exercise 3: a label validator
+# Write `is_valid_label(label, num_classes)` that returns `True` when every value of `label` is a
+# class id (`0 .. num_classes - 1`) or void (255), and `False` otherwise (for example a value 2.5
+# left by a bilinear resize, or an id that is too large). Use it as a guard whenever you write your
+# own augmentation.
+
+
+# %%
+def is_valid_label(label, num_classes):
+    # compare the values that occur in label with the allowed ones; return True or False
+    raise NotImplementedError
+
+
+# %%
+checks_practice.check_label_validator(is_valid_label)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("05")  # all of this notebook's solutions; show("05", "is_valid_label") for one
+# ```

@@ -1,0 +1,318 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Evaluation: how good is the model, and where does it fail?
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/07_evaluation.ipynb)
+#
+# A single number hides most of what a segmentation model does. This notebook scores the model
+# trained in notebook 06 the way the seed notebook did (mIoU and pixel accuracy per split, in a
+# table), then opens the number up: per-class IoU, the confusion matrix, pictures of the errors,
+# test-time augmentation, and a comparison with the colour baseline of notebook 05.
+#
+# **Learning objectives.** After this notebook you can
+#
+# 1. compute the performance table (train / validation / test mIoU and pixel accuracy) and read
+#    the gap between the splits;
+# 2. read per-class IoU and a row-normalised confusion matrix, and name the classes the model
+#    confuses;
+# 3. draw predictions with error maps and explain where errors concentrate (boundaries, small and
+#    rare objects);
+# 4. apply multi-scale and flip test-time augmentation and measure its gain;
+# 5. compare the network with a context-free baseline.
+#
+# **Prerequisites.** `06_training.ipynb` (it leaves a checkpoint that this notebook loads; without
+# it, the same training call runs here first).
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # on Colab, install the course library first
+    url = "git+https://github.com/deeplabv3-course/deeplabv3-from-scratch.git"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
+
+# %%
+DATASET = "auto"
+
+# %matplotlib inline
+# %config InlineBackend.figure_formats = ["jpeg"]  # photos: small stored notebooks
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from prettytable import PrettyTable
+
+from course_utils import baselines, checks_practice, data, evaluate, experiments, metrics, plotting, report, train
+from course_utils.profiles import get_profile
+from course_utils.results import publish
+
+plt.rcParams["figure.dpi"] = 72
+profile = get_profile()
+keras.utils.set_random_seed(profile.seed)
+root = data.find_dataset(DATASET)
+info = data.load_info(root)
+print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
+
+# %% [markdown]
+# ## 1. The model
+#
+# `experiments.load_or_train` loads `best.keras` from notebook 06's run folder when that run used
+# the same configuration and dataset, and otherwise trains it now with the same `train()` call.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+config = train.TrainConfig.from_profile(profile, recipe="seed", tensorboard=False)
+run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3-seed")
+model, how = experiments.load_or_train(config, root, run_dir)
+print(f"model {how}: {model.name}, {model.count_params():,} parameters")
+
+# %% [markdown]
+# ## 2. The performance table
+#
+# The seed notebook ended with a table of mIoU and accuracy on train, validation and test.
+# `evaluate.evaluate_splits` accumulates one confusion matrix per split (void ignored) and
+# `report.performance_table` prints the same table. Images are evaluated at the profile's
+# evaluation size (`None` = the dataset's own resolution, the honest setting for reported numbers).
+
+# %%
+results = evaluate.evaluate_splits(
+    model, root, ("train", "val", "test"), image_size=config.eval_size, max_images=profile.max_eval_images
+)
+print("images evaluated per split:", {split: r.num_images for split, r in results.items()})
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"DeepLabV3-{config.backbone} on {info.name} ({profile.name} profile)")
+print(report.performance_table(results))
+publish(test_miou=results["test"].miou, test_pixel_accuracy=results["test"].pixel_accuracy)
+
+# %% [markdown]
+# For context, the seed notebook's own table: DeepLabV3-ResNet-50 trained for 20 epochs (6 hours on
+# a 2020 Colab GPU) on IDD level-1 at 240x480. Those numbers are for a different dataset and
+# training budget; they are shown to read our table against, not to compare with it.
+
+# %%
+seed_table = PrettyTable(["DeepLabV3 (seed, IDD)", "mIoU", "Pixel accuracy"])
+seed_table.align["DeepLabV3 (seed, IDD)"] = "l"
+for split, miou, acc in (("Train", 0.6598, 0.9279), ("Validation", 0.5655, 0.8725), ("Test", 0.5752, 0.8832)):
+    seed_table.add_row([split, f"{miou:.4f}", f"{acc:.4f}"])
+print(seed_table)
+
+# %% [markdown]
+# How to read it: pixel accuracy is always far above mIoU (notebook 05: the big classes dominate
+# the pixel count). Train above validation and test means over-fitting; the seed's gap of 0.09
+# mIoU is typical. Validation and test close to each other means the validation split is a fair
+# stand-in for unseen data, so choosing the checkpoint by `val_miou` was safe. A smoke-profile
+# model has trained for seconds: expect low numbers whose only purpose is to exercise the code.
+#
+# ## 3. IoU per class
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+test = results["test"]
+fig = plotting.plot_iou_bars(test.per_class_iou, info.classes, info.palette, title="test IoU per class")
+plt.show()
+
+# %% [markdown]
+# ## 4. The confusion matrix
+#
+# Row *i*, column *j*: the share of pixels of true class *i* predicted as class *j*. Rows are
+# normalised, so the diagonal is each class's recall; a bright off-diagonal cell is a systematic
+# confusion.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig = plotting.plot_confusion_matrix(test.confusion_matrix, info.classes, normalize="true")
+plt.show()
+
+# %% [markdown]
+# ## 5. Predictions and their errors
+#
+# Image, ground truth, prediction, and the error map: red pixels are wrong, grey right, black void
+# (not scored).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+n_show = min(3, test.num_images)
+images, labels, preds = evaluate.sample_predictions(model, root, "test", n=n_show, image_size=config.eval_size)
+fig = plotting.plot_qualitative(images, labels, preds, info.classes, info.palette)
+plt.show()
+
+# %% [markdown]
+# ## 6. Test-time augmentation
+#
+# The DeepLabV3 paper evaluates each image at several scales (0.5 to 1.75) and mirrored, and
+# averages the softmax outputs: objects too small at one scale are seen at another, and averaging
+# smooths out noise. It costs one forward pass per scale and flip (here 3 x 2 = 6) and typically
+# adds 1-2 points of mIoU on a well-trained model (the paper: +1.4 points with multi-scale and
+# flip on PASCAL VOC). On an untrained smoke model the "gain" can have any sign.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+tta = evaluate.evaluate_split(
+    model,
+    root,
+    "val",
+    image_size=config.eval_size,
+    max_images=profile.max_eval_images,
+    tta_scales=(0.75, 1.0, 1.25),
+    flip=True,
+)
+plain = results["val"]
+print(
+    f"val mIoU: single scale {plain.miou:.4f}, scales 0.75/1/1.25 + flip {tta.miou:.4f} "
+    f"(gain {tta.miou - plain.miou:+.4f})"
+)
+publish(tta_gain=tta.miou - plain.miou)
+
+# %% [markdown]
+# Large images (Cityscapes is 1024x2048) may not fit in memory at once, let alone at scale 1.75:
+# `evaluate_split(..., tile=(H, W))` slides overlapping windows over the image and averages their
+# probabilities, so memory depends on the tile, not the image.
+#
+# ## 7. Where the model fails, and why
+#
+# Three places, on every dataset:
+#
+# * **Boundaries.** At output stride 16 the logits are computed on a grid 16 times coarser than the
+#   image and upsampled bilinearly: edges come out blurred by a few pixels. Below, the error rate
+#   in a 3-pixel band around label boundaries against the rest.
+# * **Small and thin objects** (poles, people, far vehicles) cover a few cells of that grid and
+#   are often absorbed by their surroundings.
+# * **Rare classes** get few gradient updates; their IoU is the lowest and the most variable.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+band_error, inner_error, band_share = experiments.boundary_error_rates(labels, preds, width=3)
+print(
+    f"error rate near boundaries {band_error:.3f}, elsewhere {inner_error:.3f} "
+    f"(the band holds {100 * band_share:.0f} % of the scored pixels)"
+)
+order = np.argsort(np.nan_to_num(test.per_class_iou, nan=2.0))
+print("lowest IoU:", ", ".join(f"{info.classes[c]} {test.per_class_iou[c]:.2f}" for c in order[:3]))
+shares = test.confusion_matrix / np.maximum(test.confusion_matrix.sum(1, keepdims=True), 1)
+np.fill_diagonal(shares, 0)
+for flat in np.argsort(shares, axis=None)[::-1][:3]:
+    i, j = np.unravel_index(flat, shares.shape)
+    print(f"  {100 * shares[i, j]:4.1f} % of '{info.classes[i]}' predicted as '{info.classes[j]}'")
+
+# %% [markdown]
+# The remedies follow the causes: output stride 8 or the DeepLabV3+ decoder for boundaries
+# (notebooks 08 and 09), larger crops and multi-scale training for small objects, class weights
+# or more data for rare classes.
+#
+# ## 8. The colour baseline against DeepLabV3
+#
+# Notebook 05's per-pixel colour classifier, scored on the same test images.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+forest = baselines.fit_colour_baseline(root, "train", max_pixels=50_000, seed=profile.seed)
+cm_colour = baselines.evaluate_colour_baseline(forest, root, "test", max_images=profile.max_eval_images)
+table = PrettyTable(["test split", "mIoU", "Pixel accuracy"])
+table.add_row(
+    ["colour baseline (per pixel)", f"{metrics.mean_iou(cm_colour):.4f}", f"{metrics.pixel_accuracy(cm_colour):.4f}"]
+)
+table.add_row([f"DeepLabV3-{config.backbone}", f"{test.miou:.4f}", f"{test.pixel_accuracy:.4f}"])
+print(table)
+publish(colour_baseline_test_miou=metrics.mean_iou(cm_colour))
+
+
+# %% [markdown]
+# After a real training run (the `cpu` profile or more) DeepLabV3 beats the baseline by a wide
+# margin, most of all on the classes whose colours overlap (vehicles on the road, poles against
+# buildings); in the smoke profile the network has not learned yet and may well lose.
+#
+# ## Summary
+#
+# * The performance table gives mIoU and pixel accuracy per split; the train-validation gap
+#   measures over-fitting, validation-test agreement the trustworthiness of model selection.
+# * Per-class IoU and the row-normalised confusion matrix show which classes fail and what they
+#   are mistaken for.
+# * Errors concentrate at boundaries, on small objects and on rare classes.
+# * Multi-scale + flip TTA averages softmax outputs over 6 passes for a point or two of mIoU;
+#   tiles bound the memory of large images.
+# * A per-pixel colour classifier is the floor; context is what the network adds.
+#
+# Next: `08_experiments.ipynb` compares backbones and the paper's design choices.
+#
+# ## Exercises
+#
+# ### Exercise 1: mean IoU from a confusion matrix
+# Write `my_mean_iou(cm)` with NumPy: IoU per class from the confusion matrix (rows truth, columns
+# prediction), averaged over the classes that occur in the truth or the prediction.
+
+# %% [markdown]
+# #### Solution
+#
+# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+
+
+# %% jupyter={"source_hidden": true}
+def my_mean_iou(cm):
+    cm = np.asarray(cm, dtype=float)
+    tp = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - tp
+    return float(np.mean(tp[union > 0] / union[union > 0]))
+
+
+# %%
+checks_practice.check_miou_function(my_mean_iou)
+
+# %% [markdown]
+# ### Exercise 2: the worst confusion
+# From `test.confusion_matrix`, find the pair `(true class name, predicted class name)` with the
+# largest off-diagonal share of its row (the most frequent mistake, relative to the class's size).
+
+# %% [markdown]
+# #### Solution
+#
+# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+
+# %% jupyter={"source_hidden": true}
+# NBVAL_IGNORE_OUTPUT
+row_shares = test.confusion_matrix / np.maximum(test.confusion_matrix.sum(1, keepdims=True), 1)
+np.fill_diagonal(row_shares, -1)
+i, j = np.unravel_index(np.argmax(row_shares), row_shares.shape)
+answer_2 = (info.classes[i], info.classes[j])
+answer_2
+
+# %%
+checks_practice.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
+
+
+# %% [markdown]
+# ### Exercise 3: flip TTA by hand
+# Write `flip_tta(model, images)` for a batch `[B, H, W, 3]`: the average of the softmax of the
+# model's logits on the images and on the mirrored images (mirrored back). Use `keras.ops` or
+# `tensorflow`.
+
+# %% [markdown]
+# #### Solution
+#
+# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+
+
+# %% jupyter={"source_hidden": true}
+def flip_tta(model, images):
+    probs = keras.ops.softmax(model(images, training=False), axis=-1)
+    mirrored = keras.ops.flip(keras.ops.softmax(model(keras.ops.flip(images, axis=2), training=False), axis=-1), axis=2)
+    return keras.ops.convert_to_numpy((probs + mirrored) / 2)
+
+
+# %%
+batch = next(iter(data.make_dataset(root, "val", 2, training=False, image_size=config.eval_size, max_images=2)))[0]
+checks_practice.check_flip_tta(flip_tta, model, batch.numpy())

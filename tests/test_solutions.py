@@ -1,0 +1,102 @@
+"""Every worked solution in course_utils.solutions passes the checker its notebook calls.
+
+The notebooks run their exercises untouched (the checkers print "Not attempted yet"), so these
+tests are what proves the solutions, and the checkers' notion of right, agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils import atrous, checks
+from course_utils import checks_practice as cp
+from course_utils.solutions import nb00, nb01, nb02, nb03, nb04, nb05, show
+
+
+@pytest.fixture(autouse=True)
+def _expect_correct(capsys):
+    yield
+    out = capsys.readouterr().out
+    assert "Not attempted yet" not in out
+    assert "Correct!" in out
+
+
+def test_nb00():
+    assert checks.check_batches_per_epoch(nb00.batches_per_epoch(10, 4), 10, 4)
+    assert checks.check_batch_megabytes(nb00.batch_megabytes(8, (96, 160)), 8, (96, 160))
+
+
+def test_nb01():
+    assert checks.check_equal(nb01.answer_1, atrous.effective_kernel_size(3, 6))
+    assert checks.check_receptive_field(nb01.answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)])
+    assert checks.check_atrous_conv1d(nb01.my_atrous_conv1d)
+    assert checks.check_no_gridding(nb01.answer_4, min_layers=3, min_field=27)
+
+
+def test_nb02_answers():
+    import keras
+
+    from course_utils.model import build_resnet, model_report, multi_grid_rates, stage_strides_and_rates
+    from course_utils.model.resnet import bottleneck_unit
+
+    inputs = keras.Input((56, 56, 256))  # the notebook's unit_model("bottleneck", 256, 64)
+    unit = keras.Model(inputs, bottleneck_unit(inputs, 64, strides=1, rate=1, name="bottleneck", project=False))
+    assert checks.check_param_count(nb02.answer_1, unit)
+    expected = model_report(build_resnet(18, output_stride=8), (480, 640, 3)).stages["stage4"][:2]
+    assert checks.check_output_shape(nb02.answer_2, expected)
+    rate = stage_strides_and_rates(8)[3][1]
+    assert checks.check_equal(nb02.answer_3, tuple(multi_grid_rates(rate, 3, (1, 2, 4))))
+
+
+def test_nb02_bottleneck_unit():
+    assert checks.check_bottleneck_unit(nb02.my_bottleneck_unit)
+
+
+def test_nb03():
+    from course_utils.model import build_aspp, default_aspp_rates
+
+    smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
+    assert checks.check_equal(nb03.answer_1, smallest)
+    assert checks.check_equal(nb03.answer_2, default_aspp_rates(8))
+    assert checks.check_param_count(nb03.answer_3, build_aspp((None, None, 512), rates=(6, 12, 18), filters=256))
+    assert checks.check_pooling_branch(nb03.pooling_branch)
+    assert checks.check_aspp_module(nb03.my_aspp)
+
+
+def test_nb04_answers():
+    import tensorflow as tf
+
+    from course_utils.model import build_deeplabv3, model_report
+
+    model = build_deeplabv3(7, backbone="resnet18")
+    plus = build_deeplabv3(7, backbone="resnet18", decoder=True)
+    model8 = build_deeplabv3(7, backbone="resnet18", output_stride=8)
+    shape = model(np.zeros((2, 100, 72, 3), "float32"), training=False).shape
+    assert checks.check_output_shape(nb04.answer_1(7), shape)
+    seed_probs = tf.nn.softmax(tf.nn.relu(-np.arange(1, 8, dtype="float32")[None])).numpy()[0]
+    assert checks.check_close(nb04.answer_2, seed_probs[0])
+    c_low = model_report(model, (64, 64, 3)).stages["stage1"][-1]
+    assert checks.check_equal(nb04.answer_3(c_low), plus.count_params() - model.count_params())
+    rates8 = tuple(
+        lyr.dilation_rate[0] for lyr in model8.layers if lyr.name.startswith("aspp_rate") and lyr.name.endswith("_conv")
+    )
+    assert checks.check_equal(nb04.answer_4, rates8)
+
+
+@pytest.mark.slow
+def test_nb04_assembly():
+    assert checks.check_deeplabv3_assembly(nb04.my_deeplabv3)
+
+
+def test_nb05():
+    counts = np.array([500, 300, 150, 50, 0])
+    assert cp.check_majority_baseline(*nb05.majority_baseline(counts), counts)
+    assert cp.check_class_weights(nb05.class_weights(counts), counts)
+    assert cp.check_label_validator(nb05.is_valid_label)
+
+
+def test_show_prints_a_solution(capsys):
+    show("01", "my_atrous_conv1d")
+    assert "def my_atrous_conv1d" in capsys.readouterr().out
+    print("Correct!")  # for the fixture
