@@ -38,6 +38,7 @@ __all__ = [
     "confusion_update",
     "evaluate_split",
     "evaluate_splits",
+    "scoring_kwargs",
     "sample_predictions",
     "save_results",
 ]
@@ -430,6 +431,23 @@ def evaluate_split(
     return EvaluationResult(split, cm, list(info.classes), n, tuple(float(s) for s in tta_scales), bool(flip))
 
 
+def scoring_kwargs(config, scales: Sequence[float] = (1.0,)) -> dict:
+    """Keyword arguments of :func:`evaluate_split` that score a run's model as it was validated.
+
+    A run with a fixed ``eval_size`` sees its images resized to it; a run with
+    an ``input_scale`` sees them resized by that factor and is scored at the
+    labels' native resolution. ``scales`` are test-time scales relative to that.
+
+    Args:
+        config: the run's :class:`course_utils.train.TrainConfig`.
+        scales: relative test-time scales (``(1.0,)``: as in training).
+    """
+    if getattr(config, "eval_size", None):
+        return {"image_size": tuple(config.eval_size), "tta_scales": tuple(float(s) for s in scales)}
+    factor = float(getattr(config, "input_scale", 1.0) or 1.0)
+    return {"tta_scales": tuple(float(s) * factor for s in scales)}
+
+
 def evaluate_splits(
     model, root, splits: Sequence[str] = ("train", "val", "test"), **kwargs
 ) -> dict[str, EvaluationResult]:
@@ -450,8 +468,15 @@ def evaluate_splits(
 def sample_predictions(
     model, root: str | os.PathLike, split: str = "val", n: int = 4, image_size: tuple[int, int] | None = None, **kwargs
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """``(images, labels, predictions)`` of the first ``n`` images, for :func:`plotting.plot_qualitative`."""
+    """``(images, labels, predictions)`` of the first ``n`` images, for :func:`plotting.plot_qualitative`.
+
+    ``kwargs`` go to :func:`predict_proba` (``scales``, ``flip``...); ``tta_scales`` is
+    accepted for ``scales``, so :func:`scoring_kwargs` can be passed as is.
+    """
     from course_utils import data
+
+    if "tta_scales" in kwargs:
+        kwargs["scales"] = kwargs.pop("tta_scales")
 
     info = data.load_info(root)
     check_num_classes(model, info.num_classes, root)

@@ -485,6 +485,38 @@ def run_variant(variant: Variant, base_config, dataset_root: str | os.PathLike, 
     }
 
 
+def row_from_finished_run(variant: Variant, config, dataset_root: str | os.PathLike, run_dir: str | os.PathLike):
+    """The row of ``variant`` read from a finished run trained with ``config``, or ``None``.
+
+    The run must record ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and this
+    dataset, be finished, and have a history: then nothing is trained again.
+    """
+    from course_utils import plotting
+
+    run_dir = Path(run_dir)
+    stored = _stored_config(run_dir)
+    if (
+        stored is None
+        or _model_fields(stored.get("config") or {}) != _model_fields(config.to_dict())
+        or stored.get("dataset") != Path(dataset_root).name
+        or not (run_dir / "final.keras").is_file()
+        or (run_dir / "backup").exists()
+        or not (run_dir / "history.csv").is_file()
+    ):
+        return None
+    h = plotting.load_history(run_dir / "history.csv")
+    seconds = h.get("epoch_seconds") or [math.nan]
+    return {
+        "variant": variant.name,
+        "group": variant.group,
+        "model": variant.describe(),
+        "params": stored.get("params"),
+        "seconds_per_epoch": float(min(seconds)),
+        "val_miou": float(max(h.get("val_miou") or [math.nan])),
+        "status": f"trained (re-used {run_dir.name})",
+    }
+
+
 def run_ablations(
     variants: Sequence[Variant],
     base_config,
@@ -492,6 +524,7 @@ def run_ablations(
     run_root: str | os.PathLike,
     max_gmacs: float | None = None,
     max_trained: int | None = None,
+    reference_run: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Train every variant (see :func:`run_variant`), one run folder each under ``run_root``.
 
@@ -505,6 +538,9 @@ def run_ablations(
         max_trained: train at most this many variants; the rows after that
             give the full-size command only (``None``: no limit; see
             :func:`live_variant_limit`).
+        reference_run: a finished run of the reference configuration (e.g.
+            notebook 06's): when it matches, the reference row is read from it
+            instead of training the same network again.
     """
     from course_utils.data import load_info
 
@@ -547,7 +583,19 @@ def run_ablations(
                 rows.append(row)
                 continue
         slug = variant.name.lower().replace(" ", "-")
-        row = run_variant(variant, base_config, dataset_root, Path(run_root) / slug)
+        row = None
+        if reference_run is not None and variant.name == "reference":
+            cfg = dataclasses.replace(
+                base_config,
+                backbone=variant.backbone,
+                output_stride=variant.output_stride,
+                multi_grid=variant.multi_grid,
+                weights=variant.weights,
+                tensorboard=False,
+            )
+            row = row_from_finished_run(variant, cfg, dataset_root, reference_run)
+        if row is None:
+            row = run_variant(variant, base_config, dataset_root, Path(run_root) / slug)
         if row["status"] == "trained":
             done[key] = row
         rows.append(row)
@@ -557,12 +605,13 @@ def run_ablations(
 def live_variant_limit(profile: Profile) -> int | None:
     """How many variants a notebook's live run trains under ``profile``.
 
-    A profile with a fixed number of steps per epoch (``steps_per_epoch`` set:
-    a code check, not a measurement) trains one variant, the reference, which
-    exercises the whole code path; a profile that trains on whole splits
-    trains every affordable variant (``None``).
+    One, the reference, in every profile: notebook 06 trained it already (the
+    notebooks train once and reuse that run), and in the ``smoke`` profile one
+    tiny training exercises the whole code path. Each further variant costs as
+    much as notebook 06's training, so the notebook trains them only when asked
+    (``None``: every affordable variant).
     """
-    return 1 if profile.steps_per_epoch is not None else None
+    return 1
 
 
 def ablation_table(rows: Sequence[dict], show_status: bool = True):

@@ -758,6 +758,7 @@ def train(
                 "precision_policy": policy,
                 "replicas": strategy.num_replicas_in_sync,
                 "steps_per_epoch": steps,
+                "params": int(net.count_params()),
             },
             indent=2,
         ),

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, experiments, plotting, report, train
+from course_utils import checks_practice, data, experiments, metrics, plotting, reference_runs, report, train
 from course_utils.profiles import PROFILES, get_profile
 from course_utils.results import publish
 
@@ -234,13 +234,17 @@ print(
 # `experiments.LiveCurves` redraws the curves after every epoch while the run trains.
 
 # %%
-run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3-seed")
+run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3")
 shutil.rmtree(run_dir, ignore_errors=True)  # start this demonstration from scratch
+# the profile's recipe for this dataset (the seed recipe unless the profile has one for it, as
+# the cpu profile has for CamVid); notebooks 07-09 build the same config and reuse this run
+config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
+steps = train.make_datasets(config, root)[2]
 half = max(1, steps // 2)
-config = train.TrainConfig.from_profile(profile, recipe="seed", backup_every=half, tensorboard=use_tensorboard)
+config = dataclasses.replace(config, backup_every=half)
 print(
-    f"{config.epochs} epoch(s) of {steps} steps, batch {config.batch_size}, crops {config.image_size}; "
-    f"backup every {half} step(s); disconnect after {half} step(s)"
+    f"recipe {config.recipe}: {config.epochs} epoch(s) of {steps} steps, batch {config.batch_size}, "
+    f"crops {config.image_size}; backup every {half} step(s); disconnect after {half} step(s)"
 )
 
 # %%
@@ -296,9 +300,23 @@ publish(val_miou=best_val)
 
 # %% [markdown]
 # In the smoke profile this is one tiny epoch: the numbers mean nothing, the mechanics are the
-# same. With `COURSE_PROFILE=cpu` the same cells train for about ten minutes and the curves become
+# same. With `COURSE_PROFILE=cpu` the same cells train for several minutes and the curves become
 # informative; `07_evaluation.ipynb` evaluates the model this run saved.
 #
+# ### What the same code reaches with time: reference runs
+#
+# The course ships **reference runs**: complete trainings made with one command on stated
+# hardware (`course_utils.reference_runs`), the same in every profile. The first is DeepLabV3-ResNet-18
+# trained **from scratch on real street scenes** (CamVid, 11 classes) on a 2-core CPU in under an
+# hour with the `cpu` profile's CamVid recipe: Adam with a poly decay, images at half size, bf16
+# on CPUs that have it, class weights, and BatchNorm statistics re-estimated before every
+# validation (section 8 explains why). The second is the `cpu` profile on MiniDrive. Their curves
+# are real: compare their shape with the live run above.
+
+# %%
+for ref_name in ("camvid-cpu", "minidrive-cpu"):
+    reference_runs.show_reference_run(ref_name, parts=("summary", "curves"), width=860)
+
 # ## 7. Long runs: the command line
 #
 # A notebook is a poor place for a 10-hour run. The CLI trains with the same code, resumes when
@@ -308,7 +326,57 @@ publish(val_miou=best_val)
 # python -m course_utils train --dataset camvid --profile gpu --recipe paper --run-dir runs/camvid-r50 --evaluate val test
 # ```
 #
-# ## 8. When training goes wrong
+# ## 8. BatchNorm: the statistics inference uses
+#
+# A BatchNorm layer normalises each channel with the mean and variance **of the current batch**
+# while training, and with **moving averages** of those statistics at inference:
+# `moving = momentum * moving + (1 - momentum) * batch`. Four consequences matter for this course:
+#
+# * **Memory.** The moving average forgets with a time constant of about `1 / (1 - momentum)`
+#   steps: 100 steps at Keras' default 0.99, 3,333 at the DeepLabV3 paper's 0.9997. A run of a few
+#   hundred steps from scratch ends with averages that still remember the random initialisation,
+#   so the model at inference is not the model that trained: a validation loss of hundreds next to
+#   a training loss of 1 is the symptom (a first CamVid run of this course showed exactly that).
+# * **Re-estimation ("precise BN").** `validation.recalibrate_batchnorm` replaces the averages by
+#   the plain mean of the statistics of a few training batches, run in training mode, without
+#   changing a weight. `train()` does it before every validation (`recalibrate_bn`, 10 batches by
+#   default), so `val_miou` and the choice of `best.keras` reflect the model.
+# * **Small batches.** Statistics of 2 images are noisy: keep at least 8 images per BatchNorm
+#   (per GPU: the image-pooling branch sees one value per image), or synchronise BatchNorm across
+#   GPUs, or freeze it.
+# * **Frozen BN for the output-stride-8 fine-tune.** The paper trains at OS 16 with batch 16 and
+#   BatchNorm updating, then fine-tunes at OS 8 with the statistics frozen, because at OS 8 a
+#   batch that fits in memory is too small to estimate them.
+#
+# One more rule for ImageNet weights: they were trained on Caffe-style inputs (BGR, 0-255, the
+# ImageNet mean subtracted), and their BatchNorm statistics describe such inputs. Feeding `[-1, 1]`
+# RGB would make every statistic wrong; `build_deeplabv3(weights="imagenet")` adds the exact
+# `CaffeInputAdapter` (notebook 02).
+#
+# The symptom and the cure, on the model trained above: put its moving averages back to their
+# initial values (mean 0, variance 1), as a short run leaves them, and validate before and after
+# re-estimating them.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from course_utils import validation
+
+val_batches = data.make_dataset(root, "val", config.batch_size, training=False)
+val_size = train.validation_input_size(config, info)
+bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+for layer in bns:
+    layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
+    layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
+stale_loss, stale_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
+used = validation.recalibrate_batchnorm(model, train.make_recalibration_batches(config, root, info), 10)
+fresh_loss, fresh_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
+print(f"stale statistics:       val loss {stale_loss:8.2f}, val mIoU {metrics.mean_iou(stale_cm):.3f}")
+print(f"re-estimated ({used} batches): val loss {fresh_loss:8.2f}, val mIoU {metrics.mean_iou(fresh_cm):.3f}")
+for m in (0.9, 0.99, 0.9997):
+    print(f"momentum {m}: memory of about {1 / (1 - m):,.0f} steps")
+
+# %% [markdown]
+# ## 9. When training goes wrong
 #
 # **The loss becomes `nan`.** `NaNGuard` stops the run and says why it usually happens; the backup
 # holds the last good state. Here it is, fed a `nan` loss by hand (the message goes to stderr):

@@ -46,14 +46,12 @@ if "google.colab" in sys.modules:  # on Colab, install the course library first
 DATASET = "auto"
 
 # %matplotlib inline
-from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, experiments, paths, train
+from course_utils import checks_practice, data, experiments, reference_runs, train
 from course_utils.profiles import get_profile
 from course_utils.results import publish
 
@@ -110,19 +108,21 @@ print(table)
 # %% [markdown]
 # ## 3. A live small run
 #
-# Every variant is trained through `train()` with the profile's sizes (the seed recipe, so that a
-# few epochs already say something). The live run only trains variants that cost no more per image
-# than the reference (multiply-accumulates at the training crop size, from `model_report`); the
-# others get the command that runs them at full size. A profile with a fixed, tiny number of steps
-# (`smoke`) is a code check: it trains the reference only (`experiments.live_variant_limit`).
-# ImageNet weights are never downloaded here: without them in the Keras cache, that row says how
-# to get them.
+# Every variant is trained through `train()` with the profile's recipe and sizes. The reference is
+# the model notebook 06 trained: its row is read from that run, not trained again. Every other
+# variant costs as much as notebook 06's training, so the notebook trains them only when you ask
+# for it (`TRAIN_VARIANTS = True` below; about as long as notebook 06 each), and then only those
+# that cost no more per image than the reference (multiply-accumulates at the training crop size,
+# from `model_report`); the others get the command that runs them at full size. ImageNet weights are
+# never downloaded here: without them in the Keras cache, that row says how to get them.
 
 # %%
-base = train.TrainConfig.from_profile(profile, recipe="seed", tensorboard=False)
+TRAIN_VARIANTS = False  # True: also train every affordable variant live
+
+base = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 reference = next(v for v in variants if v.name == "reference")
 budget, reference_params = experiments.variant_cost(reference, base.image_size, info.num_classes)
-limit = experiments.live_variant_limit(profile)
+limit = None if TRAIN_VARIANTS else experiments.live_variant_limit(profile)
 print(
     f"reference: {reference.describe()}, {reference_params:,} parameters, "
     f"{budget:.2f} GMACs per {base.image_size[0]}x{base.image_size[1]} image"
@@ -132,7 +132,10 @@ print("variants trained live:", "all affordable ones" if limit is None else f"at
 # %%
 # NBVAL_IGNORE_OUTPUT
 run_root = experiments.run_dir_for(profile, info.name, "ablations")
-rows = experiments.run_ablations(variants, base, root, run_root, max_gmacs=budget, max_trained=limit)
+notebook_06_run = experiments.run_dir_for(profile, info.name, "deeplabv3")
+rows = experiments.run_ablations(
+    variants, base, root, run_root, max_gmacs=budget, max_trained=limit, reference_run=notebook_06_run
+)
 print(experiments.ablation_table(rows))
 
 # %%
@@ -162,21 +165,24 @@ publish(reference_val_miou=ref_row["val_miou"], variants_trained=sum(r["status"]
 
 # %% [markdown]
 # In the smoke profile the reference trains for a couple of steps: the cell checks the code path,
-# its mIoU is noise. With `COURSE_PROFILE=cpu` the same cell trains every variant as cheap as the
-# reference (about ten minutes each on a laptop) and the differences start to show; the answers to
-# the paper's questions need full-size runs.
+# its mIoU is noise. With `COURSE_PROFILE=cpu` and `TRAIN_VARIANTS = True` the same cell trains
+# every variant as cheap as the reference and the differences start to show; the answers to the
+# paper's questions need full-size runs.
 #
-# ## 4. Full-size results
+# ## 4. Stored results: the reference runs
 #
-# Full-size runs belong on a GPU and in a script, not in a notebook. `tools/run_ablations.py`
-# trains a variant with the same `run_variant` call, evaluates its best checkpoint on val and test,
-# and stores the result in `docs/results/` together with the command line and the hardware that
-# produced it. The table below shows whatever is stored; it never shows a number without its
-# provenance.
+# Long runs belong in a script, not in a notebook. The course ships its **reference runs**
+# (`course_utils.reference_runs`): each made with one command on stated hardware, evaluated at
+# the labels' native resolution, with its history, curves and a gallery. The CamVid rows are the
+# experiments behind the `cpu` profile's CamVid recipe: the same DeepLabV3-ResNet-18 from scratch,
+# changing one thing at a time (training length, class weights). The table never shows a number
+# without its provenance: `describe()` prints each run's command, hardware and wall time.
 
 # %%
-stored = experiments.load_stored_results()
-print(experiments.stored_results_table(stored))
+stored = [reference_runs.load_reference_run(name) for name in reference_runs.list_reference_runs()]
+print(reference_runs.reference_table(stored))
+for run in stored:
+    print(run.describe())
 
 # %%
 dataset_name = info.name if info.name != "minidrive" else "camvid"
@@ -186,16 +192,8 @@ for v in experiments.paper_variants(get_profile("gpu")):
 print("or all of them in one go: --variant all")
 
 # %% [markdown]
-# The course's record of full-size training on real data (recipe, hardware, per-class results)
-# is `docs/results.md`:
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-results_md = (paths.repo_root() or Path(".")) / "docs" / "results.md"
-if results_md.is_file():
-    display(Markdown(results_md.read_text(encoding="utf-8")))
-else:
-    print("docs/results.md is not in this copy of the course.")
+# The course's record of every experiment (change, val mIoU, wall time, command) is
+# `docs/results.md` in the course repository.
 
 # %% [markdown]
 # What the paper reports, for reading the full-size rows: output stride 8 beats 16 by a point or
