@@ -46,6 +46,7 @@ import keras
 import numpy as np
 
 from course_utils import paths
+from course_utils.callbacks import tensorboard_available
 from course_utils.profiles import Profile
 
 __all__ = [
@@ -133,13 +134,6 @@ def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.Pat
     model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
     best = run_dir / "best.keras"
     return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"
-
-
-def tensorboard_available() -> bool:
-    """True when the ``tensorboard`` package is installed (the TensorBoard callback needs it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
 
 
 # ------------------------------------------------------------------ callbacks

@@ -1,4 +1,4 @@
-"""Training: the masked loss, two recipes, callbacks and a resumable ``train()``.
+"""Training entry point: the run configuration, data, model, optimizer and a resumable ``train()``.
 
 Two recipes, selected with ``TrainConfig.recipe``:
 
@@ -9,8 +9,10 @@ Two recipes, selected with ``TrainConfig.recipe``:
     kept. Good for short runs.
 ``"paper"``
     The DeepLabV3 paper's recipe: SGD with momentum 0.9, the "poly" learning
-    rate ``lr = base * (1 - step / total) ** 0.9``, weight decay, and random
-    scale (0.5 to 2.0) crops. Use it for long runs.
+    rate ``lr = base * (1 - step / total) ** 0.9``, L2 weight decay on the
+    convolution kernels (a loss term, as in the paper; see
+    :func:`course_utils.losses.add_l2_regularization`), and random scale (0.5
+    to 2.0) crops. Use it for long runs.
 ``"fast"``
     For a fixed, short budget (the CPU recipes): Adam with a linear warm-up
     and the poly decay to zero over the whole run, so the last epochs anneal
@@ -19,35 +21,50 @@ Two recipes, selected with ``TrainConfig.recipe``:
 Both share: a cross-entropy computed from logits that ignores void pixels
 (255), the streaming ``val_miou`` metric, ``BackupAndRestore`` (an interrupted
 run continues from its last backup: same epoch, same optimizer step, same
-weights), ``TerminateOnNaN`` with an explanation, a CSV history, the best model
+weights), a NaN guard with an explanation, a CSV history, the best model
 as ``best.keras``, TensorBoard logs and a plot of the curves.
+
+The pieces live one concern per module and are re-exported here:
+:mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.schedules`
+(``PolyDecay``), :mod:`course_utils.callbacks` (``NaNGuard``,
+``make_callbacks``...), :mod:`course_utils.precision` (dtype policy,
+distribution). Everything runs on every Keras backend (TensorFlow, JAX,
+PyTorch): the input pipeline is ``tf.data`` under TensorFlow and a
+``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.pydataset`).
 
 Every size comes from the run profile via :meth:`TrainConfig.from_profile`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from course_utils import runs, safe_io
-from course_utils.metrics import IGNORE_INDEX, StreamingMeanIoU
+from course_utils.callbacks import NaNGuard, make_callbacks, tensorboard_available, trim_csv
+from course_utils.losses import MaskedSparseCategoricalCrossentropy, add_l2_regularization, masked_sparse_ce
+from course_utils.metrics import StreamingMeanIoU
+from course_utils.model.blocks import DEFAULT_BN_MOMENTUM
+from course_utils.precision import (
+    get_strategy,
+    replicas_in_sync,
+    resolve_precision_policy,
+    tensorflow_backend,
+)
 from course_utils.profiles import Profile, get_profile
+from course_utils.schedules import PolyDecay
 from course_utils.validation import NativeValidation, recalibrate_batchnorm
 
 RECIPES = ("seed", "paper", "fast")
+INPUT_PIPELINES = ("auto", "tf.data", "pydataset")
 
 __all__ = [
     "RECIPES",
@@ -65,112 +82,8 @@ __all__ = [
     "train",
     "NaNGuard",
     "recalibrate_batchnorm",
+    "tensorboard_available",
 ]
-
-
-# --------------------------------------------------------------------------- loss
-
-
-@keras.saving.register_keras_serializable(package="course_utils")
-class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy from logits, averaged over the non-void pixels of the batch.
-
-    ``y_true``: int labels ``[B, H, W]`` (or ``[B, H, W, 1]``), ``ignore_index``
-    marks void. ``y_pred``: logits ``[B, H, W, C]``. With ``class_weights`` each
-    pixel's loss is multiplied by the weight of its true class and the result
-    is the weighted mean (sum of weighted losses / sum of weights), the
-    convention of ``torch.nn.CrossEntropyLoss``. A batch with no valid pixel
-    has loss 0 (not ``nan``).
-    """
-
-    def __init__(
-        self,
-        class_weights: Sequence[float] | None = None,
-        ignore_index: int = IGNORE_INDEX,
-        name: str = "masked_sparse_ce",
-        **kwargs,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
-        self.ignore_index = int(ignore_index)
-
-    def call(self, y_true, y_pred):
-        logits = tf.cast(y_pred, tf.float32)
-        labels = tf.cast(y_true, tf.int32)
-        if labels.shape.rank == logits.shape.rank:
-            labels = tf.squeeze(labels, -1)
-        valid = tf.not_equal(labels, self.ignore_index)
-        safe = tf.where(valid, labels, tf.zeros_like(labels))
-        per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
-        weights = tf.cast(valid, tf.float32)
-        if self.class_weights is not None:
-            cw = tf.constant(self.class_weights, tf.float32)
-            weights = weights * tf.gather(cw, safe)
-        total = tf.reduce_sum(per_pixel * weights)
-        loss = tf.math.divide_no_nan(total, tf.reduce_sum(weights))
-        # Keras sums gradients over replicas and leaves a scalar loss unscaled:
-        # divide here so that N replicas average (the logged loss is rescaled back).
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss / float(replicas) if replicas > 1 else loss
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(class_weights=self.class_weights, ignore_index=self.ignore_index)
-        return config
-
-
-def masked_sparse_ce(
-    class_weights: Sequence[float] | None = None, ignore_index: int = IGNORE_INDEX
-) -> MaskedSparseCategoricalCrossentropy:
-    """The course's segmentation loss (see :class:`MaskedSparseCategoricalCrossentropy`)."""
-    return MaskedSparseCategoricalCrossentropy(class_weights=class_weights, ignore_index=ignore_index)
-
-
-# ----------------------------------------------------------------------- schedule
-
-
-@keras.saving.register_keras_serializable(package="course_utils")
-class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The "poly" schedule: ``lr = (base - end) * (1 - min(step, total) / total) ** power + end``.
-
-    After ``total_steps`` the rate stays at ``end_learning_rate`` (a resumed run
-    that repeats part of an epoch never sees a negative rate). An optional
-    linear warm-up ramps from 0 over the first ``warmup_steps``.
-    """
-
-    def __init__(
-        self,
-        base_learning_rate: float,
-        total_steps: int,
-        power: float = 0.9,
-        end_learning_rate: float = 0.0,
-        warmup_steps: int = 0,
-    ) -> None:
-        if total_steps < 1:
-            raise ValueError(f"PolyDecay needs total_steps >= 1, got {total_steps}.")
-        self.base_learning_rate = float(base_learning_rate)
-        self.total_steps = int(total_steps)
-        self.power = float(power)
-        self.end_learning_rate = float(end_learning_rate)
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        frac = tf.minimum(step, float(self.total_steps)) / float(self.total_steps)
-        lr = (self.base_learning_rate - self.end_learning_rate) * tf.pow(1.0 - frac, self.power)
-        lr = lr + self.end_learning_rate
-        if self.warmup_steps > 0:
-            lr = lr * tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
-        return lr
-
-    def get_config(self) -> dict:
-        return {
-            "base_learning_rate": self.base_learning_rate,
-            "total_steps": self.total_steps,
-            "power": self.power,
-            "end_learning_rate": self.end_learning_rate,
-            "warmup_steps": self.warmup_steps,
-        }
 
 
 # ------------------------------------------------------------------------- config
@@ -182,6 +95,14 @@ class TrainConfig:
 
     Build it with :meth:`from_profile` and change fields with
     ``dataclasses.replace`` (or keyword overrides to ``from_profile``).
+
+    ``weight_decay`` is the paper's L2 coefficient (the loss term
+    ``weight_decay / 2 * sum(w ** 2)`` on convolution kernels, paper recipe);
+    ``bn_momentum`` the BatchNorm momentum (Keras 0.99, paper 0.9997);
+    ``steps_per_execution`` the train steps run per call into the compiled
+    function (fewer host round trips); ``input_pipeline`` ``"auto"``
+    (``tf.data`` under the TensorFlow backend, else a ``keras.utils.PyDataset``),
+    ``"tf.data"`` or ``"pydataset"``.
     """
 
     recipe: str = "seed"
@@ -200,6 +121,7 @@ class TrainConfig:
     momentum: float = 0.9
     poly_power: float = 0.9
     weight_decay: float = 1e-4
+    bn_momentum: float = DEFAULT_BN_MOMENTUM
     scale_range: tuple[float, float] = (1.0, 1.0)
     augment: bool = True
     class_weighting: bool = False
@@ -210,13 +132,14 @@ class TrainConfig:
     mixed_precision: bool | str = False
     force_mixed_precision: bool = False
     jit_compile: bool = False
+    steps_per_execution: int = 1
+    input_pipeline: str = "auto"
     backup_every: int | str = "epoch"
     tensorboard: bool = True
     max_train_images: int | None = None
     max_val_images: int | None = None
     seed: int = 42
     input_scale: float = 1.0
-    bn_momentum: float | None = None
     recalibrate_bn: int = 10
     warmup_epochs: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -234,10 +157,14 @@ class TrainConfig:
         self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
         if not self.input_scale > 0:
             raise ValueError(f"input_scale must be > 0, got {self.input_scale}.")
-        if self.bn_momentum is not None and not 0.0 <= self.bn_momentum < 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}.")
         if self.recalibrate_bn < 0:
             raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn}.")
+        if self.input_pipeline not in INPUT_PIPELINES:
+            raise ValueError(f"Unknown input_pipeline {self.input_pipeline!r}; use one of {INPUT_PIPELINES}.")
+        if int(self.steps_per_execution) < 1:
+            raise ValueError(f"steps_per_execution must be >= 1, got {self.steps_per_execution}.")
+        if not 0.0 <= float(self.bn_momentum) < 1.0:
+            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum} (the paper uses 0.9997).")
 
     @classmethod
     def from_profile(
@@ -313,6 +240,13 @@ def _split_count(info, split: str) -> int:
     return int(counts.get(split, 0))
 
 
+def _pipeline(config: TrainConfig) -> str:
+    """``"tf.data"`` or ``"pydataset"``: the config's choice, ``"auto"`` resolved by the backend."""
+    if config.input_pipeline == "auto":
+        return "tf.data" if tensorflow_backend() else "pydataset"
+    return config.input_pipeline
+
+
 def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
     """Training and validation pipelines plus their step counts.
 
@@ -323,6 +257,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
     """
     from course_utils import data
 
+    pipeline = _pipeline(config)
     root = Path(dataset_root)
     info = data.load_info(root)
     n_train = _split_count(info, "train")
@@ -338,6 +273,26 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
         n_train = min(n_train, config.max_train_images)
     steps = config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
     s = config.input_scale
+    scaled_range = (config.scale_range[0] * s, config.scale_range[1] * s)
+    if pipeline == "pydataset":
+        from course_utils.pydataset import SegmentationPyDataset
+
+        train_ds = SegmentationPyDataset(
+            root,
+            "train",
+            config.batch_size,
+            training=True,
+            image_size=config.image_size,
+            augment=config.augment,
+            seed=config.seed,
+            max_images=config.max_train_images,
+            scale_range=scaled_range,
+            steps=steps,
+        )
+        # native-resolution labels for validation (see course_utils.validation)
+        val_batch = config.batch_size if info.image_size is not None else 1
+        val_ds = SegmentationPyDataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
+        return train_ds, val_ds, steps, config.val_steps, info
     train_ds = data.make_dataset(
         root,
         "train",
@@ -348,7 +303,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
         seed=config.seed,
         max_images=config.max_train_images,
         repeat=True,
-        scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
+        scale_range=scaled_range,
     )
     # Validation batches keep the labels at their native size (see course_utils.validation);
     # images of different sizes cannot share a batch.
@@ -376,6 +331,29 @@ def make_recalibration_batches(config: TrainConfig, dataset_root, info):
     size = validation_input_size(config, info)
     if size is None and info.image_size is not None:
         size = scaled_size(int(info.image_size[0]), int(info.image_size[1]), config.input_scale)
+    s = config.input_scale
+    if _pipeline(config) == "pydataset":
+        from course_utils.pydataset import SegmentationPyDataset
+
+        if size is not None:
+            return SegmentationPyDataset(
+                dataset_root,
+                "train",
+                config.batch_size,
+                training=False,
+                image_size=size,
+                max_images=config.max_train_images,
+            )
+        return SegmentationPyDataset(
+            dataset_root,
+            "train",
+            config.batch_size,
+            training=True,
+            image_size=config.image_size,
+            seed=config.seed,
+            max_images=config.max_train_images,
+            scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
+        )
     if size is not None:
         return data.make_dataset(
             dataset_root,
@@ -387,7 +365,6 @@ def make_recalibration_batches(config: TrainConfig, dataset_root, info):
             seed=config.seed,
             max_images=config.max_train_images,
         )
-    s = config.input_scale
     return data.make_dataset(
         dataset_root,
         "train",
@@ -399,69 +376,6 @@ def make_recalibration_batches(config: TrainConfig, dataset_root, info):
         cache=False,
         scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
     )
-
-
-# ------------------------------------------------------------------ distribution
-
-
-def get_strategy(kind: str = "auto", devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
-    """Pick a ``tf.distribute`` strategy.
-
-    Args:
-        kind: ``"auto"`` (a Colab/Cloud TPU when the environment announces
-            one and it answers, else
-            ``MirroredStrategy`` over several GPUs, else the default strategy),
-            ``"mirrored"`` (all GPUs; with no GPU, every logical CPU device),
-            ``"tpu"`` or ``"default"`` (no distribution).
-        devices: explicit device names for ``"mirrored"``.
-    """
-    kind = kind.lower()
-    if kind not in ("auto", "mirrored", "tpu", "default"):
-        raise ValueError(f"Unknown strategy {kind!r}; use auto, mirrored, tpu or default.")
-    tpu_hint = any(os.environ.get(k) for k in ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")) or any(
-        Path("/dev").glob("accel*")
-    )
-    if kind == "tpu" or (kind == "auto" and tpu_hint):
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            return tf.distribute.TPUStrategy(resolver)
-        except (ValueError, RuntimeError, tf.errors.OpError) as err:
-            if kind == "tpu":
-                raise RuntimeError(
-                    f"No TPU found ({err}). On Colab choose Runtime > Change runtime type > TPU, "
-                    "or use --strategy auto."
-                ) from err
-    if kind == "default":
-        return tf.distribute.get_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if kind == "auto":
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    if devices is None:
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices=list(devices))
-
-
-def resolve_precision_policy(config: TrainConfig) -> str:
-    """The Keras dtype policy for this run.
-
-    ``mixed_precision`` may be ``True`` (``mixed_float16``) or a policy name
-    (``"mixed_bfloat16"`` for TPUs). It applies only when a GPU/TPU is present,
-    unless ``force_mixed_precision`` is set (float16 on a CPU is slow).
-    """
-    mp = config.mixed_precision
-    if not mp:
-        return "float32"
-    if mp == "auto":
-        from course_utils.hardware import choose_precision
-
-        return choose_precision()[0]
-    policy = "mixed_float16" if mp is True else str(mp)
-    if policy not in ("mixed_float16", "mixed_bfloat16", "float32"):
-        raise ValueError(f"Unknown precision policy {policy!r}; use mixed_float16 or mixed_bfloat16.")
-    accel = tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU")
-    return policy if (accel or config.force_mixed_precision) else "float32"
 
 
 # ------------------------------------------------------------------ model / optim
@@ -478,27 +392,26 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
         multi_grid=config.multi_grid,
         weights=config.weights,
         decoder=config.decoder,
+        bn_momentum=config.bn_momentum,
     )
-    if config.bn_momentum is not None:
-        for layer in model._flatten_layers():
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = float(config.bn_momentum)
     return model
 
 
 def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam (seed recipe) or SGD + momentum + poly decay + weight decay (paper recipe)."""
+    """Adam (seed recipe) or SGD + momentum + poly decay (paper recipe).
+
+    The paper's weight decay is not an optimizer setting here:
+    ``keras.optimizers.SGD(weight_decay=...)`` is *decoupled* decay, about 10x
+    weaker than the paper's L2 loss term at momentum 0.9 for the same
+    coefficient. :func:`compile_for_training` adds the L2 term instead.
+    """
     if config.recipe == "seed":
         return keras.optimizers.Adam(config.base_learning_rate)
     warmup = int(round(config.warmup_epochs * total_steps / max(1, config.epochs)))
     schedule = PolyDecay(config.base_learning_rate, total_steps, power=config.poly_power, warmup_steps=warmup)
     if config.recipe == "fast":
         return keras.optimizers.Adam(schedule)
-    opt = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
-    if config.weight_decay:
-        # decay convolution kernels only, as the paper's L2 on weights does
-        opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return opt
+    return keras.optimizers.SGD(schedule, momentum=config.momentum)
 
 
 def compile_for_training(
@@ -510,149 +423,21 @@ def compile_for_training(
 ) -> keras.Model:
     """Compile with the recipe's optimizer, the masked loss and the streaming ``miou`` metric.
 
-    Call it inside the strategy scope. ``jit_compile`` comes from the config.
+    Call it inside the strategy scope. The paper recipe adds the L2 weight
+    decay on convolution kernels (:func:`~course_utils.losses.add_l2_regularization`,
+    coefficient divided by the number of replicas). ``jit_compile`` and
+    ``steps_per_execution`` come from the config.
     """
+    if config.recipe == "paper" and config.weight_decay:
+        add_l2_regularization(model, config.weight_decay, replicas=replicas_in_sync())
     model.compile(
         optimizer=make_optimizer(config, total_steps=total_steps),
         loss=masked_sparse_ce(class_weights),
         metrics=[StreamingMeanIoU(num_classes, name="miou")],
         jit_compile=config.jit_compile,
+        steps_per_execution=int(config.steps_per_execution),
     )
     return model
-
-
-class NaNGuard(keras.callbacks.TerminateOnNaN):
-    """``TerminateOnNaN`` that explains what went wrong and what to try."""
-
-    def __init__(self, run_dir: str | os.PathLike | None = None) -> None:
-        super().__init__()
-        self.triggered_at: tuple[int, int] | None = None
-        self._epoch = 0
-        self.run_dir = None if run_dir is None else Path(run_dir)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            self.triggered_at = (self._epoch, batch)
-            self.model.stop_training = True
-            best = None if self.run_dir is None else self.run_dir / "best.keras"
-            where = (
-                f"The best weights before it diverged are in {best}."
-                if best is not None and best.is_file()
-                else "No checkpoint was saved before it diverged."
-            )
-            print(
-                f"\nTraining stopped: the loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}.\n"
-                "Usual causes: a learning rate too high for this batch size (try --lr 10x smaller), "
-                "labels outside [0, num_classes) that are not 255 (check the dataset), or float16 "
-                f"overflow (run without --mixed-precision). {where}",
-                file=sys.stderr,
-            )
-
-
-class _ResumeInfo(keras.callbacks.Callback):
-    """Prints where a resumed run picks up (epoch and optimizer step)."""
-
-    def __init__(self, resumed: bool) -> None:
-        super().__init__()
-        self.resumed = resumed
-        self.start_epoch = 0
-        self.start_step = 0
-
-    def on_train_begin(self, logs=None):
-        self.start_epoch = int(getattr(self.model, "_initial_epoch", 0) or 0)
-        self.start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if self.resumed:
-            print(f"Resuming an interrupted run at epoch {self.start_epoch + 1} (optimizer step {self.start_step}).")
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    """Adds ``epoch_seconds`` and ``learning_rate`` to the logs (and so to the CSV history)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_seconds"] = time.perf_counter() - self._t0
-            if "learning_rate" not in logs:  # the rate the schedule reached, for the curves
-                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-
-def _previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
-    if not csv_path.is_file():
-        return None
-    with csv_path.open(newline="") as fh:
-        values = [float(r[monitor]) for r in csv.DictReader(fh) if r.get(monitor) not in (None, "", "nan")]
-    return max(values) if values else None
-
-
-def _trim_csv(csv_path: Path, keep_epochs: int) -> None:
-    """Drop CSV rows of epochs a resumed run will repeat (atomically)."""
-    safe_io.trim_csv(csv_path, keep_epochs)
-
-
-def tensorboard_available() -> bool:
-    """Whether the ``tensorboard`` package (needed by the TensorBoard callback) is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
-
-
-def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
-    """The recipe's callbacks (order matters: the backup runs before anything that may stop a run).
-
-    The checkpoint and the history are written atomically, and the backup
-    records an epoch as done only after both (see :mod:`course_utils.safe_io`).
-    """
-    run_dir = Path(run_dir)
-    csv_path = run_dir / "history.csv"
-    best = _previous_best(csv_path) if resumed_epoch is not None else None
-    cbs: list[keras.callbacks.Callback] = [
-        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
-        _ResumeInfo(resumed_epoch is not None),
-        _EpochTimer(),
-        NaNGuard(run_dir),
-        safe_io.ModelCheckpoint(
-            str(run_dir / "best.keras"),
-            monitor="val_miou",
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best,
-            verbose=0,
-        ),
-        safe_io.CSVLogger(csv_path),
-    ]
-    if config.recipe == "seed":
-        cbs.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_miou",
-                mode="max",
-                factor=config.reduce_lr_factor,
-                patience=config.reduce_lr_patience,
-                min_lr=config.min_learning_rate,
-                verbose=1,
-            )
-        )
-    if config.early_stopping_patience:
-        cbs.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_miou", mode="max", patience=config.early_stopping_patience, verbose=1
-            )
-        )
-    if config.tensorboard:
-        if tensorboard_available():
-            cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
-        else:
-            print(
-                "TensorBoard logs skipped: the `tensorboard` package is not installed "
-                "(pip install tensorboard); history.csv and curves.png are still written.",
-                file=sys.stderr,
-            )
-    return cbs
 
 
 # --------------------------------------------------------------------------- train
@@ -664,7 +449,7 @@ def train(
     run_dir: str | os.PathLike,
     *,
     model: keras.Model | Callable[[int], keras.Model] | None = None,
-    strategy: tf.distribute.Strategy | None = None,
+    strategy=None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     if_finished: str = "overwrite",
@@ -682,7 +467,8 @@ def train(
         model: a ready model, or a function ``num_classes -> model`` (called
             inside the strategy scope and the precision policy); default
             :func:`build_model`.
-        strategy: a ``tf.distribute`` strategy (default: no distribution).
+        strategy: a ``tf.distribute`` strategy (TensorFlow backend; default:
+            no distribution) or :class:`~course_utils.precision.NoStrategy`.
         callbacks: extra Keras callbacks, run after the course's.
         verbose: passed to ``model.fit``.
         if_finished: when ``run_dir`` holds a finished run: ``"overwrite"``
@@ -712,7 +498,7 @@ def train(
         from course_utils.hardware import choose_precision
 
         print(f"Precision {policy}: {choose_precision()[1]}.")
-    strategy = strategy or tf.distribute.get_strategy()
+    strategy = strategy or get_strategy("default")
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
     try:
@@ -744,7 +530,7 @@ def train(
     if choice.action == "overwrite":
         runs.clear_run(run_dir)
     if resumed_epoch is not None:
-        _trim_csv(run_dir / "history.csv", resumed_epoch)
+        trim_csv(run_dir / "history.csv", resumed_epoch)
     else:
         (run_dir / "history.csv").unlink(missing_ok=True)
     safe_io.atomic_write_text(
@@ -786,7 +572,7 @@ def train(
         steps_per_epoch=steps,
         callbacks=[*cbs, *callbacks],
         verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
+        shuffle=False,  # the input pipeline shuffles
     )
     history.terminated_on_nan = nan_guard.triggered_at is not None  # type: ignore[attr-defined]
     history.run_dir = run_dir  # type: ignore[attr-defined]

@@ -22,23 +22,10 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from course_utils.model.blocks import BN_EPSILON, DEFAULT_BN_MOMENTUM, conv_bn_relu
 from course_utils.model.layers import ResizeLike
 
-BN_EPSILON = 1e-5
-
-
-def _conv_bn_relu(x, filters: int, kernel_size: int, rate: int, name: str):
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        padding="same",
-        dilation_rate=rate,
-        use_bias=False,
-        kernel_initializer="he_normal",
-        name=f"{name}_conv",
-    )(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+__all__ = ["BN_EPSILON", "aspp", "build_aspp"]
 
 
 def aspp(
@@ -48,6 +35,7 @@ def aspp(
     image_pooling: bool = True,
     dropout: float = 0.1,
     name: str = "aspp",
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ):
     """Apply ASPP to a feature map inside a functional graph.
 
@@ -62,6 +50,8 @@ def aspp(
         image_pooling: include the global-context branch.
         dropout: dropout rate after the projection (0 disables it).
         name: prefix of the layer names.
+        bn_momentum: momentum of every BatchNorm's moving statistics (Keras
+            default 0.99; the paper uses 0.9997).
 
     Returns:
         A KerasTensor with ``filters`` channels and the spatial size of ``features``.
@@ -71,15 +61,15 @@ def aspp(
         raise ValueError(f"ASPP rates must be positive integers, got {rates!r}.")
     if len(set(rates)) != len(rates):
         raise ValueError(f"ASPP rates must be distinct, got {rates!r}.")
-    branches = [_conv_bn_relu(features, filters, 1, 1, f"{name}_1x1")]
+    branches = [conv_bn_relu(features, filters, 1, f"{name}_1x1", bn_momentum=bn_momentum)]
     for rate in rates:
-        branches.append(_conv_bn_relu(features, filters, 3, rate, f"{name}_rate{rate}"))
+        branches.append(conv_bn_relu(features, filters, 3, f"{name}_rate{rate}", rate, bn_momentum))
     if image_pooling:
         pooled = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool_gap")(features)
-        pooled = _conv_bn_relu(pooled, filters, 1, 1, f"{name}_pool")
+        pooled = conv_bn_relu(pooled, filters, 1, f"{name}_pool", bn_momentum=bn_momentum)
         branches.append(ResizeLike(name=f"{name}_pool_resize")([pooled, features]))
     x = layers.Concatenate(name=f"{name}_concat")(branches)
-    x = _conv_bn_relu(x, filters, 1, 1, f"{name}_proj")
+    x = conv_bn_relu(x, filters, 1, f"{name}_proj", bn_momentum=bn_momentum)
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
@@ -92,11 +82,12 @@ def build_aspp(
     image_pooling: bool = True,
     dropout: float = 0.1,
     name: str = "aspp",
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ) -> keras.Model:
     """ASPP as a stand-alone model (feature map in, fused feature map out).
 
     Handy in notebooks: ``build_aspp((None, None, 64))`` runs on any size.
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    outputs = aspp(inputs, rates, filters, image_pooling, dropout, name)
+    outputs = aspp(inputs, rates, filters, image_pooling, dropout, name, bn_momentum)
     return keras.Model(inputs, outputs, name=name)

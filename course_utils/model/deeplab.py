@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 from course_utils.model.aspp import aspp
+from course_utils.model.blocks import DEFAULT_BN_MOMENTUM, conv_bn_relu
 from course_utils.model.layers import ResizeLike
 from course_utils.model.resnet import (
     _apply_input_adapter,
@@ -47,19 +48,6 @@ def default_aspp_rates(output_stride: int) -> tuple[int, int, int]:
     return tuple(r * 16 // output_stride for r in BASE_ASPP_RATES)
 
 
-def _conv_bn_relu(x, filters: int, kernel_size: int, name: str):
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        name=f"{name}_conv",
-    )(x)
-    x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
 def build_deeplabv3(
     num_classes: int,
     backbone: str = "resnet50",
@@ -74,6 +62,7 @@ def build_deeplabv3(
     name: str | None = None,
     aspp_filters: int = 256,
     input_adapter: str | None = "auto",
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ) -> keras.Model:
     """Build DeepLabV3 (or DeepLabV3+ with ``decoder=True``) on a ResNet.
 
@@ -105,6 +94,8 @@ def build_deeplabv3(
             ``keras.applications`` weights are loaded, because those expect
             Caffe preprocessing (BGR, 0-255, mean subtracted); ``"caffe"``
             always adds it, ``None`` never does.
+        bn_momentum: momentum of the moving statistics of every BatchNorm
+            (backbone and heads); Keras' default 0.99, the paper's 0.9997.
 
     Returns:
         A functional ``keras.Model`` mapping ``(B, H, W, 3)`` to float32 logits
@@ -131,15 +122,15 @@ def build_deeplabv3(
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = _apply_input_adapter(inputs, input_adapter)
-    features = resnet_features(x, BACKBONES[backbone], output_stride, multi_grid)
-    x = aspp(features["stage4"], rates, aspp_filters, image_pooling, dropout, name="aspp")
+    features = resnet_features(x, BACKBONES[backbone], output_stride, multi_grid, bn_momentum)
+    x = aspp(features["stage4"], rates, aspp_filters, image_pooling, dropout, "aspp", bn_momentum)
 
     if decoder:
-        low = _conv_bn_relu(features["stage1"], 48, 1, "decoder_low")
+        low = conv_bn_relu(features["stage1"], 48, 1, "decoder_low", bn_momentum=bn_momentum)
         x = ResizeLike(name="decoder_upsample")([x, low])
         x = layers.Concatenate(name="decoder_concat")([x, low])
-        x = _conv_bn_relu(x, aspp_filters, 3, "decoder_conv1")
-        x = _conv_bn_relu(x, aspp_filters, 3, "decoder_conv2")
+        x = conv_bn_relu(x, aspp_filters, 3, "decoder_conv1", bn_momentum=bn_momentum)
+        x = conv_bn_relu(x, aspp_filters, 3, "decoder_conv2", bn_momentum=bn_momentum)
 
     x = layers.Conv2D(num_classes, 1, name="classifier")(x)
     # Resize in float32 (also under mixed precision) and keep the output float32.

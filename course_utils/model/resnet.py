@@ -58,6 +58,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from course_utils.model.blocks import DEFAULT_BN_MOMENTUM
 from course_utils.model.layers import CaffeInputAdapter
 
 BN_EPSILON = 1.001e-5  # the value keras.applications uses for ResNet v1
@@ -116,6 +117,7 @@ def _conv_bn(
     dilation_rate: int = 1,
     use_bias: bool = True,
     relu: bool = True,
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ):
     """Conv -> BN (-> ReLU) with names ``{name}_conv{suffix}`` etc."""
     x = layers.Conv2D(
@@ -128,13 +130,13 @@ def _conv_bn(
         kernel_initializer="he_normal",
         name=f"{name}_conv{suffix}",
     )(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn{suffix}")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum, name=f"{name}_bn{suffix}")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu{suffix}")(x)
     return x
 
 
-def _shortcut(x, filters: int, strides: int, name: str, use_bias: bool):
+def _shortcut(x, filters: int, strides: int, name: str, use_bias: bool, bn_momentum: float = DEFAULT_BN_MOMENTUM):
     x = layers.Conv2D(
         filters,
         1,
@@ -143,24 +145,30 @@ def _shortcut(x, filters: int, strides: int, name: str, use_bias: bool):
         kernel_initializer="he_normal",
         name=f"{name}_shortcut_conv",
     )(x)
-    return layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_shortcut_bn")(x)
+    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum, name=f"{name}_shortcut_bn")(x)
 
 
-def bottleneck_unit(x, filters: int, strides: int, rate: int, name: str, project: bool):
+def bottleneck_unit(
+    x, filters: int, strides: int, rate: int, name: str, project: bool, bn_momentum: float = DEFAULT_BN_MOMENTUM
+):
     """Caffe-style bottleneck: 1x1 (stride) -> 3x3 (dilated) -> 1x1 (4x filters)."""
-    shortcut = _shortcut(x, 4 * filters, strides, name, True) if project else x
-    y = _conv_bn(x, filters, 1, name, "1", strides=strides)
-    y = _conv_bn(y, filters, 3, name, "2", dilation_rate=rate)
-    y = _conv_bn(y, 4 * filters, 1, name, "3", relu=False)
+    m = bn_momentum
+    shortcut = _shortcut(x, 4 * filters, strides, name, True, m) if project else x
+    y = _conv_bn(x, filters, 1, name, "1", strides=strides, bn_momentum=m)
+    y = _conv_bn(y, filters, 3, name, "2", dilation_rate=rate, bn_momentum=m)
+    y = _conv_bn(y, 4 * filters, 1, name, "3", relu=False, bn_momentum=m)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def basic_unit(x, filters: int, strides: int, rate: int, name: str, project: bool):
+def basic_unit(
+    x, filters: int, strides: int, rate: int, name: str, project: bool, bn_momentum: float = DEFAULT_BN_MOMENTUM
+):
     """Basic unit: 3x3 (stride, dilated) -> 3x3 (dilated)."""
-    shortcut = _shortcut(x, filters, strides, name, False) if project else x
-    y = _conv_bn(x, filters, 3, name, "1", strides=strides, dilation_rate=rate, use_bias=False)
-    y = _conv_bn(y, filters, 3, name, "2", dilation_rate=rate, use_bias=False, relu=False)
+    m = bn_momentum
+    shortcut = _shortcut(x, filters, strides, name, False, m) if project else x
+    y = _conv_bn(x, filters, 3, name, "1", strides=strides, dilation_rate=rate, use_bias=False, bn_momentum=m)
+    y = _conv_bn(y, filters, 3, name, "2", dilation_rate=rate, use_bias=False, relu=False, bn_momentum=m)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -170,8 +178,11 @@ def resnet_features(
     depth: int,
     output_stride: int = 32,
     multi_grid: Sequence[int] | None = None,
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ) -> dict[str, keras.KerasTensor]:
     """Build the ResNet layers on tensor ``x``; return its feature maps.
+
+    ``bn_momentum`` is the momentum of every BatchNorm's moving statistics.
 
     Returns:
         ``{"stem": ..., "stage1": ..., "stage2": ..., "stage3": ..., "stage4": ...}``:
@@ -192,7 +203,7 @@ def resnet_features(
         kernel_initializer="he_normal",
         name="stem_conv",
     )(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
@@ -213,6 +224,7 @@ def resnet_features(
                 rates[u - 1],
                 name=f"stage{s}_unit{u}",
                 project=project,
+                bn_momentum=bn_momentum,
             )
             in_channels = filters * expansion
         features[f"stage{s}"] = x
@@ -227,6 +239,7 @@ def build_resnet(
     name: str | None = None,
     return_endpoints: bool = False,
     input_adapter: str | None = None,
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
 ) -> keras.Model:
     """Build a ResNet backbone (no classification head) as a functional model.
 
@@ -244,6 +257,8 @@ def build_resnet(
         input_adapter: ``None`` (inputs go straight to the stem) or ``"caffe"``
             to prepend :class:`CaffeInputAdapter` (course inputs in ``[-1, 1]``
             -> the preprocessing of ``keras.applications`` ImageNet weights).
+        bn_momentum: momentum of every BatchNorm's moving statistics (Keras'
+            default 0.99; the DeepLabV3 paper uses 0.9997).
 
     Returns:
         A ``keras.Model``. With the defaults, ``build_resnet(50)`` has exactly
@@ -253,7 +268,7 @@ def build_resnet(
     """
     inputs = keras.Input(shape=input_shape, name="image")
     x = _apply_input_adapter(inputs, input_adapter)
-    features = resnet_features(x, depth, output_stride, multi_grid)
+    features = resnet_features(x, depth, output_stride, multi_grid, bn_momentum)
     outputs = features if return_endpoints else features["stage4"]
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
 

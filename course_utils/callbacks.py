@@ -1,0 +1,204 @@
+"""The training callbacks of the course recipes, and :func:`make_callbacks` that assembles them.
+
+- :class:`NaNGuard`: stops a diverged run with an explanation (no host sync per step);
+- :class:`ResumeInfo`: says where a resumed run picks up;
+- :class:`EpochTimer`: ``epoch_seconds`` in the logs and the CSV history;
+- :func:`make_callbacks`: backup, the three above, best-model checkpoint, CSV
+  history, the seed recipe's plateau/early stopping, TensorBoard.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+
+from course_utils import safe_io
+
+if TYPE_CHECKING:  # pragma: no cover
+    from course_utils.train import TrainConfig
+
+__all__ = [
+    "NaNGuard",
+    "ResumeInfo",
+    "EpochTimer",
+    "make_callbacks",
+    "tensorboard_available",
+]
+
+
+def tensorboard_available() -> bool:
+    """Whether the TensorBoard callback can run: ``tensorboard`` and TensorFlow (it writes tf.summary) installed."""
+    return importlib.util.find_spec("tensorboard") is not None and importlib.util.find_spec("tensorflow") is not None
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True  # not a number: nothing to judge
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop training when the loss is no longer finite, and explain what to try.
+
+    Reading the loss forces the host to wait for the device, so the guard does
+    not look at every step: it checks the logged loss (the running mean over
+    the epoch, which stays ``nan`` once one step was ``nan``) every
+    ``check_every`` steps and at each epoch end. ``check_every=None`` checks at
+    epoch ends only. It is marked ``async_safe`` so that it alone never makes
+    Keras wait for each step.
+
+    ``triggered_at`` is ``(epoch, batch)`` of the check that fired (``batch`` is
+    ``None`` for an epoch-end check), or ``None``.
+    """
+
+    async_safe = True
+
+    def __init__(self, run_dir: str | Path | None = None, check_every: int | None = 100) -> None:
+        super().__init__()
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        if check_every is not None and check_every < 1:
+            raise ValueError(f"NaNGuard: check_every must be >= 1 or None, got {check_every}.")
+        self.check_every = check_every
+        self.triggered_at: tuple[int, int | None] | None = None
+        self._epoch = 0
+        self._last_check = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._last_check = -1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.check_every is None or self.triggered_at is not None:
+            return
+        if batch - self._last_check >= self.check_every:
+            self._last_check = batch
+            self._check((logs or {}).get("loss"), batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.triggered_at is None:
+            self._check((logs or {}).get("loss"), None)
+
+    def _check(self, loss, batch: int | None) -> None:
+        if loss is None or _finite(loss):
+            return
+        self.triggered_at = (self._epoch, batch)
+        self.model.stop_training = True
+        where = f"epoch {self._epoch + 1}" + ("" if batch is None else f", by batch {batch + 1}")
+        best = None if self.run_dir is None else self.run_dir / "best.keras"
+        kept = (
+            f"The best weights before it diverged are in {best}."
+            if best is not None and best.is_file()
+            else "No checkpoint was saved before it diverged."
+        )
+        print(
+            f"\nTraining stopped: the loss became {float(loss)} ({where}).\n"
+            "Usual causes: a learning rate too high for this batch size (try --lr 10x smaller), "
+            "labels outside [0, num_classes) that are not 255 (check the dataset), or float16 "
+            f"overflow (run without --mixed-precision). {kept}",
+            file=sys.stderr,
+        )
+
+
+class ResumeInfo(keras.callbacks.Callback):
+    """Prints where a resumed run picks up (epoch and optimizer step)."""
+
+    def __init__(self, resumed: bool) -> None:
+        super().__init__()
+        self.resumed = resumed
+        self.start_epoch = 0
+        self.start_step = 0
+
+    def on_train_begin(self, logs=None):
+        self.start_epoch = int(getattr(self.model, "_initial_epoch", 0) or 0)
+        self.start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if self.resumed:
+            print(f"Resuming an interrupted run at epoch {self.start_epoch + 1} (optimizer step {self.start_step}).")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` and ``learning_rate`` to the logs (and so to the CSV history)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._t0
+            if "learning_rate" not in logs:  # the rate the schedule reached, for the curves
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
+    """Best ``monitor`` value in a CSV history (``None`` without one)."""
+    if not csv_path.is_file():
+        return None
+    with csv_path.open(newline="") as fh:
+        values = [float(r[monitor]) for r in csv.DictReader(fh) if r.get(monitor) not in (None, "", "nan")]
+    return max(values) if values else None
+
+
+def trim_csv(csv_path: Path, keep_epochs: int) -> None:
+    """Drop CSV rows of epochs a resumed run will repeat (atomically, see :mod:`course_utils.safe_io`)."""
+    safe_io.trim_csv(csv_path, keep_epochs)
+
+
+def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
+    """The recipe's callbacks (order matters: the backup runs before anything that may stop a run).
+
+    The checkpoint and the history are written atomically, and the backup
+    records an epoch as done only after both (see :mod:`course_utils.safe_io`).
+    ``train()`` inserts its validation callback right after the backup.
+    """
+    run_dir = Path(run_dir)
+    csv_path = run_dir / "history.csv"
+    best = previous_best(csv_path) if resumed_epoch is not None else None
+    cbs: list[keras.callbacks.Callback] = [
+        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
+        ResumeInfo(resumed_epoch is not None),
+        EpochTimer(),
+        NaNGuard(run_dir),
+        safe_io.ModelCheckpoint(
+            str(run_dir / "best.keras"),
+            monitor="val_miou",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best,
+            verbose=0,
+        ),
+        safe_io.CSVLogger(csv_path),
+    ]
+    if config.recipe == "seed":
+        cbs.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_miou",
+                mode="max",
+                factor=config.reduce_lr_factor,
+                patience=config.reduce_lr_patience,
+                min_lr=config.min_learning_rate,
+                verbose=1,
+            )
+        )
+    if config.early_stopping_patience:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_miou", mode="max", patience=config.early_stopping_patience, verbose=1
+            )
+        )
+    if config.tensorboard:
+        if tensorboard_available():
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
+        else:
+            print(
+                "TensorBoard logs skipped: the `tensorboard` and `tensorflow` packages are needed "
+                "(pip install tensorboard tensorflow); history.csv and curves.png are still written.",
+                file=sys.stderr,
+            )
+    return cbs
