@@ -66,20 +66,19 @@ print(json.dumps({
     "moved": gap(one, init),
     "sync": gap(one_step(two, True), one),
     "local": gap(one_step(two, False), one),
-    "one_sync": gap(one_step(single, True), one),
 }))
 """
 
 
+@pytest.mark.slow  # starts Python + TensorFlow in a subprocess (about 18 s on a lightly loaded 2-core CPU)
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="synchronized BatchNorm needs TensorFlow")
 def test_synchronized_batchnorm_makes_two_replicas_match_one():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     gaps = json.loads(out.stdout.strip().splitlines()[-1])
     assert gaps["moved"] > 1e-2  # the step changed the weights
     assert gaps["sync"] < 1e-5  # 2 replicas, synchronized: the single-device update
-    assert gaps["one_sync"] < 1e-5  # on one device synchronized changes nothing
     assert gaps["local"] > 100 * max(gaps["sync"], 1e-6)  # per-replica statistics: a different update
 
 
