@@ -172,8 +172,22 @@ def _gpu_available() -> bool:
 
 
 def default_profile_name() -> str:
-    """``gpu`` when TensorFlow sees a GPU, else ``cpu``."""
-    return "gpu" if _gpu_available() else "cpu"
+    """``gpu`` when TensorFlow sees a GPU, else ``cpu``.
+
+    When the machine has an NVIDIA GPU that the framework does not see (a
+    CPU-only wheel, say), it says so on stderr, with the fix, instead of
+    falling back to ``cpu`` silently.
+    """
+    if _gpu_available():
+        return "gpu"
+    from course_utils.hardware import gpu_visible_but_unused
+
+    message = gpu_visible_but_unused()
+    if message:
+        import sys
+
+        print(f"{message} Using the cpu profile meanwhile.", file=sys.stderr)
+    return "cpu"
 
 
 def get_profile(name: str | None = None) -> Profile:

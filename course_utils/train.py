@@ -509,6 +509,14 @@ def train(
                 net = model
             else:
                 net = model(num_classes)
+            replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
+            if replicas > 1:
+                from course_utils import distribute
+
+                sync, why = distribute.needs_synchronized_batchnorm(config.batch_size, replicas)
+                if sync:
+                    distribute.use_synchronized_batchnorm(net)
+                    print(f"Synchronized BatchNorm: {why}.")
             out_classes = net.output_shape[-1]
             if out_classes != num_classes:
                 raise ValueError(
