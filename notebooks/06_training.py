@@ -379,12 +379,15 @@ for m in (0.9, 0.99, 0.9997):
 # ## 9. When training goes wrong
 #
 # **The loss becomes `nan`.** `NaNGuard` stops the run and says why it usually happens; the backup
-# holds the last good state. Here it is, fed a `nan` loss by hand (the message goes to stderr):
+# holds the last good state, and `best.keras` is never replaced by `nan` weights. Reading the loss
+# makes the computer wait for the device, so the guard looks at it every 100 steps and at the end
+# of each epoch, not after every step. Here it is, fed a `nan` epoch loss by hand (the message
+# goes to stderr):
 
 # %%
 guard = train.NaNGuard()
 guard.set_model(model)
-guard.on_batch_end(0, {"loss": float("nan")})
+guard.on_epoch_end(0, {"loss": float("nan")})
 print("training stopped:", model.stop_training)
 model.stop_training = False
 
