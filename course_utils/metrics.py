@@ -27,6 +27,8 @@ per-batch scores.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -34,6 +36,7 @@ from keras import ops
 from course_utils.datasets.common import IGNORE_INDEX
 
 __all__ = [
+    "boundary_error_rates",
     "IGNORE_INDEX",
     "confusion_matrix",
     "iou_per_class",
@@ -256,3 +259,40 @@ class StreamingMeanIoU(keras.metrics.Metric):
             "from_logits": self.from_logits,
             "dtype": self.dtype,
         }
+
+
+def boundary_error_rates(
+    labels: Sequence[np.ndarray], predictions: Sequence[np.ndarray], width: int = 3, ignore_index: int = 255
+) -> tuple[float, float, float]:
+    """Error rates near label boundaries and away from them.
+
+    A pixel is in the boundary band when a different label value (class or
+    void) lies within ``width`` pixels of it. Void pixels are never scored.
+
+    Returns:
+        ``(error rate in the band, error rate elsewhere, share of scored pixels in the band)``.
+    """
+    import cv2
+
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}.")
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    wrong_band = n_band = wrong_inner = n_inner = 0
+    for label, pred in zip(labels, predictions):
+        label = np.asarray(label)
+        pred = np.asarray(pred)
+        if label.shape != pred.shape:
+            raise ValueError(f"label {label.shape} and prediction {pred.shape} differ in size.")
+        lab8 = label.astype(np.uint8)
+        band = cv2.dilate(lab8, kernel) != cv2.erode(lab8, kernel)
+        scored = label != ignore_index
+        wrong = (pred != label) & scored
+        wrong_band += int((wrong & band).sum())
+        n_band += int((scored & band).sum())
+        wrong_inner += int((wrong & ~band).sum())
+        n_inner += int((scored & ~band).sum())
+    total = n_band + n_inner
+    if total == 0:
+        raise ValueError("No scored (non-void) pixels in the given labels.")
+    rate = lambda w, n: (w / n) if n else float("nan")  # noqa: E731
+    return rate(wrong_band, n_band), rate(wrong_inner, n_inner), n_band / total

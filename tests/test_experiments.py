@@ -1,4 +1,4 @@
-"""Tests of course_utils.experiments: runs, callbacks, throughput, ablations and stored results."""
+"""Tests of the notebook helpers: run folders, notebook callbacks, throughput and the ablations."""
 
 from __future__ import annotations
 
@@ -236,8 +236,9 @@ def test_run_ablations_trains_reuses_and_skips(tiny_root, tmp_path, monkeypatch)
 
 
 def test_live_variant_limit_follows_the_profile_sizes():
-    assert experiments.live_variant_limit(get_profile("smoke")) == 1
-    assert experiments.live_variant_limit(get_profile("cpu")) is None
+    # notebook 06 trained the reference already: every profile trains it once, the rest on request
+    for name in ("smoke", "cpu", "gpu"):
+        assert experiments.live_variant_limit(get_profile(name)) == 1
 
 
 def test_train_command_names_the_variant():
@@ -248,72 +249,6 @@ def test_train_command_names_the_variant():
     )
 
 
-# -------------------------------------------------------------- stored results
-
-
-def _results_file(path: Path, val: float, test: float) -> Path:
-    payload = {"meta": {"dataset": "camvid"}, "splits": {"val": {"miou": val}, "test": {"miou": test}}}
-    path.write_text(json.dumps(payload))
-    return path
-
-
-def test_record_and_load_stored_results(tmp_path):
-    raw = _results_file(tmp_path / "results-camvid.json", 0.61, 0.58)
-    out = experiments.record_result(
-        raw,
-        tmp_path / "docs" / "camvid-r50.json",
-        command="python x",
-        variant="ResNet-50",
-        hardware="1x H100",
-        params=39_000_000,
-        seconds_per_epoch=42.0,
-    )
-    rows = experiments.load_stored_results(out.parent)
-    assert rows == [
-        {
-            "variant": "ResNet-50",
-            "dataset": "camvid",
-            "val_miou": 0.61,
-            "test_miou": 0.58,
-            "params": 39_000_000,
-            "seconds_per_epoch": 42.0,
-            "command": "python x",
-            "hardware": "1x H100",
-            "file": "camvid-r50.json",
-            "problem": None,
-        }
-    ]
-    text = str(experiments.stored_results_table(rows))
-    assert "0.610" in text and "1x H100" in text and "python x" in text
-
-
-def test_stored_results_without_provenance_show_no_numbers(tmp_path):
-    _results_file(tmp_path / "anonymous.json", 0.9, 0.9)
-    (tmp_path / "broken.json").write_text("{not json")
-    rows = experiments.load_stored_results(tmp_path)
-    assert [r["file"] for r in rows] == ["anonymous.json", "broken.json"]
-    assert all(r["val_miou"] is None for r in rows)
-    assert "command, hardware" in rows[0]["problem"] and "JSON" in rows[1]["problem"]
-    assert "0.9" not in str(experiments.stored_results_table(rows))
-
-
-def test_stored_results_table_says_when_nothing_is_stored(tmp_path):
-    assert experiments.load_stored_results(tmp_path / "missing") == []
-    assert "no full-size results stored yet" in str(experiments.stored_results_table([]))
-
-
-def test_record_result_needs_a_cli_results_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--evaluate"):
-        experiments.record_result(tmp_path / "none.json", tmp_path / "o.json", command="c", variant="v")
-    (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(ValueError, match="splits"):
-        experiments.record_result(tmp_path / "bad.json", tmp_path / "o.json", command="c", variant="v")
-
-
-def test_hardware_description_mentions_cores():
-    assert "CPU cores" in experiments.hardware_description()
-
-
 def test_tensorboard_available_is_a_bool():
     assert isinstance(experiments.tensorboard_available(), bool)
 
@@ -322,3 +257,23 @@ def test_tensorboard_available_is_a_bool():
 def _clear_keras_session():
     yield
     keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_run_ablations_reads_the_reference_row_from_notebook_06s_run(tiny_root, tmp_path):
+    """Train once: a finished run of the reference configuration is re-used, not trained again."""
+    from course_utils import train
+
+    ref = experiments.Variant("reference", "ablation", "resnet18", 16, (1, 2, 4))
+    config = tiny_config()
+    train.train(config, tiny_root, tmp_path / "nb06", verbose=0)
+    rows = experiments.run_ablations([ref], config, tiny_root, tmp_path / "abl", reference_run=tmp_path / "nb06")
+    assert rows[0]["status"] == "trained (re-used nb06)"
+    history = (tmp_path / "nb06" / "history.csv").read_text().splitlines()
+    assert rows[0]["val_miou"] == pytest.approx(float(history[1].split(",")[history[0].split(",").index("val_miou")]))
+    assert rows[0]["params"] > 1_000_000
+    assert not (tmp_path / "abl").exists()  # nothing trained
+    # a run of another configuration is not mistaken for the reference: it trains
+    other = dataclasses.replace(config, image_size=(32, 32))
+    rows = experiments.run_ablations([ref], other, tiny_root, tmp_path / "abl", reference_run=tmp_path / "nb06")
+    assert rows[0]["status"] == "trained" and (tmp_path / "abl" / "reference").is_dir()

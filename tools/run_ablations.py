@@ -4,10 +4,11 @@
 Each variant of :func:`course_utils.experiments.paper_variants` (ResNet-18/50/101,
 output stride 8, no multi-grid, no image pooling, ResNet-50 from scratch or
 ImageNet) is trained with ``course_utils.train.train`` sized by the profile,
-its best checkpoint evaluated on val and test, and the result written to
-``docs/results/<dataset>-<variant>.json`` together with this command line and
-the hardware, where ``08_experiments.ipynb`` shows it. A run interrupted at
-any point resumes when the same command is started again.
+its best checkpoint evaluated at the labels' native resolution, and the run
+stored as a reference run (``course_utils/reference_runs/<dataset>-<profile>-<variant>/``:
+scores, history, curves, gallery, this command line, the hardware and the wall
+time), where ``08_experiments.ipynb`` shows it. A run interrupted at any point
+resumes when the same command is started again.
 
 Examples::
 
@@ -22,6 +23,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,16 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variant", action="append", default=None, help="variant name (repeatable) or 'all'; see --list"
     )
-    parser.add_argument("--recipe", choices=("seed", "paper"), default="paper")
+    parser.add_argument("--recipe", choices=("seed", "paper", "fast"), default=None, help="default: the profile's")
     parser.add_argument("--runs", default=None, help="run folders go here (default runs/<profile>/ablations)")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder of the stored results")
+    parser.add_argument("--out", default=None, help="folder of the reference runs (default: the package's)")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["COURSE_PROFILE"] = args.profile
 
     sys.path.insert(0, str(ROOT))
-    from course_utils import data, evaluate, experiments, train
+    from course_utils import data, experiments, reference_runs, train
     from course_utils.paths import runs_dir
     from course_utils.profiles import get_profile
 
@@ -66,44 +68,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     info = data.load_info(root)
-    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, tensorboard=False)
+    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, tensorboard=False)
     run_root = Path(args.runs) if args.runs else runs_dir() / profile.name / "ablations"
     for name in names:
         variant = variants[name]
         slug = f"{info.name}-{name.lower().replace(' ', '-')}"
-        print(f"== {name}: {variant.describe()} on {info.name} ({profile.name} profile, {args.recipe} recipe)")
+        print(f"== {name}: {variant.describe()} on {info.name} ({profile.name} profile, {config.recipe} recipe)")
         command = (
             f"python tools/run_ablations.py --dataset {shlex.quote(args.dataset)} --profile {profile.name} "
-            f"--recipe {args.recipe} --variant {shlex.quote(name)}"
+            f"--recipe {config.recipe} --variant {shlex.quote(name)}"
         )
+        start = time.perf_counter()
         row = experiments.run_variant(variant, config, root, run_root / slug)
         if row["status"] != "trained":
             print(row["status"])
             continue
-        model = evaluate.load_checkpoint(run_root / slug / "best.keras")
-        splits = [s for s in ("val", "test") if s in (info.counts or {})]
-        results = evaluate.evaluate_splits(
-            model, root, splits, image_size=config.eval_size, max_images=profile.max_eval_images
-        )
-        raw = evaluate.save_results(
-            results,
-            run_root / slug / f"results-{info.name}.json",
-            dataset=info.name,
-            checkpoint="best.keras",
-            profile=profile.name,
-            recipe=args.recipe,
-        )
-        out = experiments.record_result(
-            raw,
-            Path(args.out) / f"{slug}.json",
+        splits = [split for split in ("val", "test") if split in (info.counts or {})]
+        ref = reference_runs.store_reference_run(
+            run_root / slug,
+            root,
+            f"{slug}-{profile.name}",
             command=command,
-            variant=name,
-            params=row["params"],
-            seconds_per_epoch=row["seconds_per_epoch"],
-            model=variant.describe(),
+            description=f"{variant.describe()} on {info.name}, {profile.name} profile, {config.recipe} recipe",
+            splits=splits,
+            wall_seconds=time.perf_counter() - start,
+            out_dir=args.out,
+            extra={"variant": name, "params": row["params"], "seconds_per_epoch": row["seconds_per_epoch"]},
         )
-        scores = ", ".join(f"{s} mIoU {r.miou:.4f}" for s, r in results.items())
-        print(f"{name}: {scores}; stored in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        scores = ", ".join(f"{split} mIoU {ref.miou(split):.4f}" for split in splits)
+        print(f"{name}: {scores}; stored as reference run {ref.name} in {ref.folder}")
     return 0
 
 
