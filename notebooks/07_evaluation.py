@@ -168,8 +168,8 @@ plt.show()
 # The DeepLabV3 paper evaluates each image at several scales (0.5 to 1.75) and mirrored, and
 # averages the softmax outputs: objects too small at one scale are seen at another, and averaging
 # smooths out noise. It costs one forward pass per scale and flip (here 3 x 2 = 6) and typically
-# adds 1-2 points of mIoU on a well-trained model (the paper: +1.4 points with multi-scale and
-# flip on PASCAL VOC). On an untrained smoke model the "gain" can have any sign.
+# adds 1-2 points of mIoU on a well-trained model (the paper: +1.3 points with multi-scale and
+# flip on PASCAL VOC, 78.5 -> 79.8 % at output stride 8). On an untrained smoke model the "gain" can have any sign.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -100,3 +100,68 @@ def test_show_prints_a_solution(capsys):
     show("01", "my_atrous_conv1d")
     assert "def my_atrous_conv1d" in capsys.readouterr().out
     print("Correct!")  # for the fixture
+
+
+# --------------------------------------------------------------------------- 06-09 (their notebooks still show
+# the solutions in collapsed cells; these modules are ready for when their exercises become fill-in cells)
+
+
+def test_nb06(tmp_path):
+    from course_utils.datasets.minidrive import build_minidrive
+    from course_utils.solutions import nb06
+    from course_utils.train import TrainConfig
+
+    assert cp.check_poly_lr(lambda s: nb06.poly_lr(s, 0.01, 100), 0.01, 100)
+    root = build_minidrive(tmp_path / "minidrive", 5, 2, 0, 32, 64, seed=1)
+    config = TrainConfig.from_profile("smoke", recipe="paper", batch_size=2, epochs=3, steps_per_epoch=None)
+    assert cp.check_total_steps(nb06.total_steps(config, 5), config, root)
+    config = TrainConfig.from_profile("smoke", recipe="paper", tensorboard=False)
+    assert cp.check_checkpoint_monitor(nb06.checkpoint_monitor(config), config, tmp_path)
+
+
+def test_nb07():
+    import keras
+
+    from course_utils.solutions import nb07
+
+    assert cp.check_miou_function(nb07.my_mean_iou)
+    cm = np.array([[50, 3, 1], [20, 30, 0], [2, 2, 40]])
+    assert cp.check_worst_confusion(nb07.worst_confusion(cm, ["a", "b", "c"]), cm, ["a", "b", "c"])
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))
+    images = np.random.default_rng(0).normal(size=(2, 6, 8, 3)).astype("float32")
+    assert cp.check_flip_tta(nb07.flip_tta, model, images)
+
+
+def test_nb08():
+    from course_utils.solutions import nb08
+
+    assert cp.check_pooling_params(nb08.answer_1, 3, backbone="resnet18")
+    assert cp.check_stage4_size(nb08.answer_2, (513, 513), 8)
+    rows = [
+        {"variant": "a", "val_miou": 0.5, "params": 10e6},
+        {"variant": "b", "val_miou": 0.4, "params": 4e6},
+        {"variant": "c", "val_miou": None, "params": 1e6},
+    ]
+    assert cp.check_best_efficiency(nb08.best_efficiency(rows), rows)
+
+
+def test_nb09(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from course_utils.model import build_deeplabv3
+    from course_utils.solutions import nb09
+
+    plus = build_deeplabv3(3, backbone="resnet18", decoder=True, input_shape=(64, 128, 3))
+    assert cp.check_decoder_stride(nb09.decoder_stride(plus), plus)
+    assert cp.check_colorize(nb09.my_colorize, [(10, 20, 30), (200, 100, 0), (0, 0, 255)])
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    image = np.random.default_rng(1).normal(size=(6, 8, 3)).astype("float32")
+    reloaded = tf.saved_model.load(str(tmp_path / "sm"))
+    assert cp.check_export_difference(
+        nb09.export_difference(model, reloaded, image[None]), model, tmp_path / "sm", image
+    )
