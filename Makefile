@@ -1,7 +1,10 @@
 # DeepLabV3 from scratch: the two commands of the README's quick start, and a few for authors.
 #
-#   make course     install what is missing, build MiniDrive, run every notebook (smoke), print results
-#   make test       install what is missing, run unit tests + strict `pytest --nbval` over every notebook
+#   make course     install what is missing, build MiniDrive, run every notebook in the cpu profile
+#                   (gpu where TensorFlow sees one) and print the results; PROFILE=smoke: the
+#                   few-minute mechanics check
+#   make test       install what is missing, lint (ruff), run unit tests + strict `pytest --nbval`
+#                   over every notebook
 #   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
@@ -10,7 +13,7 @@
 
 PYTHON  ?= python3
 VENV    ?= .venv
-PROFILE ?= smoke
+PROFILE ?= auto
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 

@@ -151,14 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         "notebooks", nargs="*", type=Path, help="notebooks to run: paths or numbers (default: all in notebooks/)"
     )
     parser.add_argument("--store", action="store_true", help="store outputs in place (always in the smoke profile)")
-    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: COURSE_PROFILE or smoke)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="smoke, cpu, gpu or auto (default: COURSE_PROFILE, else auto: gpu where TensorFlow sees a GPU, else cpu)",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
+    # TensorFlow's C++ start-up lines are machine noise, not course output
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from prettytable import PrettyTable
 
-    profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "smoke")
+    profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "auto")
+    if profile == "auto":
+        from course_utils.profiles import default_profile_name
+
+        profile = default_profile_name()
     paths = [resolve(p) for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     missing = [p for p in paths if not (p.is_file() or (args.store and p.with_suffix(".py").is_file()))]
     if missing:
@@ -177,16 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     table.align["Notebook"] = "l"
     table.align["Results"] = "l"
     failures = 0
+    all_published: dict = {}
     total = time.perf_counter()
     for path in paths:
         print(f"running {path.name} ({profile}) ...", flush=True)
         status, seconds, published, error = execute(path, profile, args.store, args.timeout)
         failures += status != "ok"
         shown = ", ".join(f"{k}={v}" for k, v in published.items()) if status == "ok" else error
+        all_published.update(published if status == "ok" else {})
         table.add_row([path.name, status, f"{seconds:.1f}", shown])
     print(f"\nCourse run, profile {profile}{' (outputs stored)' if args.store else ''}:")
     print(table)
     print(f"{len(paths) - failures} passed, {failures} failed in {time.perf_counter() - total:.0f} s")
+    if "test_miou" in all_published and "colour_baseline_test_miou" in all_published:
+        net, colour = float(all_published["test_miou"]), float(all_published["colour_baseline_test_miou"])
+        print(
+            f"DeepLabV3 test mIoU {net:.3f} against {colour:.3f} for the per-pixel colour baseline "
+            f"({profile} profile{'; smoke numbers are noise' if profile == 'smoke' else ''})."
+        )
     return 1 if failures else 0
 
 
