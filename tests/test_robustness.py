@@ -491,3 +491,22 @@ def test_camvid_source_untouched_by_a_failed_prepare(tmp_path):
     with pytest.raises(ValueError):
         camvid.prepare_camvid(src, src / "out", log=lambda m: None)
     assert _tree(src) == before
+
+
+def _raw_camvid() -> Path | None:
+    from test_datasets import _shared_camvid  # the suite's one way to find the local raw copy
+
+    return _shared_camvid()
+
+
+@pytest.mark.skipif(_raw_camvid() is None, reason="local raw CamVid copy not available (COURSE_CAMVID_SOURCE)")
+def test_raw_camvid_folder_is_never_an_output(tmp_path, capsys):
+    raw = _raw_camvid()
+    listing = sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*"))
+    with pytest.raises(FileNotFoundError) as err:
+        data.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
+    assert f"--source {raw}" in str(err.value) and f"--out {raw}`" not in str(err.value)
+    for out in (raw, raw / "prepared"):
+        assert _script("get_camvid").main(["--source", str(raw), "--out", str(out), "--overwrite"]) == 2
+        assert "must be a separate folder" in _error_line(capsys)
+    assert sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*")) == listing
