@@ -463,10 +463,16 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
 def test_truncated_png_and_class_count_mismatch_are_caught(bad_root):
     image = sorted((bad_root / "val" / "images").glob("*.png"))[0]
     image.write_bytes(image.read_bytes()[:100])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}"):
+    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}: the file is truncated"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     image.unlink()
     (bad_root / "val" / "labels" / image.name).unlink()
+    label = sorted((bad_root / "train" / "labels").glob("*.png"))[1]
+    label.write_bytes(label.read_bytes()[:-40])
+    with pytest.raises(common.BadPairError, match=f"Cannot decode {label}"):
+        common.check_prepared(bad_root, ("train", "val"), 7)
+    label.unlink()
+    (bad_root / "train" / "images" / label.name).unlink()
     meta = json.loads((bad_root / "dataset.json").read_text())
     meta["classes"], meta["palette"] = meta["classes"][:3], meta["palette"][:3]
     (bad_root / "dataset.json").write_text(json.dumps(meta))
