@@ -386,6 +386,8 @@ def _cmd_evaluate(args) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
     if not Path(args.checkpoint).is_file():
         evaluate.load_checkpoint(args.checkpoint)  # the usual "not found" message
+    if out.suffix.lower() != ".json":
+        raise CLIError(f"--out {out} must name a .json file (e.g. {out.with_suffix('.json')}).")
     check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
@@ -487,6 +489,14 @@ def _cmd_predict(args) -> int:
             raise CLIError(f"Cannot read image {path}: {err} Pass a PNG or JPEG file.") from err
     stems = output_stems([p for p, _ in images])
     out = Path(args.out)
+    inputs = {p.resolve() for p, _ in images}
+    for stem in stems:
+        for suffix in ("mask", "overlay"):
+            if (out / f"{stem}_{suffix}.png").resolve() in inputs:
+                raise CLIError(
+                    f"{out / f'{stem}_{suffix}.png'} is one of the input images and would be overwritten; "
+                    "choose another --out."
+                )
     out.mkdir(parents=True, exist_ok=True)
     for (path, rgb), stem in zip(images, stems):
         ids = evaluate.predict_image(

@@ -397,6 +397,10 @@ def test_predict_gives_same_named_images_distinct_outputs(tiny_root, checkpoint,
     assert sorted(p.name for p in out.iterdir()) == ["x-2_mask.png", "x-2_overlay.png", "x_mask.png", "x_overlay.png"]
     assert "renamed" in capsys.readouterr().out
     assert cli.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
+    own = out / "x_mask.png"  # an earlier output given as input, predicted into the same folder
+    assert fast_cli(["predict", str(own), str(tmp_path / "a" / "x.png"), "--checkpoint", str(checkpoint),
+                     "--out", str(out), "--dataset", str(tiny_root)]) == 2  # fmt: skip
+    assert "is one of the input images" in _error_line(capsys)
 
 
 # ------------------------------------------------------------- 6. filesystem errors are clear
@@ -410,6 +414,9 @@ def test_evaluate_refuses_an_unwritable_out_before_evaluating(tiny_root, checkpo
     assert "blocker is a file, not a folder" in line
     assert fast_cli([*argv, "--out", str(tmp_path)]) == 2
     assert "is a folder, not a file" in _error_line(capsys)
+    assert fast_cli([*argv, "--out", str(checkpoint)]) == 2  # would replace the model by a JSON file
+    assert "must name a .json file" in _error_line(capsys)
+    assert keras.saving.load_model(checkpoint, compile=False).output_shape[-1] == 7
 
 
 def test_predict_and_export_refuse_occupied_outputs(tiny_root, checkpoint, tmp_path, fast_cli, capsys):
