@@ -357,11 +357,17 @@ def test_kill_during_best_save_loses_neither_checkpoint_nor_history_row(tiny_roo
     run = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
     first = subprocess.run(
-        [sys.executable, str(script), str(tiny_root), str(run), "kill"], env=env, capture_output=True, text=True
+        [sys.executable, str(script), str(tiny_root), str(run), "kill"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert first.returncode == 17, first.stderr[-3000:]
     assert keras.saving.load_model(run / "best.keras", compile=False).output_shape[-1] == 7  # epoch 1's, intact
-    second = subprocess.run([sys.executable, str(script), str(tiny_root), str(run)], env=env, capture_output=True)
+    second = subprocess.run(
+        [sys.executable, str(script), str(tiny_root), str(run)], env=env, capture_output=True, timeout=600
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     with (run / "history.csv").open() as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [0, 1, 2]
