@@ -386,9 +386,9 @@ def _cmd_evaluate(args) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"results-{info.name}.json"
     if not Path(args.checkpoint).is_file():
         evaluate.load_checkpoint(args.checkpoint)  # the usual "not found" message
+    check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     if out.suffix.lower() != ".json":
         raise CLIError(f"--out {out} must name a .json file (e.g. {out.with_suffix('.json')}).")
-    check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
         model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
