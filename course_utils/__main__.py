@@ -449,6 +449,8 @@ def _cmd_evaluate(args) -> int:
     if not Path(args.checkpoint).is_file():
         evaluate.load_checkpoint(args.checkpoint)  # the usual "not found" message
     check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
+    if out.suffix.lower() != ".json":
+        raise CLIError(f"--out {out} must name a .json file (e.g. {out.with_suffix('.json')}).")
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
         model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
@@ -549,6 +551,14 @@ def _cmd_predict(args) -> int:
             raise CLIError(f"Cannot read image {path}: {err} Pass a PNG or JPEG file.") from err
     stems = output_stems([p for p, _ in images])
     out = Path(args.out)
+    inputs = {p.resolve() for p, _ in images}
+    for stem in stems:
+        for suffix in ("mask", "overlay"):
+            if (out / f"{stem}_{suffix}.png").resolve() in inputs:
+                raise CLIError(
+                    f"{out / f'{stem}_{suffix}.png'} is one of the input images and would be overwritten; "
+                    "choose another --out."
+                )
     out.mkdir(parents=True, exist_ok=True)
     scales = _absolute_scales(args)
     for (path, rgb), stem in zip(images, stems):

@@ -357,11 +357,17 @@ def test_kill_during_best_save_loses_neither_checkpoint_nor_history_row(tiny_roo
     run = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
     first = subprocess.run(
-        [sys.executable, str(script), str(tiny_root), str(run), "kill"], env=env, capture_output=True, text=True
+        [sys.executable, str(script), str(tiny_root), str(run), "kill"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert first.returncode == 17, first.stderr[-3000:]
     assert keras.saving.load_model(run / "best.keras", compile=False).output_shape[-1] == 7  # epoch 1's, intact
-    second = subprocess.run([sys.executable, str(script), str(tiny_root), str(run)], env=env, capture_output=True)
+    second = subprocess.run(
+        [sys.executable, str(script), str(tiny_root), str(run)], env=env, capture_output=True, timeout=600
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     with (run / "history.csv").open() as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [0, 1, 2]
@@ -397,6 +403,10 @@ def test_predict_gives_same_named_images_distinct_outputs(tiny_root, checkpoint,
     assert sorted(p.name for p in out.iterdir()) == ["x-2_mask.png", "x-2_overlay.png", "x_mask.png", "x_overlay.png"]
     assert "renamed" in capsys.readouterr().out
     assert cli.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
+    own = out / "x_mask.png"  # an earlier output given as input, predicted into the same folder
+    assert fast_cli(["predict", str(own), str(tmp_path / "a" / "x.png"), "--checkpoint", str(checkpoint),
+                     "--out", str(out), "--dataset", str(tiny_root)]) == 2  # fmt: skip
+    assert "is one of the input images" in _error_line(capsys)
 
 
 # ------------------------------------------------------------- 6. filesystem errors are clear
@@ -410,6 +420,9 @@ def test_evaluate_refuses_an_unwritable_out_before_evaluating(tiny_root, checkpo
     assert "blocker is a file, not a folder" in line
     assert fast_cli([*argv, "--out", str(tmp_path)]) == 2
     assert "is a folder, not a file" in _error_line(capsys)
+    assert fast_cli([*argv, "--out", str(checkpoint)]) == 2  # would replace the model by a JSON file
+    assert "must name a .json file" in _error_line(capsys)
+    assert keras.saving.load_model(checkpoint, compile=False).output_shape[-1] == 7
 
 
 def test_predict_and_export_refuse_occupied_outputs(tiny_root, checkpoint, tmp_path, fast_cli, capsys):
@@ -463,10 +476,16 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
 def test_truncated_png_and_class_count_mismatch_are_caught(bad_root):
     image = sorted((bad_root / "val" / "images").glob("*.png"))[0]
     image.write_bytes(image.read_bytes()[:100])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}"):
+    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}: the file is truncated"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     image.unlink()
     (bad_root / "val" / "labels" / image.name).unlink()
+    label = sorted((bad_root / "train" / "labels").glob("*.png"))[1]
+    label.write_bytes(label.read_bytes()[:-40])
+    with pytest.raises(common.BadPairError, match=f"Cannot decode {label}"):
+        common.check_prepared(bad_root, ("train", "val"), 7)
+    label.unlink()
+    (bad_root / "train" / "images" / label.name).unlink()
     meta = json.loads((bad_root / "dataset.json").read_text())
     meta["classes"], meta["palette"] = meta["classes"][:3], meta["palette"][:3]
     (bad_root / "dataset.json").write_text(json.dumps(meta))
@@ -491,3 +510,22 @@ def test_camvid_source_untouched_by_a_failed_prepare(tmp_path):
     with pytest.raises(ValueError):
         camvid.prepare_camvid(src, src / "out", log=lambda m: None)
     assert _tree(src) == before
+
+
+def _raw_camvid() -> Path | None:
+    from test_datasets import _shared_camvid  # the suite's one way to find the local raw copy
+
+    return _shared_camvid()
+
+
+@pytest.mark.skipif(_raw_camvid() is None, reason="local raw CamVid copy not available (COURSE_CAMVID_SOURCE)")
+def test_raw_camvid_folder_is_never_an_output(tmp_path, capsys):
+    raw = _raw_camvid()
+    listing = sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*"))
+    with pytest.raises(FileNotFoundError) as err:
+        data.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
+    assert f"--source {raw}" in str(err.value) and f"--out {raw}`" not in str(err.value)
+    for out in (raw, raw / "prepared"):
+        assert _script("get_camvid").main(["--source", str(raw), "--out", str(out), "--overwrite"]) == 2
+        assert "must be a separate folder" in _error_line(capsys)
+    assert sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*")) == listing

@@ -321,12 +321,32 @@ def _check_pair(root: Path, lbl: Path, img: Path, num_classes: int) -> None:
         )
     if not img.is_file():
         raise FileNotFoundError(f"Label {lbl} has no image {img}: prepare the dataset again.")
-    image = read_image(img)
-    if image.shape[:2] != label.shape:
+    h, w = _png_size(img)
+    if (h, w) != label.shape:
         raise BadPairError(
-            f"Image {img} is {image.shape[1]}x{image.shape[0]} but its label {lbl} is "
+            f"Image {img} is {w}x{h} but its label {lbl} is "
             f"{label.shape[1]}x{label.shape[0]} (width x height): prepare the dataset again."
         )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` of a complete PNG without decoding its pixels (a truncated file has no IEND).
+
+    Other formats are decoded in full. Raises :class:`BadPairError` for an
+    unreadable or truncated file.
+    """
+    raw = Path(path).read_bytes()
+    if raw.startswith(_PNG_SIGNATURE) and raw[12:16] == b"IHDR":
+        if not raw.rstrip(b"\0").endswith(_PNG_END):
+            raise BadPairError(
+                f"Cannot decode {path}: the file is truncated (no PNG end marker). Prepare the dataset again."
+            )
+        return int.from_bytes(raw[20:24], "big"), int.from_bytes(raw[16:20], "big")
+    return tuple(read_image(path).shape[:2])  # type: ignore[return-value]
 
 
 def check_prepared(root: str | os.PathLike, splits: Sequence[str], num_classes: int) -> int:
