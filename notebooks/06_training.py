@@ -378,8 +378,9 @@ for m in (0.9, 0.99, 0.9997):
 # %% [markdown]
 # ## 9. When training goes wrong
 #
-# **The loss becomes `nan`.** `NaNGuard` stops the run and says why it usually happens; the backup
-# holds the last good state, and `best.keras` is never replaced by `nan` weights. Reading the loss
+# **The loss becomes `nan`.** `NaNGuard` stops the run and says why it usually happens;
+# `best.keras` keeps the best model from before it diverged (an epoch with a `nan` loss is never
+# saved as the best). Reading the loss
 # makes the computer wait for the device, so the guard looks at it every 100 steps and at the end
 # of each epoch, not after every step. Here it is, fed a `nan` epoch loss by hand (the message
 # goes to stderr):
