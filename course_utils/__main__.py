@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps-per-epoch", type=int, default=None)
     t.add_argument("--lr", type=float, default=None, help="base learning rate (seed 1e-3, paper 1e-2).")
     t.add_argument("--weight-decay", type=float, default=None)
+    t.add_argument(
+        "--bn-momentum",
+        type=float,
+        default=None,
+        help="BatchNorm moving-average momentum (default Keras' 0.99; the paper uses 0.9997).",
+    )
     t.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"), help="training crop size.")
     t.add_argument(
         "--eval-size",
@@ -241,6 +247,7 @@ def _cmd_train(args) -> int:
         ("steps_per_epoch", "steps_per_epoch"),
         ("lr", "learning_rate"),
         ("weight_decay", "weight_decay"),
+        ("bn_momentum", "bn_momentum"),
         ("weights", "weights"),
         ("mixed_precision", "mixed_precision"),
         ("jit_compile", "jit_compile"),
