@@ -371,6 +371,7 @@ def test_bn_momentum_reaches_every_batchnorm_of_the_model():
 def test_nan_guard_checks_every_n_steps_and_at_epoch_end(capsys):
     guard = T.NaNGuard(check_every=3)
     guard.set_model(tiny_model(2))
+    guard.model.stop_training = False  # fit() sets it
     guard.on_epoch_begin(0)
     guard.on_train_batch_end(0, {"loss": 1.0})  # first check: fine
     guard.on_train_batch_end(1, {"loss": float("nan")})  # not a check step: not read
