@@ -121,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         "always taken at the labels' native resolution.",
     )
     t.add_argument(
-        "--bn-momentum", type=_float_in(0.0, 0.99999), default=None, help="BatchNorm moving-average momentum."
+        "--bn-momentum",
+        type=_float_in(0.0, 0.99999),
+        default=None,
+        help="BatchNorm moving-average momentum (default Keras' 0.99; the paper uses 0.9997).",
     )
     t.add_argument(
         "--recalibrate-bn",
@@ -332,6 +335,7 @@ def _cmd_train(args) -> int:
         ("steps_per_epoch", "steps_per_epoch"),
         ("lr", "learning_rate"),
         ("weight_decay", "weight_decay"),
+        ("bn_momentum", "bn_momentum"),
         ("weights", "weights"),
         ("mixed_precision", "mixed_precision"),
         ("jit_compile", "jit_compile"),

@@ -194,77 +194,32 @@ def denormalize_image(x) -> np.ndarray:
 
 
 def _augment_train(image, label, seed, crop, scale_range, augment):
-    """Random scale + crop with void padding + flip in one sampling step, then jitter.
+    """Random scale + crop with void padding + flip in one sampling step, jitter drawn.
 
-    The scaled, padded and cropped window is sampled directly from the original
-    image with ``tf.image.crop_and_resize`` (bilinear for the image, nearest for
-    the label), so the work is proportional to the crop, not to the scaled
-    image. Samples outside the image are padding: mid grey (0 after
-    normalisation) for the image and void (255) for the label. A flip is a box
-    with its x coordinates swapped.
+    The shared implementation of :mod:`course_utils.augment` on TensorFlow
+    tensors (the PyDataset pipeline runs the same code on NumPy arrays); its
+    seven uniforms come from ``tf.random.stateless_uniform`` with ``seed``.
     """
     import tensorflow as tf
 
+    from . import augment as aug
+
+    ops = aug.tf_ops()
     ch, cw = crop
-    seeds = tf.random.experimental.stateless_split(seed, num=7)
+    u = tf.random.stateless_uniform([aug.N_UNIFORMS], seed)
     shape = tf.shape(image)
-    h, w = shape[0], shape[1]
-    if augment:
-        s = tf.random.stateless_uniform([], seeds[0], scale_range[0], scale_range[1])
-        hs = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) * s), tf.int32), 2)
-        ws = tf.maximum(tf.cast(tf.round(tf.cast(w, tf.float32) * s), tf.int32), 2)
-
-        def offset(size, out, seed_):
-            lo, hi = tf.minimum(0, size - out), tf.maximum(0, size - out)
-            return tf.random.stateless_uniform([], seed_, lo, hi + 1, dtype=tf.int32)
-
-        oy, ox = offset(hs, ch, seeds[1]), offset(ws, cw, seeds[2])
-        # align-corners mapping from the scaled grid (hs x ws) to the original one
-        y1 = tf.cast(oy, tf.float32) / tf.cast(hs - 1, tf.float32)
-        y2 = tf.cast(oy + ch - 1, tf.float32) / tf.cast(hs - 1, tf.float32)
-        x1 = tf.cast(ox, tf.float32) / tf.cast(ws - 1, tf.float32)
-        x2 = tf.cast(ox + cw - 1, tf.float32) / tf.cast(ws - 1, tf.float32)
-        flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
-        x1, x2 = tf.where(flip, x2, x1), tf.where(flip, x1, x2)
-        box = tf.stack([y1, x1, y2, x2])[None]
-    else:  # plain resize of the whole image to the crop size
-        box = tf.constant([[0.0, 0.0, 1.0, 1.0]])
-    idx = tf.zeros([1], tf.int32)
-    img = tf.image.crop_and_resize(image[None], box, idx, crop, method="bilinear", extrapolation_value=127.5)[0]
-    lbl = tf.image.crop_and_resize(
-        tf.cast(label[None, ..., None], tf.float32),
-        box,
-        idx,
-        crop,
-        method="nearest",
-        extrapolation_value=float(IGNORE_INDEX),
-    )[0, ..., 0]
-    if augment:  # light photometric jitter, drawn here, applied per batch (_jitter_batch)
-        jitter = tf.stack(
-            [
-                tf.random.stateless_uniform([], seeds[4], -0.2, 0.2),  # brightness (normalised units)
-                tf.random.stateless_uniform([], seeds[5], 0.8, 1.2),  # contrast
-                tf.random.stateless_uniform([], seeds[6], 0.8, 1.2),  # saturation
-            ]
-        )
-    else:
-        jitter = tf.constant([0.0, 1.0, 1.0])
+    ys, xs, jitter = aug.sample_window(u, shape[0], shape[1], crop, scale_range, augment, ops)
+    img, lbl = aug.resample(image, label, ys, xs, ops)
     img = tf.ensure_shape(img, [ch, cw, 3])
-    lbl = tf.ensure_shape(tf.cast(lbl, tf.int32), [ch, cw])
-    return img, lbl, jitter
+    lbl = tf.ensure_shape(lbl, [ch, cw])
+    return img, lbl, tf.ensure_shape(jitter, [3])
 
 
 def _jitter_batch(images, labels, jitter):
-    """Normalise a batch of 0..255 crops to [-1, 1] and apply each image's brightness,
-    contrast (around the image mean) and saturation (mixing with grey) factors."""
-    import tensorflow as tf
+    """Normalise a batch to [-1, 1] and apply its jitter (:func:`course_utils.augment.jitter_batch`)."""
+    from . import augment as aug
 
-    b, c, s = (jitter[:, k, None, None, None] for k in range(3))
-    x = images * (1.0 / 127.5) - 1.0
-    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    x = x * c + (mean * (1.0 - c) + b)
-    grey = tf.reduce_mean(x, axis=-1, keepdims=True)
-    return tf.clip_by_value(x * s + grey * (1.0 - s), -1.0, 1.0), labels
+    return aug.jitter_batch(images, jitter, aug.tf_ops()), labels
 
 
 def make_dataset(

@@ -337,3 +337,52 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
     np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, 0), rtol=1e-4, atol=1e-5)
     assert bn.momentum == pytest.approx(0.99)  # restored
     assert T.recalibrate_batchnorm(tiny_model(2), ds) == 0  # no BatchNorm: nothing to do
+
+
+# ------------------------------------------------- weight decay, BN momentum, NaN guard
+
+
+def test_paper_weight_decay_is_an_l2_loss_term_on_kernels():
+    model = tiny_model(NUM_CLASSES)
+    cfg = T.TrainConfig(recipe="paper", weight_decay=1e-3, steps_per_execution=3)
+    T.compile_for_training(model, cfg, NUM_CLASSES, total_steps=10)
+    kernels = [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    expected = 1e-3 / 2 * sum(float(np.sum(keras.ops.convert_to_numpy(k) ** 2)) for k in kernels)
+    assert len(model.losses) == len(kernels) == 2  # kernels only: no bias, BN or other weight
+    assert float(sum(keras.ops.convert_to_numpy(v) for v in model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert model.optimizer.weight_decay is None
+    assert model.steps_per_execution == 3
+    seed = tiny_model(NUM_CLASSES)
+    T.compile_for_training(seed, T.TrainConfig(recipe="seed"), NUM_CLASSES, total_steps=10)
+    assert not seed.losses  # the seed recipe (Adam) has no weight decay
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        T.TrainConfig(steps_per_execution=0)
+
+
+def test_bn_momentum_reaches_every_batchnorm_of_the_model():
+    cfg = T.TrainConfig(backbone="resnet18", bn_momentum=0.9997)
+    model = T.build_model(cfg, NUM_CLASSES)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) > 20 and {layer.momentum for layer in bns} == {0.9997}
+    with pytest.raises(ValueError, match="bn_momentum"):
+        T.TrainConfig(bn_momentum=1.0)
+
+
+def test_nan_guard_checks_every_n_steps_and_at_epoch_end(capsys):
+    guard = T.NaNGuard(check_every=3)
+    guard.set_model(tiny_model(2))
+    guard.model.stop_training = False  # fit() sets it
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(0, {"loss": 1.0})  # first check: fine
+    guard.on_train_batch_end(1, {"loss": float("nan")})  # not a check step: not read
+    assert guard.triggered_at is None and not guard.model.stop_training
+    guard.on_train_batch_end(3, {"loss": float("nan")})
+    assert guard.triggered_at == (0, 3) and guard.model.stop_training
+    assert "by batch 4" in capsys.readouterr().err
+    epoch_only = T.NaNGuard(check_every=None)
+    epoch_only.set_model(tiny_model(2))
+    epoch_only.on_epoch_begin(2)
+    epoch_only.on_train_batch_end(0, {"loss": float("inf")})
+    assert epoch_only.triggered_at is None
+    epoch_only.on_epoch_end(2, {"loss": float("inf")})
+    assert epoch_only.triggered_at == (2, None)
