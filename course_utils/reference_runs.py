@@ -204,6 +204,7 @@ def store_reference_run(
     colour_baseline: bool = True,
     out_dir: str | os.PathLike | None = None,
     extra: dict | None = None,
+    commit: str | None = None,
 ) -> ReferenceRun:
     """Evaluate a finished run and store it as a reference run.
 
@@ -228,6 +229,8 @@ def store_reference_run(
         colour_baseline: also score the per-pixel colour baseline on ``splits[0]``.
         out_dir: parent folder (default :data:`REFERENCE_DIR`).
         extra: more metadata to record.
+        commit: the course commit the run was trained with (default: the
+            checkout's current commit).
     """
     import matplotlib.pyplot as plt
 
@@ -256,7 +259,7 @@ def store_reference_run(
         "command": command,
         "hardware": hardware or _hardware(),
         "wall_seconds": wall_seconds,
-        "commit": _git_commit(),
+        "commit": commit or _git_commit(),
         "date": _dt.date.today().isoformat(),
         "config": cfg,
         "precision_policy": run_config.get("precision_policy"),

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tta-scales", type=float, nargs="+", default=[0.75, 1.0, 1.25, 1.5])
     parser.add_argument("--note", action="append", default=[], metavar="KEY=VALUE", help="extra metadata")
     parser.add_argument("--out", type=Path, default=None, help="parent folder (default: the package's)")
+    parser.add_argument("--commit", default=None, help="the commit the run was trained with (default: HEAD)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         tta_scales=args.tta_scales,
         out_dir=args.out,
         extra=extra,
+        commit=args.commit,
     )
     print(ref.describe())
     print(reference_runs.reference_table([ref]))
