@@ -84,11 +84,16 @@ print("Running on Colab" if environment.in_colab() else "Running locally")
 # One environment variable, `COURSE_PROFILE`, sizes everything: image size, batch size, epochs,
 # dataset sizes and backbone. The code path is the same in all three profiles; only sizes change.
 #
-# | profile | for | what to expect |
-# |---|---|---|
-# | `smoke` | tests and CI | tiny sizes, each notebook in seconds; numbers mean nothing |
-# | `cpu` | a laptop | minutes per notebook; results that mean something |
-# | `gpu` | Colab or a workstation GPU | full training (ResNet-50, output stride 16, multi-grid 1, 2, 4) |
+# | profile | for | data ("auto") | weights | what to expect |
+# |---|---|---|---|---|
+# | `smoke` | tests and CI | MiniDrive, tiny | from scratch | each notebook in seconds; numbers mean nothing |
+# | `cpu` | a laptop | MiniDrive, or CamVid when prepared | from scratch (ResNet-18) | MiniDrive: minutes; CamVid: the CPU recipe, 46 min on 2 cores for val mIoU 0.546 |
+# | `gpu` | Colab or a workstation GPU | CamVid (downloaded once) | ImageNet (ResNet-50) | about 32 min on a free Colab T4 (**estimated**) |
+#
+# Which dataset: `DATASET = "auto"` at the top of each practice notebook (or `COURSE_DATASET`)
+# takes the first prepared real dataset (Cityscapes, IDD, CamVid), else what the profile says
+# (CamVid in `gpu`), else MiniDrive. Set it to `"camvid"`, `"minidrive"`, `"idd"`, `"cityscapes"`
+# or a prepared folder to choose. The profile, not each notebook, makes the choice.
 #
 # Without the variable the course picks `gpu` when TensorFlow sees a GPU, else `cpu`. Set it before
 # starting Jupyter (`COURSE_PROFILE=cpu jupyter lab`), or at the top of a notebook with
@@ -107,6 +112,37 @@ print(table)
 
 profile = get_profile()
 print("Active profile:", profile.name)
+
+# %% [markdown]
+# ### On Colab with a GPU: what the `gpu` profile does for you
+#
+# * **Data:** with no real dataset prepared, `DATASET = "auto"` downloads **CamVid** once (701
+#   street frames at 360x480, about 200 MB, resumable) into `data/camvid`. Offline it says so in one
+#   line and uses the synthetic MiniDrive scenes instead.
+# * **Weights:** DeepLabV3-ResNet-50 starts from the **ImageNet** weights of `keras.applications`
+#   (95 MB, downloaded once). If they cannot be downloaded, building the model stops with a one-line
+#   message instead of quietly training a much worse model from scratch. To train from scratch on
+#   purpose set `COURSE_ALLOW_SCRATCH=1` (or `weights=None`); to use your own copy of the file set
+#   `COURSE_IMAGENET_WEIGHTS=/path/to/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`.
+# * **Time:** 150 epochs on whole 360x480 frames, batch 8, mixed precision and XLA: about 32 minutes
+#   on a T4, **estimated** from the model's 31.5 GMACs per frame at 10 % of the T4's 65 TFLOP/s (not
+#   measured; the cell below redoes the arithmetic).
+# * **Disconnects:** training saves a backup at the end of every epoch and keeps the best model
+#   (`best.keras`); running the training cell again resumes, so a disconnect costs at most one
+#   epoch. Colab wipes its disk when it disconnects, so keep the runs on Google Drive:
+#
+# ```python
+# from google.colab import drive
+# drive.mount("/content/drive")
+# import os
+# os.environ["COURSE_RUNS_DIR"] = "/content/drive/MyDrive/deeplabv3-runs"
+# ```
+
+# %%
+from course_utils import train
+from course_utils.estimate import estimate_training_time
+
+print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
 
 # %% [markdown]
 # ## 5. Datasets on this machine
