@@ -229,8 +229,11 @@ def seed_gradient_ratio(model, images, labels, layer: str = "classifier") -> tup
     The seed notebook one-hot encoded its labels with void (255) as an all-zero row
     (:func:`course_utils.throughput.naive_batches`) and averaged Keras' categorical
     cross-entropy over **every** pixel: a void pixel adds 0 to the sum but 1 to the
-    count. The course's :func:`course_utils.losses.masked_sparse_ce` averages over the
-    non-void pixels only. Needs the TensorFlow backend.
+    count, so the loss is the course's times the non-void share. The gradient is not
+    scaled the same way: TensorFlow's fused softmax cross-entropy assumes every label
+    row sums to 1 and returns ``softmax(z) - y`` for the logits, which for an all-zero
+    row is ``softmax(z)``, not 0. The course's :func:`course_utils.losses.masked_sparse_ce`
+    leaves void out of the loss and the gradient. Needs the TensorFlow backend.
     """
     import tensorflow as tf
 
@@ -251,6 +254,12 @@ def check_seed_gradient_ratio(answer: float, model, images, labels) -> bool:
     ratio, share = seed_gradient_ratio(model, images, labels)
     if np.isclose(float(answer), 1 / ratio, rtol=1e-3) and not np.isclose(ratio, 1.0, rtol=1e-3):
         raise ExerciseError(f"{float(answer):.4f} is the ratio upside down: the seed's over the course's.")
+    if np.isclose(float(answer), share, rtol=1e-3) and not np.isclose(ratio, share, rtol=1e-3):
+        raise ExerciseError(
+            f"{float(answer):.4f} is the non-void share: what the loss values predict, not what TensorFlow "
+            "computes.\nHint: measure it, with keras.losses.categorical_crossentropy(one_hot, logits, "
+            "from_logits=True) as the seed's Keras did, and tf.GradientTape."
+        )
     ok = check_close(
         float(answer),
         ratio,
@@ -261,8 +270,10 @@ def check_seed_gradient_ratio(answer: float, model, images, labels) -> bool:
         "model.get_layer('classifier').kernel; tf.norm of each, seed over course.",
     )
     print(
-        f"the ratio is the batch's non-void share ({share:.4f}): the seed's loss scales every gradient "
-        "down by the void share of the batch, as if the learning rate changed from batch to batch."
+        f"measured {ratio:.4f}, while the losses differ by the non-void share {share:.4f}: the void pixels "
+        "add 0 to the seed's loss but not to its gradient. TensorFlow's fused softmax cross-entropy returns "
+        "softmax(z) - y, which for an all-zero row is softmax(z): every void pixel pushes the prediction "
+        "there towards uniform."
     )
     return ok
 

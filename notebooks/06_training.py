@@ -323,8 +323,8 @@ publish(val_miou=best_val)
 # pixels only. The seed one-hot encoded its labels as they came, void (255) included, which gives
 # void an all-zero row (`throughput.naive_batches` does the same), and averaged Keras'
 # `categorical_crossentropy` over **every** pixel. A void pixel then adds 0 to the sum but 1 to the
-# count: the loss, and its gradient, shrink by the share of void in the batch, a share that changes
-# from batch to batch. Measured on the model above and a few validation images:
+# count: the loss shrinks by the share of void in the image or batch, a share that changes from
+# batch to batch. Measured on the model above and a few validation images:
 
 # %%
 from course_utils.losses import masked_sparse_ce
@@ -343,6 +343,23 @@ for k in range(n_loss):
         f"image {k}: void {100 * np.mean(labels_v[k] == 255):5.1f} %, course loss {course_style:.4f}, "
         f"seed loss {seed_style:.4f} (ratio {seed_style / course_style:.3f})"
     )
+
+# %% [markdown]
+# The loss is the course's times the non-void share, image by image. The gradient is worse than
+# scaled: TensorFlow's fused softmax cross-entropy (which Keras uses for logits, and used for the
+# seed's softmax output too) assumes every label row sums to 1 and returns `softmax(z) - y` for
+# the logits. For a void pixel's all-zero row that is `softmax(z)`, not 0: a pixel whose loss is 0
+# still pushes its prediction towards uniform. One pixel:
+
+# %%
+import tensorflow as tf
+
+z = tf.Variable([[2.0, 0.0, -1.0]])  # logits of one pixel
+for row, what in (([1.0, 0.0, 0.0], "class 0"), ([0.0, 0.0, 0.0], "void, all-zero row")):
+    with tf.GradientTape() as tape:
+        pixel_loss = keras.losses.categorical_crossentropy(tf.constant([row]), z, from_logits=True)
+    print(f"{what:>18}: loss {float(pixel_loss[0]):.3f}, gradient {tape.gradient(pixel_loss, z).numpy().round(3)[0]}")
+print(f"{'softmax(z)':>18}: {tf.nn.softmax(z).numpy().round(3)[0]}")
 
 # %% [markdown]
 # In the smoke profile this is one tiny epoch: the numbers mean nothing, the mechanics are the
@@ -522,8 +539,10 @@ with tempfile.TemporaryDirectory() as tmp:
 # Measure it on the batch `images_v, labels_v` of the section "The seed's loss counted void
 # pixels": compute the gradient of each loss (the seed's and `masked_sparse_ce()`) with respect to
 # the kernel of the model's last convolution, `model.get_layer("classifier").kernel`, with
-# `tf.GradientTape` (`import tensorflow as tf`), and store the ratio of their norms, seed over
-# course, in `answer_4`. The check recomputes it and says what it equals.
+# `tf.GradientTape`, and store the ratio of their norms, seed over course, in `answer_4`. Compute
+# the seed's loss as above, with `keras.losses.categorical_crossentropy(..., from_logits=True)`.
+# Before you run it: if the gradient were scaled like the loss, what would the ratio be? The check
+# recomputes it and compares.
 
 # %%
 answer_4 = None  # norm of the seed's gradient / norm of the course's gradient
