@@ -32,15 +32,22 @@ __all__ = [
     "check_poly_lr",
     "check_total_steps",
     "check_checkpoint_monitor",
+    "seed_gradient_ratio",
+    "check_seed_gradient_ratio",
     "check_miou_function",
     "check_worst_confusion",
     "check_flip_tta",
+    "batch_cms_of",
+    "check_batch_averaged_miou",
     "check_pooling_params",
     "check_stage4_size",
     "check_best_efficiency",
+    "check_class_weight_experiment",
     "check_decoder_stride",
     "check_colorize",
     "check_export_difference",
+    "head_report",
+    "check_head_macs",
 ]
 
 
@@ -204,6 +211,73 @@ def check_checkpoint_monitor(answer: Sequence[str], config, run_dir) -> bool:
     )
 
 
+def _seed_and_course_losses(logits, labels):
+    """The seed's loss and the course's, as tensors, for logits ``[B, H, W, C]`` and int labels ``[B, H, W]``."""
+    import keras
+
+    from course_utils.losses import masked_sparse_ce
+
+    num_classes = logits.shape[-1]
+    one_hot = np.eye(num_classes + 1, dtype=np.float32)[:, :num_classes][np.minimum(np.asarray(labels), num_classes)]
+    seed = keras.ops.mean(keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True))
+    return seed, masked_sparse_ce()(np.asarray(labels), logits)
+
+
+def seed_gradient_ratio(model, images, labels, layer: str = "classifier") -> tuple[float, float]:
+    """``(|grad seed loss| / |grad course loss|, non-void share)`` on the kernel of ``model``'s ``layer``.
+
+    The seed notebook one-hot encoded its labels with void (255) as an all-zero row
+    (:func:`course_utils.throughput.naive_batches`) and averaged Keras' categorical
+    cross-entropy over **every** pixel: a void pixel adds 0 to the sum but 1 to the
+    count, so the loss is the course's times the non-void share. The gradient is not
+    scaled the same way: TensorFlow's fused softmax cross-entropy assumes every label
+    row sums to 1 and returns ``softmax(z) - y`` for the logits, which for an all-zero
+    row is ``softmax(z)``, not 0. The course's :func:`course_utils.losses.masked_sparse_ce`
+    leaves void out of the loss and the gradient. Needs the TensorFlow backend.
+    """
+    import tensorflow as tf
+
+    kernel = model.get_layer(layer).kernel
+    norms = []
+    for which in (0, 1):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(images, training=False), tf.float32)
+            loss = _seed_and_course_losses(logits, labels)[which]
+        norms.append(float(tf.norm(tape.gradient(loss, kernel))))
+    return norms[0] / norms[1], float(np.mean(np.asarray(labels) != 255))
+
+
+def check_seed_gradient_ratio(answer: float, model, images, labels) -> bool:
+    """Check the ratio of the classifier's gradient norms, the seed's loss over the course's, on one batch."""
+    if _empty(answer):
+        return not_attempted("set `answer_4` (it is still None)")
+    ratio, share = seed_gradient_ratio(model, images, labels)
+    if np.isclose(float(answer), 1 / ratio, rtol=1e-3) and not np.isclose(ratio, 1.0, rtol=1e-3):
+        raise ExerciseError(f"{float(answer):.4f} is the ratio upside down: the seed's over the course's.")
+    if np.isclose(float(answer), share, rtol=1e-3) and not np.isclose(ratio, share, rtol=1e-3):
+        raise ExerciseError(
+            f"{float(answer):.4f} is the non-void share: what the loss values predict, not what TensorFlow "
+            "computes.\nHint: measure it, with keras.losses.categorical_crossentropy(one_hot, logits, "
+            "from_logits=True) as the seed's Keras did, and tf.GradientTape."
+        )
+    ok = check_close(
+        float(answer),
+        ratio,
+        rtol=1e-3,
+        atol=1e-6,
+        what="ratio of gradient norms",
+        hint="two tf.GradientTape passes, one per loss, gradients with respect to "
+        "model.get_layer('classifier').kernel; tf.norm of each, seed over course.",
+    )
+    print(
+        f"measured {ratio:.4f}, while the losses differ by the non-void share {share:.4f}: the void pixels "
+        "add 0 to the seed's loss but not to its gradient. TensorFlow's fused softmax cross-entropy returns "
+        "softmax(z) - y, which for an all-zero row is softmax(z): every void pixel pushes the prediction "
+        "there towards uniform."
+    )
+    return ok
+
+
 # --------------------------------------------------------------------------- 07
 
 
@@ -262,6 +336,44 @@ def check_flip_tta(fn: Callable[[Any, np.ndarray], np.ndarray], model, images: n
     )
 
 
+def batch_cms_of(model, dataset, num_classes: int) -> list[np.ndarray]:
+    """One confusion matrix per batch of ``dataset`` (``(images, labels)`` batches), argmax of ``model``."""
+    from course_utils import metrics
+
+    cms = []
+    for images, labels in dataset:
+        pred = np.argmax(np.asarray(model(images, training=False)), axis=-1)
+        cms.append(metrics.confusion_matrix(np.asarray(labels), pred, num_classes))
+    return cms
+
+
+def check_batch_averaged_miou(fn: Callable[[Sequence[np.ndarray]], float], batch_cms: Sequence[np.ndarray]) -> bool:
+    """Check ``fn(batch_cms) -> float``: the mean over batches of each batch's mIoU (the seed's metric)."""
+    from course_utils import metrics
+
+    def reference(cms):
+        return float(np.mean([metrics.mean_iou(cm) for cm in cms]))
+
+    rng = np.random.default_rng(0)
+    made_up = [rng.integers(0, 30, size=(4, 4)) for _ in range(3)]
+    made_up[1][2, :] = 0
+    made_up[1][:, 2] = 0  # class 2 absent from this batch
+    ok = check_function(
+        fn,
+        reference,
+        [(list(batch_cms),), (made_up,)],
+        rtol=1e-6,
+        hint="metrics.mean_iou(cm) of every batch's matrix, then their mean (do not add the matrices up).",
+    )
+    if ok:
+        whole = metrics.mean_iou(np.sum(batch_cms, axis=0))
+        print(
+            f"on these {len(batch_cms)} batches: averaged per batch {reference(batch_cms):.4f}, "
+            f"one accumulated matrix {whole:.4f}"
+        )
+    return ok
+
+
 # --------------------------------------------------------------------------- 08
 
 
@@ -311,6 +423,109 @@ def check_best_efficiency(answer: str, rows: Sequence[Mapping[str, Any]]) -> boo
         what="variant",
         hint="for each trained row compute val_miou / (params / 1e6) and take the largest.",
     )
+
+
+_RUN_ONLY_FIELDS = ("tensorboard", "backup_every", "extra")
+
+
+def check_class_weight_experiment(
+    switched_config,
+    switched_result,
+    switched_iou: Mapping[str, float],
+    rare_classes: Sequence[str],
+    rare_gain: float,
+    base_config,
+    reference_result,
+    train_counts: Sequence[int],
+) -> bool:
+    """Check the class-weighting experiment: one change, scored by ``evaluate_split``, read on the rare classes.
+
+    The mechanics are checked, not a value: the config differs from ``base_config``
+    in ``class_weighting`` only; ``switched_result`` is an
+    :class:`course_utils.evaluate.EvaluationResult` on the same validation images as
+    ``reference_result``; ``switched_iou`` maps every class name to its IoU in that
+    result; ``rare_classes`` are the two classes with the fewest training pixels; and
+    ``rare_gain`` is their mean IoU change (switched minus reference).
+    """
+    import dataclasses
+
+    from course_utils.evaluate import EvaluationResult
+
+    given = (switched_config, switched_result, switched_iou, rare_classes, rare_gain)
+    if all(_empty(v) for v in given):
+        return not_attempted("train the switched model and set the five answers (they are still None)")
+    names = ("switched_config", "switched_result", "switched_iou", "rare_classes", "rare_gain")
+    missing = [n for n, v in zip(names, given) if _empty(v)]
+    if missing:
+        raise ExerciseError(f"Still None: {', '.join(missing)}. Fill in all five.")
+    if not dataclasses.is_dataclass(switched_config) or not hasattr(switched_config, "class_weighting"):
+        raise ExerciseError(
+            "`switched_config` should be a TrainConfig: dataclasses.replace(base, class_weighting=...)."
+        )
+    if bool(switched_config.class_weighting) == bool(base_config.class_weighting):
+        raise ExerciseError(
+            f"`switched_config.class_weighting` is {switched_config.class_weighting}, as in the reference: "
+            "switch it (not base.class_weighting)."
+        )
+    other = [
+        f.name
+        for f in dataclasses.fields(base_config)
+        if f.name not in (*_RUN_ONLY_FIELDS, "class_weighting")
+        and getattr(base_config, f.name) != getattr(switched_config, f.name)
+    ]
+    if other:
+        raise ExerciseError(
+            f"The config also changes {', '.join(other)}: a controlled comparison changes one thing only.\n"
+            "Hint: dataclasses.replace(base, class_weighting=not base.class_weighting)."
+        )
+    if not isinstance(switched_result, EvaluationResult):
+        raise ExerciseError(
+            f"`switched_result` is a {type(switched_result).__name__}: score the model with "
+            "evaluate.evaluate_split(...), which returns an EvaluationResult."
+        )
+    if switched_result.split != reference_result.split or switched_result.num_images != reference_result.num_images:
+        raise ExerciseError(
+            f"The reference was scored on {reference_result.num_images} {reference_result.split} images, your "
+            f"model on {switched_result.num_images} {switched_result.split} images: use the same split, "
+            "max_images and scoring_kwargs."
+        )
+    classes = list(reference_result.class_names)
+    if not isinstance(switched_iou, Mapping) or list(switched_iou) != classes:
+        keys = list(switched_iou) if isinstance(switched_iou, Mapping) else type(switched_iou).__name__
+        raise ExerciseError(
+            f"`switched_iou` should map every class name, in order, to its IoU: expected keys {classes}, got {keys}."
+            "\nHint: dict(zip(switched_result.class_names, switched_result.per_class_iou))"
+        )
+    want = switched_result.per_class_iou
+    got = np.array([np.nan if v is None else float(v) for v in switched_iou.values()])
+    if not np.allclose(got, want, equal_nan=True, atol=1e-6):
+        raise ExerciseError("`switched_iou` does not hold the IoUs of `switched_result.per_class_iou`.")
+    counts = np.asarray(train_counts, np.int64)
+    rarest = [classes[i] for i in np.argsort(counts, kind="stable")[:2]]
+    if set(rare_classes) != set(rarest) or len(list(rare_classes)) != 2:
+        raise ExerciseError(
+            f"The two rarest classes in the training pixels are not {list(rare_classes)}.\n"
+            "Hint: data.class_frequencies(root, 'train') counts the pixels of each class; take the two smallest."
+        )
+    idx = [classes.index(c) for c in rarest]
+    ref_iou = reference_result.per_class_iou
+    deltas = want[idx] - ref_iou[idx]
+    gain = float(np.nanmean(deltas)) if np.any(~np.isnan(deltas)) else float("nan")
+    if np.isnan(gain):
+        if not np.isnan(float(rare_gain)):
+            raise ExerciseError("Neither rare class occurs in the scored images: their gain is nan.")
+    elif not np.isclose(float(rare_gain), gain, atol=1e-4):
+        raise ExerciseError(
+            f"`rare_gain` {float(rare_gain):+.4f} is not the mean IoU change of {rarest} "
+            "(switched minus reference).\nHint: np.nanmean([switched_iou[c] - reference IoU of c for c in rare_classes])."
+        )
+    share = counts / max(int(counts.sum()), 1)
+    label = "with" if switched_config.class_weighting else "without"
+    print(f"{'class':<20}{'train pixels':>13}{'reference':>11}{label + ' weights':>17}")
+    for i, name in enumerate(classes):
+        mark = " <- rare" if name in rarest else ""
+        print(f"{name:<20}{100 * share[i]:12.2f}%{ref_iou[i]:11.3f}{want[i]:17.3f}{mark}")
+    return correct(f"mean IoU change on the two rarest classes: {gain:+.4f}.")
 
 
 # --------------------------------------------------------------------------- 09
@@ -373,4 +588,47 @@ def check_export_difference(answer: float, model, exported_dir, image: np.ndarra
     )
     if diff > 1e-3:
         raise ExerciseError(f"The exported model differs from the Keras model by {diff:.3g}: export it again.")
+    return ok
+
+
+def head_report(feature_hw: Sequence[int], num_classes: int, channels: int = 256, factor: int = 16, seed_order=True):
+    """:func:`course_utils.model.model_report` of a classifier head on a ``channels``-deep feature map.
+
+    ``seed_order=True``: the seed's head, bilinear upsampling by ``factor`` first, then the 1x1
+    classifier at full resolution; ``False``: the course's, the 1x1 classifier on the feature map, then
+    the upsampling of ``num_classes`` channels.
+    """
+    import keras
+
+    from course_utils.model import model_report
+
+    inputs = keras.Input((int(feature_hw[0]), int(feature_hw[1]), channels))
+    up = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="upsample")
+    conv = keras.layers.Conv2D(num_classes, 1, name="classifier")
+    outputs = conv(up(inputs)) if seed_order else up(conv(inputs))
+    name = "seed_head" if seed_order else "course_head"
+    return model_report(keras.Model(inputs, outputs, name=name), (int(feature_hw[0]), int(feature_hw[1]), channels))
+
+
+def check_head_macs(answer: int, feature_hw: Sequence[int], num_classes: int, channels: int = 256, factor: int = 16):
+    """Check the multiply-accumulates of the seed's head (upsample, then the 1x1 classifier at full resolution)."""
+    if _empty(answer):
+        return not_attempted("set `answer_4` (it is still None)")
+    seed = head_report(feature_hw, num_classes, channels, factor, seed_order=True).macs
+    course = head_report(feature_hw, num_classes, channels, factor, seed_order=False).macs
+    if int(answer) == course:
+        raise ExerciseError(
+            "That is the course's head, whose classifier runs on the small feature map.\n"
+            "Hint: after the upsampling the 1x1 convolution runs at every pixel of the image."
+        )
+    ok = check_equal(
+        int(answer),
+        seed,
+        what="number of multiply-accumulates",
+        hint="(factor x H) x (factor x W) positions, each a 1x1 convolution of `channels` inputs to "
+        "`num_classes` outputs (the bias is not a multiply-accumulate).",
+    )
+    print(
+        f"the course's order needs {course:,}: {seed // max(course, 1)}x fewer, for the same logits (bilinear upsampling and a 1x1 convolution are both linear, so they commute)."
+    )
     return ok

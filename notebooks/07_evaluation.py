@@ -129,6 +129,43 @@ print(seed_table)
 # stand-in for unseen data, so choosing the checkpoint by `val_miou` was safe. A smoke-profile
 # model has trained for seconds: expect low numbers whose only purpose is to exercise the code.
 #
+# ### One confusion matrix, not an average over batches
+#
+# Every score above comes from **one** confusion matrix per split, summed over all its images,
+# then turned into IoUs. The seed computed mIoU inside a Keras metric function, batch by batch,
+# and Keras reported the **mean of those per-batch values**. The two are different numbers:
+#
+# * a class absent from a batch (no pixel in the truth, none predicted) drops out of that batch's
+#   mean, so each batch averages over a different set of classes; at worst it counts as 0 or 1,
+#   depending on how the 0/0 is handled;
+# * a rare class that appears in a batch with a handful of pixels gets the same weight as the
+#   road: one bad batch of a small object drags the average down, or one lucky one pushes it up;
+# * the smaller the batch, the fewer classes per batch and the larger the gap; the value also
+#   depends on the batch size and the order of the images, which a metric should not.
+#
+# Measured on the model's predictions for the validation images, per batch of 1, 2 and 4 images
+# against one accumulated matrix:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+n_val = min(info.counts["val"], profile.max_eval_images or info.counts["val"])
+eval_size = config.eval_size or config.image_size
+for batch_size in (1, 2, 4):
+    batches = data.make_dataset(root, "val", batch_size, training=False, image_size=eval_size, max_images=n_val)
+    batch_cms = checks_practice.batch_cms_of(model, batches, info.num_classes)
+    per_batch = [metrics.mean_iou(cm) for cm in batch_cms]
+    classes_per_batch = np.mean([np.sum(cm.sum(0) + cm.sum(1) > 0) for cm in batch_cms])
+    print(
+        f"batches of {batch_size}: mean of per-batch mIoU {np.mean(per_batch):.4f} "
+        f"(min {np.min(per_batch):.3f}, max {np.max(per_batch):.3f}, {classes_per_batch:.1f} of "
+        f"{info.num_classes} classes per batch) | one accumulated matrix {metrics.mean_iou(sum(batch_cms)):.4f}"
+    )
+
+# %% [markdown]
+# The accumulated matrix does not depend on the batch size (the last column is the same number in
+# every row); the per-batch average does. The course's `metrics.StreamingMeanIoU` (the `val_miou`
+# of training) and `evaluate_split` both accumulate.
+#
 # ## 3. IoU per class
 
 # %%
@@ -315,22 +352,20 @@ print(f"TTA gain on the reference model: {tta_ref['gain']:+.4f} mIoU")
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: mean IoU from a confusion matrix
 # Write `my_mean_iou(cm)` with NumPy: IoU per class from the confusion matrix (rows truth, columns
 # prediction), averaged over the classes that occur in the truth or the prediction.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
 
-
-# %% jupyter={"source_hidden": true}
+# %%
 def my_mean_iou(cm):
-    cm = np.asarray(cm, dtype=float)
-    tp = np.diag(cm)
-    union = cm.sum(0) + cm.sum(1) - tp
-    return float(np.mean(tp[union > 0] / union[union > 0]))
+    # IoU per class, then the mean over the classes with a non-empty union
+    raise NotImplementedError
 
 
 # %%
@@ -340,19 +375,10 @@ checks_practice.check_miou_function(my_mean_iou)
 # ### Exercise 2: the worst confusion
 # From `test.confusion_matrix`, find the pair `(true class name, predicted class name)` with the
 # largest off-diagonal share of its row (the most frequent mistake, relative to the class's size).
+# `info.classes` holds the names.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# NBVAL_IGNORE_OUTPUT
-row_shares = test.confusion_matrix / np.maximum(test.confusion_matrix.sum(1, keepdims=True), 1)
-np.fill_diagonal(row_shares, -1)
-i, j = np.unravel_index(np.argmax(row_shares), row_shares.shape)
-answer_2 = (info.classes[i], info.classes[j])
-answer_2
+# %%
+answer_2 = None  # (true class name, predicted class name)
 
 # %%
 checks_practice.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
@@ -362,21 +388,50 @@ checks_practice.check_worst_confusion(answer_2, test.confusion_matrix, info.clas
 # ### Exercise 3: flip TTA by hand
 # Write `flip_tta(model, images)` for a batch `[B, H, W, 3]`: the average of the softmax of the
 # model's logits on the images and on the mirrored images (mirrored back). Use `keras.ops` or
-# `tensorflow`.
-
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+# `tensorflow`; return a NumPy array.
 
 
-# %% jupyter={"source_hidden": true}
+# %%
 def flip_tta(model, images):
-    probs = keras.ops.softmax(model(images, training=False), axis=-1)
-    mirrored = keras.ops.flip(keras.ops.softmax(model(keras.ops.flip(images, axis=2), training=False), axis=-1), axis=2)
-    return keras.ops.convert_to_numpy((probs + mirrored) / 2)
+    # softmax of the logits, and of the mirrored image's logits mirrored back; their mean
+    raise NotImplementedError
 
 
 # %%
 batch = next(iter(data.make_dataset(root, "val", 2, training=False, image_size=config.eval_size, max_images=2)))[0]
 checks_practice.check_flip_tta(flip_tta, model, batch.numpy())
+
+
+# %% [markdown]
+# ### Exercise 4: the seed's metric
+# Write `batch_averaged_miou(batch_cms)`: the seed's number, from a list of per-batch confusion
+# matrices (each batch's mIoU over the classes present in that batch, then the mean over batches).
+# The check runs it on the model's validation batches of 2 images and puts it next to the
+# accumulated mIoU. Which one would you report, and which one changes when you change the batch
+# size?
+
+
+# %%
+def batch_averaged_miou(batch_cms):
+    # one mIoU per matrix, then their mean
+    raise NotImplementedError
+
+
+# %%
+val_pairs = data.make_dataset(root, "val", 2, training=False, image_size=eval_size, max_images=n_val)
+checks_practice.check_batch_averaged_miou(
+    batch_averaged_miou, checks_practice.batch_cms_of(model, val_pairs, info.num_classes)
+)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb07.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("07")  # all of this notebook's solutions; show("07", "flip_tta") for one
+# ```

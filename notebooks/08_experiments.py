@@ -47,11 +47,13 @@ DATASET = "auto"
 
 # %matplotlib inline
 
+import dataclasses  # noqa: F401 (for exercise 4)
+
 import keras
 import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, experiments, reference_runs, train
+from course_utils import checks_practice, data, evaluate, experiments, reference_runs, train
 from course_utils.profiles import get_profile
 from course_utils.results import publish
 
@@ -213,20 +215,19 @@ print("or all of them in one go: --variant all")
 #
 # ## Exercises
 #
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
+#
 # ### Exercise 1: the price of image pooling
 # How many parameters does the image-pooling branch add to DeepLabV3-ResNet-18 for this dataset?
 # Compute it by hand: the branch is a 1x1 convolution from the 512 backbone channels to 256 (no
 # bias) and a BatchNorm (4 values per channel); the 1x1 projection after the concatenation then has
-# 256 more input channels (to 256 outputs, no bias).
+# 256 more input channels (to 256 outputs, no bias). Store it in `answer_1`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-answer_1 = 512 * 256 + 4 * 256 + 256 * 256
-answer_1
+# %%
+answer_1 = None  # number of parameters
 
 # %%
 checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resnet18")
@@ -234,37 +235,79 @@ checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resne
 # %% [markdown]
 # ### Exercise 2: feature-map size at output stride 8
 # The paper crops 513x513. What is the height and width of the ResNet's last feature map at output
-# stride 8? (Padding is "same": every stride-2 step rounds up.)
+# stride 8? (Padding is "same": every stride-2 step rounds up.) Store `(height, width)` in
+# `answer_2`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-import math
-
-answer_2 = (math.ceil(513 / 8), math.ceil(513 / 8))
-answer_2
+# %%
+answer_2 = None  # (height, width)
 
 # %%
 checks_practice.check_stage4_size(answer_2, (513, 513), output_stride=8)
 
 # %% [markdown]
 # ### Exercise 3: the best value for parameters
-# Among the rows of the live run that were trained, which variant has the highest validation mIoU
-# per million parameters? Store its name in `answer_3`.
+# Among the rows of the live run that were trained (`rows`, a list of dicts with the keys
+# `"variant"`, `"params"` and `"val_miou"`, `None` when not trained), which variant has the highest
+# validation mIoU per million parameters? Store its name in `answer_3`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# NBVAL_IGNORE_OUTPUT
-scored = [r for r in rows if r["val_miou"] is not None and r["params"]]
-answer_3 = max(scored, key=lambda r: r["val_miou"] / (r["params"] / 1e6))["variant"]
-answer_3
+# %%
+answer_3 = None  # a variant's name
 
 # %%
 checks_practice.check_best_efficiency(answer_3, rows)
+
+# %% [markdown]
+# ### Exercise 4 (experiment): class weights and the rare classes
+# Notebook 05 computed class weights (inverse log frequency) so that the rare classes weigh more
+# in the loss. Do they help the rare classes here? Run the controlled comparison yourself:
+#
+# 1. `switched_config`: the reference's config `base` with **one** change, the class weighting
+#    switched (`dataclasses.replace(base, class_weighting=not base.class_weighting)`: on, unless the
+#    profile's recipe already uses weights, as the `cpu` profile's CamVid recipe does);
+# 2. train it into the folder `switched_dir` below (`train.train(config, root, run_dir, verbose=0)`
+#    returns `(model, history)`; about as long as notebook 06's run, seconds in the smoke profile);
+# 3. `switched_result`: score it exactly as the reference below (`evaluate.evaluate_split` on
+#    `"val"` with the same `max_images` and `evaluate.scoring_kwargs`);
+# 4. `switched_iou`: a dict from each class name to its IoU in that result;
+# 5. `rare_classes`: the names of the two classes with the fewest training pixels (`train_counts`);
+# 6. `rare_gain`: the mean IoU change of those two classes, switched minus reference.
+#
+# The check verifies the mechanics (one change, the same images, the IoUs of your result, the
+# right classes, the arithmetic), not a value, and prints the table. In the smoke profile the two
+# runs are a few steps long and the difference is noise; with the `cpu` profile it is a real
+# measurement (the CamVid reference runs of section 4 made this comparison at full length).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+reference_model, _ = experiments.load_or_train(base, root, notebook_06_run)
+score = evaluate.scoring_kwargs(base)
+reference_result = evaluate.evaluate_split(reference_model, root, "val", max_images=profile.max_eval_images, **score)
+train_counts = data.class_frequencies(root, "train")
+switched_dir = experiments.run_dir_for(profile, info.name, "class-weights-switched")
+print(f"reference val mIoU {reference_result.miou:.4f} on {reference_result.num_images} images")
+print("training pixels per class:", dict(zip(info.classes, train_counts.tolist())))
+
+# %%
+switched_config = None  # base with the class weighting switched
+switched_result = None  # evaluate.evaluate_split(...) of the model trained with it
+switched_iou = None  # {class name: IoU}
+rare_classes = None  # the two rarest classes' names
+rare_gain = None  # mean IoU change of the rare classes, switched minus reference
+
+# %%
+checks_practice.check_class_weight_experiment(
+    switched_config, switched_result, switched_iou, rare_classes, rare_gain, base, reference_result, train_counts
+)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb08.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("08")  # all of this notebook's solutions; show("08", "class_weight_experiment") for one
+# ```

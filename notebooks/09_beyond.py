@@ -156,6 +156,41 @@ plt.show()
 # python -m course_utils train --dataset camvid --profile cpu --decoder --run-dir runs/camvid-v3plus
 # ```
 #
+# ### The seed's head: upsample first, classify after
+#
+# DeepLabV3 and V3+ both classify **before** the last upsampling: the 1x1 classifier runs on the
+# small feature map and only `num_classes` channels are resized. The seed did it the other way
+# round: it upsampled the 256-channel ASPP output 16x and ran its 1x1 convolution at full
+# resolution. Both are linear (a bilinear resize mixes neighbouring positions with weights that sum
+# to 1, a 1x1 convolution mixes channels at one position), so they **commute**: the logits are the
+# same, at a very different price. `model_report` counts it on this notebook's image size:
+
+# %%
+fmap_hw = (-(-size[0] // 16), -(-size[1] // 16))  # the feature map at output stride 16
+feature_in = keras.Input((*fmap_hw, 256))
+classifier = keras.layers.Conv2D(info.num_classes, 1, name="classifier")
+upsample = keras.layers.UpSampling2D(16, interpolation="bilinear", name="upsample")
+heads = {
+    "course: classify, then upsample": keras.Model(feature_in, upsample(classifier(feature_in))),
+    "seed: upsample 256 channels, then classify": keras.Model(feature_in, classifier(upsample(feature_in))),
+}
+table = PrettyTable(["head", "MACs per image", "largest activation (MB)"])
+table.align["head"] = "l"
+for name, head in heads.items():
+    rep = model_report(head, (*fmap_hw, 256))
+    biggest = max(int(np.prod(layer.output_shape[1:])) for layer in rep.layers) * 4 / 2**20
+    table.add_row([name, f"{rep.macs:,}", f"{biggest:.1f}"])
+print(table)
+features_demo = np.random.default_rng(0).normal(size=(1, *fmap_hw, 256)).astype("float32")
+outs = [head(features_demo).numpy() for head in heads.values()]
+print(f"largest difference between the two heads' logits: {np.max(np.abs(outs[0] - outs[1])):.1e}")
+
+# %% [markdown]
+# 256x the multiply-accumulates (16 x 16 positions for every one) and a 256-channel float32 tensor
+# at full resolution per image, which in training is kept for the backward pass: at the seed's
+# 240x480 and batch 8 that tensor alone is 240 x 480 x 256 x 4 bytes x 8, about 900 MB, for the
+# same logits. Resize as late, and on as few channels, as possible.
+#
 # ## 2. Your own image
 #
 # Set `MY_IMAGE` at the top to the path of a photo (PNG or JPEG). A network trained on one
@@ -303,20 +338,19 @@ print("same classes as the Keras model:", bool(np.array_equal(served.argmax(-1),
 #
 # ## Exercises
 #
-# ### Exercise 1: the decoder's stride
-# Build a DeepLabV3+ with a fixed input size (`input_shape=(64, 128, 3)`). At which output stride
-# are the low-level features that the decoder concatenates (the input of its layer
-# `decoder_low_conv`)? Store the number in `answer_1`.
-
-# %% [markdown]
-# #### Solution
+# Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
+# line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
+# `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
+# The solutions are at the very end of the notebook.
 #
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+# ### Exercise 1: the decoder's stride
+# `plus` below is a DeepLabV3+ with a fixed input size (64x128). At which output stride are the
+# low-level features that the decoder concatenates (the input of its layer `decoder_low_conv`,
+# `plus.get_layer("decoder_low_conv").input.shape`)? Store the number in `answer_1`.
 
-# %% jupyter={"source_hidden": true}
+# %%
 plus = build_deeplabv3(info.num_classes, backbone=profile.backbone, decoder=True, input_shape=(64, 128, 3))
-answer_1 = 64 // plus.get_layer("decoder_low_conv").input.shape[1]
-answer_1
+answer_1 = None  # an output stride
 
 # %%
 checks_practice.check_decoder_stride(answer_1, plus)
@@ -325,19 +359,13 @@ checks_practice.check_decoder_stride(answer_1, plus)
 # %% [markdown]
 # ### Exercise 2: colour a prediction
 # Write `my_colorize(ids, palette)` that turns a map of class ids into an RGB `uint8` image with the
-# dataset's palette, and paints void (255) black.
-
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
+# dataset's palette (a list of `(r, g, b)`), and paints void (255) black.
 
 
-# %% jupyter={"source_hidden": true}
+# %%
 def my_colorize(ids, palette):
-    table = np.zeros((256, 3), np.uint8)
-    table[: len(palette)] = palette
-    return table[np.asarray(ids)]
+    # an [H, W, 3] uint8 image
+    raise NotImplementedError
 
 
 # %%
@@ -349,15 +377,34 @@ checks_practice.check_colorize(my_colorize, info.palette)
 # (`reloaded.serve(x)`) and those of the Keras `model(x)` for the image batch `x` above. Store it in
 # `max_difference`.
 
-# %% [markdown]
-# #### Solution
-#
-# The cell below is collapsed: try the exercise yourself first, then expand it to compare.
-
-# %% jupyter={"source_hidden": true}
-# NBVAL_IGNORE_OUTPUT
-max_difference = float(np.max(np.abs(reloaded.serve(x).numpy() - model(x, training=False).numpy())))
-max_difference
+# %%
+max_difference = None  # a float
 
 # %%
 checks_practice.check_export_difference(max_difference, model, export_dir / "saved_model", x[0])
+
+# %% [markdown]
+# ### Exercise 4: the seed's head on Cityscapes
+# Cityscapes images, halved, are 512x1024; the feature map at output stride 16 is then 32x64 with
+# 256 channels, and there are 19 classes. By hand: how many multiply-accumulates does the seed's
+# head (upsample 16x, then the 1x1 classifier) spend per image? Store the number in `answer_4`;
+# the check compares it with `model_report` and with the course's order.
+
+# %%
+answer_4 = None  # multiply-accumulates of the seed's head
+
+# %%
+checks_practice.check_head_macs(answer_4, (32, 64), num_classes=19)
+
+# %% [markdown] tags=["solutions"]
+# ## Solutions
+#
+# The solutions are not part of this notebook's run, so that the checks above report your own work.
+# They are in `course_utils/solutions/nb09.py` (`tests/test_solutions.py` proves each one passes its
+# check). To see them here, run in a new cell:
+#
+# ```python
+# from course_utils.solutions import show
+#
+# show("09")  # all of this notebook's solutions; show("09", "my_colorize") for one
+# ```

@@ -107,6 +107,33 @@ def test_check_checkpoint_monitor(tmp_path):
         cp.check_checkpoint_monitor(("val_loss", "min"), config, tmp_path)
 
 
+def segmenter(classes: int = 3) -> keras.Model:
+    """A tiny logits model whose last convolution is named "classifier", like the course's DeepLabV3."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(classes, 1, name="classifier")(x))
+
+
+def test_check_seed_gradient_ratio(capsys):
+    model = segmenter()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 8, 10, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(2, 8, 10))
+    labels[:, :4] = 255  # half of the pixels void
+    ratio, share = cp.seed_gradient_ratio(model, images, labels)
+    assert share == pytest.approx(0.5)
+    assert ratio != pytest.approx(share, rel=1e-2)  # TensorFlow's gradient of an all-zero one-hot row is softmax(z)
+    cp.check_seed_gradient_ratio(ratio, model, images, labels)
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="upside down"):
+        cp.check_seed_gradient_ratio(1 / ratio, model, images, labels)
+    with pytest.raises(ExerciseError, match="non-void share"):
+        cp.check_seed_gradient_ratio(share, model, images, labels)
+    with pytest.raises(ExerciseError):
+        cp.check_seed_gradient_ratio(1.0, model, images, labels)
+
+
 # --------------------------------------------------------------------------- 07
 
 
@@ -158,6 +185,28 @@ def test_check_flip_tta():
         cp.check_flip_tta(lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m(x), axis=-1)), model, images)
 
 
+def test_check_batch_averaged_miou(capsys):
+    rng = np.random.default_rng(2)
+    cms = [rng.integers(0, 20, size=(4, 4)) for _ in range(3)]
+    cms[0][3, :] = 0
+    cms[0][:, 3] = 0
+    cp.check_batch_averaged_miou(lambda c: float(np.mean([metrics.mean_iou(m) for m in c])), cms)
+    assert "one accumulated matrix" in capsys.readouterr().out
+    with pytest.raises(ExerciseError):
+        cp.check_batch_averaged_miou(lambda c: metrics.mean_iou(np.sum(c, axis=0)), cms)  # the accumulated one
+
+
+def test_batch_cms_of_adds_up_to_the_whole():
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(4, 6, 8, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(4, 6, 8))
+    batches = [(images[:2], labels[:2]), (images[2:], labels[2:])]
+    cms = cp.batch_cms_of(model, batches, 3)
+    whole = metrics.confusion_matrix(labels, np.argmax(model(images).numpy(), -1), 3)
+    assert len(cms) == 2 and np.array_equal(sum(cms), whole)
+
+
 # --------------------------------------------------------------------------- 08
 
 
@@ -185,6 +234,52 @@ def test_check_best_efficiency():
         cp.check_best_efficiency("big", rows)
     with pytest.raises(ExerciseError, match="No trained rows"):
         cp.check_best_efficiency("x", rows[2:])
+
+
+def _class_weight_case():
+    import dataclasses
+
+    from course_utils.evaluate import EvaluationResult
+    from course_utils.train import TrainConfig
+
+    names = ["road", "car", "person", "pole"]
+    base = TrainConfig.from_profile("smoke", tensorboard=False)
+    switched = dataclasses.replace(base, class_weighting=True, backup_every=3)  # bookkeeping may differ
+    ref_cm = np.array([[50, 5, 0, 0], [5, 30, 1, 0], [2, 2, 3, 0], [1, 0, 0, 1]])
+    new_cm = np.array([[48, 5, 2, 0], [5, 30, 1, 0], [1, 1, 5, 0], [1, 0, 0, 1]])
+    reference = EvaluationResult("val", ref_cm, names, 4)
+    result = EvaluationResult("val", new_cm, names, 4)
+    iou = dict(zip(names, result.per_class_iou.tolist()))
+    counts = np.array([1000, 400, 30, 10])
+    rare = ["person", "pole"]
+    gain = float(np.nanmean(result.per_class_iou[2:] - reference.per_class_iou[2:]))
+    return [switched, result, iou, rare, gain], base, reference, counts
+
+
+def test_check_class_weight_experiment(capsys):
+    import dataclasses
+
+    answers, base, reference, counts = _class_weight_case()
+    cp.check_class_weight_experiment(*answers, base, reference, counts)
+    assert "Correct!" in capsys.readouterr().out
+
+    def fails(index, value, match):
+        wrong = list(answers)
+        wrong[index] = value
+        with pytest.raises(ExerciseError, match=match):
+            cp.check_class_weight_experiment(*wrong, base, reference, counts)
+
+    fails(0, base, "switch it")
+    fails(0, dataclasses.replace(answers[0], epochs=5), "one thing only")
+    fails(1, answers[2], "evaluate_split")
+    fails(1, dataclasses.replace(answers[1], num_images=3), "same split")
+    fails(2, dict(list(answers[2].items())[:3]), "every class name")
+    fails(2, {k: 0.5 for k in answers[2]}, "per_class_iou")
+    fails(3, ["car", "pole"], "rarest")
+    fails(4, answers[4] + 0.1, "rare_gain")
+    fails(4, None, "Still None: rare_gain")
+    assert cp.check_class_weight_experiment(None, None, None, None, None, base, reference, counts) is False
+    assert "Not attempted yet" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- 09
@@ -236,6 +331,18 @@ def test_check_export_difference(tmp_path):
     assert cp.check_export_difference(None, model, tmp_path / "sm", image) is False
 
 
+def test_check_head_macs(capsys):
+    seed = cp.head_report((4, 6), 5).macs
+    assert seed == 64 * 96 * 256 * 5
+    assert cp.head_report((4, 6), 5, seed_order=False).macs * 256 == seed
+    cp.check_head_macs(seed, (4, 6), 5)
+    assert "256x fewer" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="course's head"):
+        cp.check_head_macs(4 * 6 * 256 * 5, (4, 6), 5)
+    with pytest.raises(ExerciseError):
+        cp.check_head_macs(seed + 64 * 96 * 5, (4, 6), 5)  # the bias counted
+
+
 def _stub(*args):
     raise NotImplementedError
 
@@ -251,6 +358,9 @@ def _stub(*args):
         lambda: cp.check_class_weights(None, [1, 2]),
         lambda: cp.check_worst_confusion(None, np.eye(2), ["a", "b"]),
         lambda: cp.check_best_efficiency(None, []),
+        lambda: cp.check_batch_averaged_miou(_stub, [np.eye(2)]),
+        lambda: cp.check_head_macs(None, (2, 2), 3),
+        lambda: cp.check_seed_gradient_ratio(None, None, None, None),
     ],
 )
 def test_untouched_exercises_are_reported_not_failed(call, capsys):

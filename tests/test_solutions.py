@@ -102,8 +102,17 @@ def test_show_prints_a_solution(capsys):
     print("Correct!")  # for the fixture
 
 
-# --------------------------------------------------------------------------- 06-09 (their notebooks still show
-# the solutions in collapsed cells; these modules are ready for when their exercises become fill-in cells)
+# --------------------------------------------------------------------------- 06-09
+
+
+def tiny_segmenter(classes: int = 3, seed: int = 0):
+    """A small logits model whose last convolution is named "classifier", like the course's DeepLabV3."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(classes, 1, name="classifier")(x))
 
 
 def test_nb06(tmp_path):
@@ -119,6 +128,17 @@ def test_nb06(tmp_path):
     assert cp.check_checkpoint_monitor(nb06.checkpoint_monitor(config), config, tmp_path)
 
 
+def test_nb06_seed_gradient_ratio():
+    from course_utils.solutions import nb06
+
+    model = tiny_segmenter()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 8, 10, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(2, 8, 10))
+    labels[0, :3] = 255  # some void
+    assert cp.check_seed_gradient_ratio(nb06.seed_gradient_ratio(model, images, labels), model, images, labels)
+
+
 def test_nb07():
     import keras
 
@@ -132,6 +152,9 @@ def test_nb07():
     model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))
     images = np.random.default_rng(0).normal(size=(2, 6, 8, 3)).astype("float32")
     assert cp.check_flip_tta(nb07.flip_tta, model, images)
+    rng = np.random.default_rng(1)
+    batch_cms = [rng.integers(0, 20, size=(3, 3)) for _ in range(4)]
+    assert cp.check_batch_averaged_miou(nb07.batch_averaged_miou, batch_cms)
 
 
 def test_nb08():
@@ -145,6 +168,23 @@ def test_nb08():
         {"variant": "c", "val_miou": None, "params": 1e6},
     ]
     assert cp.check_best_efficiency(nb08.best_efficiency(rows), rows)
+
+
+@pytest.mark.slow
+def test_nb08_class_weight_experiment(tmp_path):
+    from course_utils import data, evaluate, train
+    from course_utils.datasets.minidrive import build_minidrive
+    from course_utils.solutions import nb08
+
+    root = build_minidrive(tmp_path / "minidrive", 4, 2, 0, 32, 64, seed=1)
+    base = train.TrainConfig.from_profile(
+        "smoke", image_size=(32, 64), eval_size=(32, 64), batch_size=2, steps_per_epoch=1, tensorboard=False
+    )
+    reference, _ = train.train(base, root, tmp_path / "reference", verbose=0)
+    reference_result = evaluate.evaluate_split(reference, root, "val", **evaluate.scoring_kwargs(base))
+    counts = data.class_frequencies(root, "train")
+    answers = nb08.class_weight_experiment(base, root, tmp_path / "switched", reference_result, counts)
+    assert cp.check_class_weight_experiment(*answers, base, reference_result, counts)
 
 
 def test_nb09(tmp_path):
@@ -165,3 +205,4 @@ def test_nb09(tmp_path):
     assert cp.check_export_difference(
         nb09.export_difference(model, reloaded, image[None]), model, tmp_path / "sm", image
     )
+    assert cp.check_head_macs(nb09.seed_head_macs((32, 64), 19), (32, 64), num_classes=19)

@@ -1,13 +1,11 @@
-"""Solutions of the exercises of notebook 06 (training).
-
-Notebook 06 still shows these in collapsed cells below its exercises; the module is the form the
-notebook will use once its exercises become cells the student fills in (like 00-05).
-"""
+"""Solutions of the exercises of notebook 06 (training)."""
 
 from __future__ import annotations
 
 import math
 import tempfile
+
+import numpy as np
 
 
 def poly_lr(step, base=0.01, total=1000, power=0.9):
@@ -31,3 +29,27 @@ def checkpoint_monitor(config) -> tuple[str, str]:
         callbacks = train.make_callbacks(config, tmp, None)
     ckpt = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.ModelCheckpoint))
     return ckpt.monitor, ckpt.mode
+
+
+def seed_gradient_ratio(model, images, labels) -> float:
+    """Exercise 4: gradient norms on the classifier's kernel, the seed's loss (void an all-zero one-hot row,
+    averaged over every pixel) over the course's (void left out)."""
+    import keras
+    import tensorflow as tf
+
+    from course_utils.losses import masked_sparse_ce
+
+    kernel = model.get_layer("classifier").kernel
+    labels = np.asarray(labels)
+    norms = []
+    for seed_style in (True, False):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(images, training=False), tf.float32)
+            if seed_style:
+                num_classes = logits.shape[-1]
+                one_hot = np.eye(num_classes + 1, dtype=np.float32)[:, :num_classes][np.minimum(labels, num_classes)]
+                loss = keras.ops.mean(keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True))
+            else:
+                loss = masked_sparse_ce()(labels, logits)
+        norms.append(float(tf.norm(tape.gradient(loss, kernel))))
+    return norms[0] / norms[1]

@@ -1,8 +1,11 @@
-"""Solutions of the exercises of notebook 08 (experiments); the notebook still shows them in collapsed cells."""
+"""Solutions of the exercises of notebook 08 (experiments)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+
+import numpy as np
 
 # Exercise 1: the pooling branch's 1x1 convolution (512 x 256, no bias) and BatchNorm (4 x 256) on
 # ResNet-18, plus 256 more input channels of the projection after the concatenation (256 x 256).
@@ -16,3 +19,23 @@ def best_efficiency(rows) -> str:
     """Exercise 3: the trained variant with the highest validation mIoU per million parameters."""
     scored = [r for r in rows if r["val_miou"] is not None and r["params"]]
     return max(scored, key=lambda r: r["val_miou"] / (r["params"] / 1e6))["variant"]
+
+
+def class_weight_experiment(base, root, run_dir, reference_result, train_counts, max_images=None):
+    """Exercise 4: the reference with its class weighting switched, trained, scored like the reference.
+
+    Returns ``(switched_config, switched_result, switched_iou, rare_classes, rare_gain)``.
+    """
+    from course_utils import evaluate, train
+
+    switched_config = dataclasses.replace(base, class_weighting=not base.class_weighting)
+    model, _ = train.train(switched_config, root, run_dir, verbose=0)
+    switched_result = evaluate.evaluate_split(
+        model, root, "val", max_images=max_images, **evaluate.scoring_kwargs(switched_config)
+    )
+    switched_iou = dict(zip(switched_result.class_names, switched_result.per_class_iou.tolist()))
+    rare = np.argsort(np.asarray(train_counts), kind="stable")[:2]
+    rare_classes = [switched_result.class_names[i] for i in rare]
+    deltas = switched_result.per_class_iou[rare] - reference_result.per_class_iou[rare]
+    rare_gain = float(np.nanmean(deltas)) if np.any(~np.isnan(deltas)) else float("nan")
+    return switched_config, switched_result, switched_iou, rare_classes, rare_gain
