@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -247,12 +246,10 @@ def test_find_dataset_preference_and_errors(tmp_path, monkeypatch):
     assert data.find_dataset("minidrive") == (tmp_path / "minidrive-smoke").resolve()
 
 
-def test_ensure_minidrive_fast_reuse_and_rebuild(tmp_path):
+def test_ensure_minidrive_reuse_and_rebuild(tmp_path):
+    # (its speed is measured by benchmarks, not asserted here: a loaded machine is not a failure)
     smoke = profiles.get_profile("smoke")
-    start = time.perf_counter()
     root = data.ensure_minidrive(smoke, root=tmp_path / "md")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, elapsed
     info = data.load_info(root)
     assert info.image_size == smoke.eval_size
     assert info.counts == dict(zip(("train", "val", "test"), smoke.minidrive_counts))
