@@ -411,7 +411,12 @@ heads = {
 }
 f = np.random.default_rng(0).normal(size=(1, 15, 30, 256)).astype("float32")
 outputs = [h(f).numpy() for h in heads.values()]
-print("same logits:", np.allclose(*outputs, atol=1e-4), "| largest difference", f"{np.abs(outputs[0] - outputs[1]).max():.1e}")
+print(
+    "same logits:",
+    np.allclose(*outputs, atol=1e-4),
+    "| largest difference",
+    f"{np.abs(outputs[0] - outputs[1]).max():.1e}",
+)
 for name, h in heads.items():
     r = model_report(h, (15, 30, 256))
     activations = sum(np.prod(layer.output_shape[1:]) for layer in r.layers) * 4 / 2**20
