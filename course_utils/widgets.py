@@ -144,7 +144,7 @@ def dilation_figure(
     e = effective_kernel_size(kernel, rate)
     half = (e - 1) // 2
 
-    fig = Figure(figsize=(12, 2.9))
+    fig = Figure(figsize=(12, 3.1))
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [2, 1, 1, 2]})
     axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[0].add_patch(Rectangle((cx - half - 0.5, cy - half - 0.5), e, e, fill=False, ec="yellow", lw=1.5))
@@ -158,10 +158,10 @@ def dilation_figure(
     axes[1].add_patch(Rectangle((cx - half - 0.5, cy - half - 0.5), e, e, fill=False, ec="yellow", lw=1.5))
     for ty, tx in tap_positions((cy, cx), kernel, rate):
         axes[1].add_patch(Rectangle((tx - 0.5, ty - 0.5), 1, 1, fill=False, ec="red", lw=2, label="tap"))
-    axes[1].set_title(f"zoom: {kernel * kernel} taps, {rate} px apart")
+    axes[1].set_title(f"zoom: {kernel * kernel} taps,\n{rate} px apart")
 
     axes[2].imshow(dilate_kernel(np.ones((kernel, kernel)), rate), cmap="Reds", vmin=0, vmax=1.3)
-    axes[2].set_title(f"zero-inserted kernel {e}x{e}")
+    axes[2].set_title(f"zero-inserted\nkernel {e}x{e}")
     axes[3].imshow(filtered, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[3].set_title(f"{kernel}x{kernel} mean filter, rate {rate}")
     for ax in axes:
