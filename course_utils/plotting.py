@@ -36,6 +36,7 @@ __all__ = [
     "plot_qualitative",
     "legend_handles",
     "plot_legend",
+    "annotate_points",
 ]
 
 
@@ -266,6 +267,51 @@ def legend_handles(class_names: Sequence[str], palette: Sequence[Sequence[int]])
     handles = [Patch(facecolor=pal[i] / 255.0, edgecolor="black", lw=0.5, label=n) for i, n in enumerate(class_names)]
     handles.append(Patch(facecolor="black", label="void"))
     return handles
+
+
+def annotate_points(
+    ax, x: Sequence[float], y: Sequence[float], labels: Sequence[str], fontsize: float = 8, offset: float = 4.0
+) -> list:
+    """Label scatter points so that no two labels overlap; returns the ``Annotation`` objects.
+
+    Each label starts ``offset`` points right of its point; a label whose box
+    would overlap one already placed moves up (then down) in steps of its own
+    height until it is free, with a thin leader line to its point when it
+    moved. Call it after the axis limits are final (labels are placed in
+    display coordinates).
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed: list = []
+    annotations = []
+    order = np.argsort(np.asarray(y, dtype=float), kind="stable")
+    for i in order:
+        text = ax.annotate(
+            labels[i], (x[i], y[i]), xytext=(offset, 0), textcoords="offset points", fontsize=fontsize, va="center"
+        )
+        box = text.get_window_extent(renderer)
+        step_pt = box.height * 72.0 / fig.dpi * 1.1
+        for k in range(1, 4 * len(labels) + 2):
+            if not any(box.overlaps(other) for other in placed):
+                break
+            shift = (k + 1) // 2 * step_pt * (1 if k % 2 else -1)  # up 1, down 1, up 2, ...
+            text.set_position((offset, shift))
+            box = text.get_window_extent(renderer)
+        shift = text.get_position()[1]
+        if shift != 0:  # moved: redraw it with a leader line to its point
+            text.remove()
+            text = ax.annotate(
+                labels[i],
+                (x[i], y[i]),
+                xytext=(offset, shift),
+                textcoords="offset points",
+                fontsize=fontsize,
+                va="center",
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0, "shrinkB": 2},
+            )
+        placed.append(box)
+        annotations.append(text)
+    return annotations
 
 
 def plot_legend(class_names: Sequence[str], palette: Sequence[Sequence[int]], ncol: int = 4) -> Figure:

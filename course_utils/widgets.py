@@ -112,14 +112,29 @@ def dilation_readout(kernel: int, rate: int) -> str:
     return f"kernel {kernel}x{kernel}, rate {rate} -> effective {e}x{e}"
 
 
+def tap_positions(center: tuple[int, int], kernel: int, rate: int) -> list[tuple[int, int]]:
+    """``(row, col)`` of the ``kernel**2`` taps of a dilated kernel centred on ``center``.
+
+    Taps are ``rate`` pixels apart; the kernel is centred like "same" padding
+    (first tap ``(effective - 1) // 2`` pixels before the centre).
+    """
+    half = (effective_kernel_size(kernel, rate) - 1) // 2
+    offsets = np.arange(kernel) * rate - half
+    return [(center[0] + int(dy), center[1] + int(dx)) for dy in offsets for dx in offsets]
+
+
 def dilation_figure(
     image: np.ndarray | None = None, kernel: int = 3, rate: int = 2, center: tuple[int, int] | None = None
 ) -> Figure:
-    """Kernel footprint on an image, the zero-inserted kernel and the filtered output.
+    """Kernel footprint on an image (full view and zoom), the zero-inserted kernel and the filtered output.
 
-    The filter is a ``kernel x kernel`` mean filter applied with
-    :func:`course_utils.atrous.atrous_conv2d` at the given rate: a large rate
-    blends copies of the image shifted by ``rate`` pixels (watch the car).
+    Panel 1 marks the field of view (yellow box) on the whole image; panel 2
+    zooms into it and draws each of the ``kernel**2`` taps as its own
+    one-pixel red square, so that taps stay separate marks at any rate and
+    figure size. The filter of panel 4 is a ``kernel x kernel`` mean filter
+    applied with :func:`course_utils.atrous.atrous_conv2d` at the given rate: a
+    large rate blends copies of the image shifted by ``rate`` pixels (watch
+    the car).
     """
     gray = _gray(image)
     h, w = gray.shape
@@ -127,23 +142,29 @@ def dilation_figure(
     weights = np.full((kernel, kernel), 1.0 / kernel**2)
     filtered = atrous_conv2d(gray, weights, rate)
     e = effective_kernel_size(kernel, rate)
-
-    fig = Figure(figsize=(10, 2.7))
-    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1, 2]})
-    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     half = (e - 1) // 2
+
+    fig = Figure(figsize=(12, 3.1))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [2, 1, 1, 2]})
+    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[0].add_patch(Rectangle((cx - half - 0.5, cy - half - 0.5), e, e, fill=False, ec="yellow", lw=1.5))
-    offsets = np.arange(kernel) * rate - half
-    ty, tx = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
-    axes[0].scatter(tx.ravel(), ty.ravel(), s=12, c="red", marker="s")
-    axes[0].set_title(f"taps of a {kernel}x{kernel} kernel, rate {rate}")
-    axes[1].imshow(dilate_kernel(np.ones((kernel, kernel)), rate), cmap="Reds", vmin=0, vmax=1.3)
-    axes[1].set_title(f"zero-inserted kernel {e}x{e}")
-    axes[1].set_xticks([])
-    axes[1].set_yticks([])
-    axes[2].imshow(filtered, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axes[2].set_title("mean filter at this rate")
-    for ax in (axes[0], axes[2]):
+    axes[0].set_title(f"field of view {e}x{e} (yellow)")
+
+    # zoom: the field of view plus a margin of 2 pixels, one square per tap
+    margin = 2
+    axes[1].imshow(gray, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[1].set_xlim(cx - half - margin - 0.5, cx + half + margin + 0.5)
+    axes[1].set_ylim(cy + half + margin + 0.5, cy - half - margin - 0.5)
+    axes[1].add_patch(Rectangle((cx - half - 0.5, cy - half - 0.5), e, e, fill=False, ec="yellow", lw=1.5))
+    for ty, tx in tap_positions((cy, cx), kernel, rate):
+        axes[1].add_patch(Rectangle((tx - 0.5, ty - 0.5), 1, 1, fill=False, ec="red", lw=2, label="tap"))
+    axes[1].set_title(f"zoom: {kernel * kernel} taps,\n{rate} px apart")
+
+    axes[2].imshow(dilate_kernel(np.ones((kernel, kernel)), rate), cmap="Reds", vmin=0, vmax=1.3)
+    axes[2].set_title(f"zero-inserted\nkernel {e}x{e}")
+    axes[3].imshow(filtered, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[3].set_title(f"{kernel}x{kernel} mean filter, rate {rate}")
+    for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
@@ -201,14 +222,15 @@ def receptive_field_figure(rates: Sequence[int], kernel: int = 3) -> Figure:
     """The input pixels one output of a stack of dilated convolutions sees (holes = gridding)."""
     footprint = stack_footprint(rates, kernel)
     rf = footprint.shape[0]
-    fig = Figure(figsize=(4.2, 4.2))
+    fig = Figure(figsize=(4.8, 4.0))
     ax = fig.subplots()
-    ax.imshow(
+    image = ax.imshow(
         np.where(footprint > 0, footprint, np.nan),
         cmap="viridis",
         interpolation="nearest",
         extent=(-0.5, rf - 0.5, rf - 0.5, -0.5),
     )
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="paths from this pixel to the output")
     ax.set_facecolor("white")
     ax.add_patch(Rectangle((-0.5, -0.5), rf, rf, fill=False, ec="black", lw=1))
     ax.set_title(

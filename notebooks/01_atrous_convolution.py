@@ -123,9 +123,10 @@ print("same as Conv2D(dilation_rate=2):     ", np.allclose(ours, keras_out[0, :,
 print("weights: 3x3 at rate 2 has", kernel.size, "- a dense 5x5 would have", 5 * 5)
 
 # %% [markdown]
-# The figure puts the 9 taps of a 3x3 kernel at rate 4 on the sample image (red squares; the yellow
-# box is the 9x9 field of view), shows the zero-inserted kernel and the image filtered by a 3x3 mean
-# filter at that rate: the filter blends pixels 4 apart, so edges appear as shifted copies.
+# The figure marks the 9x9 field of view of a 3x3 kernel at rate 4 on the sample image (yellow box),
+# zooms into it to show the 9 taps (one red square per tap, 4 pixels apart: the pixels in between
+# are skipped), shows the zero-inserted kernel and the image filtered by a 3x3 mean filter at that
+# rate: the filter blends pixels 4 apart, so edges appear as shifted copies.
 
 # %%
 fig = explorers.dilation_figure(image, kernel=3, rate=4)
@@ -217,14 +218,15 @@ panels = {
     f"atrous rate {factor}: {dense.shape[0]}x{dense.shape[1]}": dense,
 }
 lim = np.percentile(np.abs(dense), 99)  # one colour scale for the three responses
-fig, axes = plt.subplots(1, 4, figsize=(14, 2.6))
+fig, axes = plt.subplots(1, 4, figsize=(14, 2.6), layout="constrained")
 for ax, (title, panel) in zip(axes, panels.items()):
     if title == "input":
         ax.imshow(panel, cmap="gray", interpolation="nearest")
     else:
-        ax.imshow(panel, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
+        response = ax.imshow(panel, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
     ax.set_title(title)
     ax.axis("off")
+fig.colorbar(response, ax=axes[1:], shrink=0.8, label="edge response")
 plt.show()
 
 # Atrous convolution computes exactly the strided responses - and all the ones in between.

@@ -28,9 +28,11 @@
 # 1. build DeepLabV3 with `course_utils.model.build_deeplabv3` and read its structure block by block;
 # 2. run a forward pass and explain every shape from the input image to the logits;
 # 3. compare the cost of output stride 8 and 16;
-# 4. place DeepLab V1, V2, V3 and V3+ (and U-Net) in context, each tied to code you used;
+# 4. place DeepLab V1, V2, V3 and V3+ in context, each tied to code you used, and compare DeepLabV3
+#    with a U-Net in parameters, output stride, receptive field and compute;
 # 5. recognise and fix the seed notebook's bugs: ReLU before BatchNorm, ReLU before the softmax,
-#    a hard-coded upsampling size, notebooks importing notebooks and machine-specific paths.
+#    a hard-coded upsampling size, upsampling 256 channels before the classifier, notebooks
+#    importing notebooks and machine-specific paths.
 #
 # **Prerequisites.** Notebooks 01-03.
 
@@ -60,8 +62,8 @@ from course_utils import checks
 from course_utils import widgets as explorers
 from course_utils.data import normalize_image
 from course_utils.datasets.minidrive import MINIDRIVE_CLASSES, MINIDRIVE_PALETTE, generate_scene
-from course_utils.model import build_deeplabv3, default_aspp_rates, format_report, model_report
-from course_utils.plotting import colorize
+from course_utils.model import build_deeplabv3, build_unet, default_aspp_rates, format_report, model_report
+from course_utils.plotting import colorize, legend_handles
 from course_utils.profiles import get_profile
 
 plt.rcParams["figure.dpi"] = 72
@@ -168,9 +170,11 @@ for ax, (title, picture) in zip(
         ("untrained prediction", colorize(prediction, MINIDRIVE_PALETTE)),
     ],
 ):
-    ax.imshow(picture)
+    ax.imshow(picture, interpolation="nearest")
     ax.set_title(title)
     ax.axis("off")
+fig.legend(handles=legend_handles(MINIDRIVE_CLASSES, MINIDRIVE_PALETTE), loc="lower center", ncol=8, fontsize=9)
+fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -196,7 +200,7 @@ for name, m in [("OS 16", model), ("OS 8", model8)]:
     print(f"{name}: {1000 * (time.perf_counter() - start) / 3:.0f} ms per {scene_h}x{scene_w} image on this machine")
 
 # %% [markdown]
-# ## 5. The DeepLab family, and U-Net
+# ## 5. The DeepLab family
 #
 # | model | year | key ideas | in this course |
 # |---|---|---|---|
@@ -205,11 +209,8 @@ for name, m in [("OS 16", model), ("OS 8", model8)]:
 # | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training, 8 for a last fine-tune with frozen BatchNorm and for evaluation, no CRF | `build_deeplabv3` (this notebook) |
 # | **DeepLab V3+** | 2018 | a light **decoder** with low-level features (stride 4) for sharper boundaries; aligned **Xception** backbone with **depthwise separable** convolutions | `build_deeplabv3(decoder=True)` below; Xception is not built in the course |
 #
-# **U-Net** (2015) is a symmetric encoder-decoder: the encoder halves the resolution four times, the
-# decoder upsamples step by step and concatenates the encoder's feature map at *every* scale.
-# DeepLab instead keeps the resolution inside the backbone (dilation, output stride 16), puts its
-# effort into multi-scale context (ASPP) and upsamples in one step; V3+ borrows a single U-Net-style
-# skip connection. Both ideas, in code:
+# V3+ borrows a single U-Net-style skip connection (section 6), and Xception's separable
+# convolutions, in code:
 
 # %%
 plus = build_deeplabv3(
@@ -231,10 +232,89 @@ separable.build((None, None, None, 256))
 print(f"3x3 conv 256->256: {dense_conv.count_params():,} weights; separable: {separable.count_params():,}")
 
 # %% [markdown]
-# ## 6. The seed notebook's bugs, fixed
+# ## 6. U-Net versus DeepLabV3, in code
 #
-# The Keras notebook this course grew from trained a DeepLabV3 on IDD, with five problems. Each gets
-# a small experiment.
+# **U-Net** (Ronneberger et al., 2015) is a symmetric encoder-decoder: the encoder halves the
+# resolution `depth` times (two 3x3 Conv-BN-ReLU, then a 2x2 max-pool), the decoder upsamples step
+# by step (2x2 transposed convolutions) and concatenates the encoder's feature map at *every* scale.
+# DeepLab keeps the resolution inside the backbone instead (dilation, output stride 16), puts its
+# effort into multi-scale context (ASPP) and upsamples in one step.
+#
+# `course_utils.model.build_unet` builds a small U-Net (depth 4, 32 filters at the first level, half
+# the original's width). `model_report` counts both models at 240x480 (the seed notebook's IDD size):
+# parameters, multiply-accumulates, the **output stride** (input size / coarsest feature map) and
+# the **theoretical receptive field** (the input pixels one output logit can depend on).
+
+# %%
+unet = build_unet(num_classes, depth=4, base_filters=32)
+compare_size = (240, 480, 3)
+reports = {"U-Net (depth 4, 32 filters)": model_report(unet, compare_size)}
+reports[f"DeepLabV3-{profile.backbone}, OS {profile.output_stride}"] = model_report(model, compare_size)
+
+
+def finite_rf(r):  # largest field of any layer that is not global pooling
+    return max(layer.receptive_field for layer in r.layers if np.isfinite(layer.receptive_field))
+
+
+def coarsest(r):
+    return "x".join(str(d) for d in (compare_size[0] // r.output_stride, compare_size[1] // r.output_stride))
+
+
+table = PrettyTable(["model", "params (M)", "GMACs", "output stride", "coarsest map", "RF output", "RF w/o pooling"])
+for name, r in reports.items():
+    rf = "global" if np.isinf(r.receptive_field) else int(r.receptive_field)
+    table.add_row(
+        [name, f"{r.total_params / 1e6:.2f}", f"{r.gmacs:.1f}", r.output_stride, coarsest(r), rf, int(finite_rf(r))]
+    )
+table.align["model"] = "l"
+table.title = "at 240x480, one image"
+print(table)
+
+# %% [markdown]
+# Where does the compute go? U-Net spends it at high resolution (its first and last levels run
+# 32-64 channels on the full 240x480 grid), DeepLab at 1/16 of the resolution with many channels:
+
+# %%
+for name, r in reports.items():
+    full = sum(layer.macs for layer in r.layers if len(layer.output_shape) == 4 and layer.output_shape[1] >= 120)
+    print(f"{name:<32} {100 * full / r.macs:4.0f} % of the MACs at 1/2 resolution or finer")
+
+# %% [markdown]
+# The same street scene through both (cropped to a multiple of 16, which U-Net needs; DeepLab takes
+# any size):
+
+# %%
+crop = normalize_image(image[: scene_h // 16 * 16, : scene_w // 16 * 16])[None]
+for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
+    out = m(crop, training=False)
+    print(f"{name:<10} input {tuple(crop.shape)} -> logits {tuple(out.shape)} {out.dtype.name}")
+
+# %% [markdown]
+# Reading the table honestly:
+#
+# * **Both output logits at the input's size**, so for the loss and the metrics they are
+#   interchangeable: the difference is inside.
+# * **Resolution.** U-Net's coarsest map is 1/16 of the input, like DeepLab's at output stride 16,
+#   but U-Net rebuilds full resolution with learned upsampling and skip connections at every level,
+#   while DeepLab interpolates bilinearly from 1/16 (V3+ adds one skip at 1/4). Thin structures and
+#   boundaries are U-Net's strength; that is why it dominates medical imaging.
+# * **Context.** DeepLab's image-pooling branch sees the whole image, and even without it the
+#   dilated ResNet-18 and the rate-18 ASPP branch reach over a thousand pixels. This U-Net's field
+#   (200 pixels) is smaller than the 240-pixel height of the image, and it comes from the bottleneck
+#   only: at the finest level the skip connection passes on features that saw only a few pixels.
+#   The *theoretical* field overstates both; the effective one is much smaller (notebook 01).
+# * **Cost.** Parameters say little about compute: this U-Net has half the parameters of
+#   DeepLabV3-ResNet-18 but about 2.4x its multiply-accumulates, nearly half of them at full and
+#   half resolution (DeepLab: 3 %), and it keeps large activations for the backward pass. The
+#   numbers hold for these two configurations only; widths, depths and backbones move them a lot.
+# * **Pretraining.** DeepLab's encoder is an ImageNet classifier that can start from pretrained
+#   weights (notebook 02); this U-Net starts from scratch.
+#
+# ## 7. The seed notebook's bugs, fixed
+#
+# The Keras notebook this course grew from trained a DeepLabV3 on IDD, with seven problems; six are
+# fixed here, each with a small experiment, and the seventh (a loss that counts void pixels) in
+# notebook 05.
 #
 # ### Bug 1: ReLU before BatchNorm
 #
@@ -313,7 +393,38 @@ for size in [(height, width), (96, 160), (100, 72)]:
     print(f"input {size[0]}x{size[1]} -> logits {tuple(out.shape[1:])}")
 
 # %% [markdown]
-# ### Bugs 4 and 5: notebooks importing notebooks, and Google Drive paths
+# ### Bug 4: upsampling 256 channels, then classifying at full resolution
+#
+# The seed upsampled the 256-channel ASPP output 16x to 240x480 *first* and ran its 1x1 convolution
+# to the classes at full resolution. A 1x1 convolution and a bilinear upsampling are both linear and
+# act on different axes (channels, pixels; the bilinear weights sum to 1, so the bias passes
+# through): they commute, and the result is **the same logits** at a fraction of the cost. Both heads
+# on a 15x30x256 feature map with the same weights:
+
+# %%
+features = keras.Input((15, 30, 256))
+classify = keras.layers.Conv2D(num_classes, 1, name="classifier")
+upsample = keras.layers.UpSampling2D(16, interpolation="bilinear", name="upsample")
+heads = {
+    "classify, then upsample (course)": keras.Model(features, upsample(classify(features))),
+    "upsample, then classify (seed)": keras.Model(features, classify(upsample(features))),
+}
+f = np.random.default_rng(0).normal(size=(1, 15, 30, 256)).astype("float32")
+outputs = [h(f).numpy() for h in heads.values()]
+print("same logits (up to float rounding):", np.allclose(*outputs, atol=1e-4))
+for name, h in heads.items():
+    r = model_report(h, (15, 30, 256))
+    activations = sum(np.prod(layer.output_shape[1:]) for layer in r.layers) * 4 / 2**20
+    print(f"{name:<33} {r.macs / 1e6:7.2f} MMACs, activations {activations:6.1f} MiB per image (float32)")
+
+# %% [markdown]
+# The classifier runs on 16 x 16 = 256 times as many pixels, so it costs 256x the MACs (every further
+# 1x1 convolution at 256 channels at full resolution adds 256 / 7 = 37 times that again), and the
+# upsampled 256-channel map alone is a 112 MiB activation per image, 37x the 3 MiB of the course's
+# upsampled logits. With a batch of 8 that is the difference between fitting on a small GPU and not.
+# The course's model classifies at 1/16 and resizes the 7-channel logits (`ResizeLike`).
+#
+# ### Bugs 5 and 6: notebooks importing notebooks, and Google Drive paths
 #
 # The seed copied notebooks from a Google Drive (`/content/drive/My Drive/...`) and imported them
 # with `import_ipynb`: the code could not be tested, ran only on one account, and every run depended
@@ -336,9 +447,11 @@ print(profile.describe())
 # * Output stride 8 costs about 3x the compute and 1.7x the activation memory of 16 (notebook 02) for
 #   the same parameters.
 # * V1 brought atrous convolution and a CRF, V2 ASPP, V3 image pooling, BatchNorm and multi-grid,
-#   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead.
+#   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead, with skip
+#   connections, and spends its compute at high resolution.
 # * The seed's bugs are fixed in the library: Conv -> BN -> ReLU, logits without ReLU, sizes read at
-#   run time, a tested package and profiles instead of notebooks on a Drive.
+#   run time, classify before upsampling (same logits, 256x fewer MACs), a tested package and profiles
+#   instead of notebooks on a Drive.
 #
 # ## Exercises
 #

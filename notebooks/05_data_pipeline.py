@@ -64,6 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
+from course_utils.losses import masked_sparse_ce
 from course_utils.profiles import get_profile
 from course_utils.results import publish
 
@@ -249,7 +250,10 @@ for k, (x, y) in enumerate(views):
     axes[0, k].set_title(f"view {k + 1}", fontsize=9)
 for ax in axes.ravel():
     ax.set_axis_off()
-fig.tight_layout()
+fig.legend(
+    handles=plotting.legend_handles(info.classes, info.palette), loc="lower center", ncol=8, fontsize=8, frameon=False
+)
+fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -278,6 +282,40 @@ print(
 )
 
 # %% [markdown]
+# ### Void in the loss: the seed's one-hot cross-entropy
+#
+# The seed one-hot encoded its labels and trained with a plain categorical cross-entropy, so void
+# pixels (padding, unlabelled regions) became one more class the network had to predict.
+# `course_utils.losses.masked_sparse_ce` averages over the labelled pixels only. Take a real training
+# batch (the first of a few with void padding) and a "model" that is right on every labelled pixel
+# (logit 4 for the true class) and simply predicts road where the label is void, as a sensible
+# network would on padding:
+
+# %%
+C = info.num_classes
+for _, yb in train_ds.take(8):
+    if np.any(yb.numpy() == info.ignore_index):
+        break
+y = yb.numpy().astype(np.int64)
+void = y == info.ignore_index
+guess = np.where(void, 0, y)  # road (class 0) on void pixels
+logits = 4.0 * tf.one_hot(guess, C + 1)  # C classes + a "void class" channel for the seed's loss
+masked = float(masked_sparse_ce()(y, logits[..., :C]))
+seed_targets = tf.one_hot(np.where(void, C, y), C + 1)  # void becomes class C
+per_pixel = keras.losses.categorical_crossentropy(seed_targets, logits, from_logits=True).numpy()
+print(f"batch {tuple(y.shape)}: {100 * void.mean():.1f} % void pixels")
+print(f"masked_sparse_ce (void ignored):      {masked:.3f}")
+print(f"one-hot CE, void as a class (seed):   {per_pixel.mean():.3f}")
+print(f"share of the seed's loss from void:   {100 * per_pixel[void].sum() / per_pixel.sum():.0f} %")
+
+# %% [markdown]
+# The losses differ, and the void pixels bring far more of the seed's loss than their share of the
+# pixels: the network is
+# punished for not predicting "void" on padding, i.e. for not learning where the augmentation padded
+# the image. That wastes capacity and gradient on pixels nobody labelled, and on real data void also
+# covers ambiguous regions, which the loss then asks the model to recognise as a class of its own.
+# The course ignores void in the loss (`ignore_index=255`) and in the metrics.
+#
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
 # The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
@@ -332,12 +370,15 @@ panels = [
     (plotting.colorize(data.read_label(lbl_path), info.palette), "ground truth"),
     (plotting.colorize(baselines.predict_colour_baseline(forest, img), info.palette), "colour baseline"),
 ]
-fig, axes = plt.subplots(1, 3, figsize=(12, 2.6))
+fig, axes = plt.subplots(1, 3, figsize=(12, 2.9))
 for ax, (panel, title) in zip(axes, panels):
     ax.imshow(panel, interpolation="nearest")
     ax.set_title(title)
     ax.set_axis_off()
-fig.tight_layout()
+fig.legend(
+    handles=plotting.legend_handles(info.classes, info.palette), loc="lower center", ncol=8, fontsize=8, frameon=False
+)
+fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -353,6 +394,8 @@ plt.show()
 #   tiny mean IoU. mIoU is the score; class weights are an option for the loss.
 # * `data.make_dataset` decodes, scales, crops, flips and jitters in parallel; labels are only
 #   resized by nearest neighbour, padded with void and flipped, so they keep valid values.
+# * Void is ignored by the loss (`masked_sparse_ce`); a one-hot cross-entropy that counts it as a
+#   class, as the seed's did, trains the model to predict padding.
 # * The parallel pipeline outruns a Python generator; the colour baseline is the bar to clear.
 #
 # Next: `06_training.ipynb` trains DeepLabV3 on this data.

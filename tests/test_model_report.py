@@ -68,6 +68,19 @@ def test_receptive_field_with_dilation_and_pooling():
     assert math.isinf(model_report(pooled, (32, 32, 1)).receptive_field)
 
 
+def test_receptive_field_and_stride_through_upsampling():
+    inputs = keras.Input((None, None, 1))
+    x = layers.Conv2D(1, 3, strides=4, padding="same", name="down")(inputs)  # 3, jump 4
+    t = layers.Conv2DTranspose(1, 3, strides=2, padding="same", name="t")(x)  # ceil(3/2) = 2 taps: 3 + 4 = 7, jump 2
+    n = layers.UpSampling2D(2, name="n")(t)  # nearest: 7, jump 1
+    b = layers.UpSampling2D(2, interpolation="bilinear", name="b")(x)  # bilinear: 3 + 4 = 7, jump 2
+    c = layers.Conv2D(1, 3, padding="same", name="c")(b)  # 7 + 2 * 2 = 11
+    report = model_report(keras.Model(inputs, [n, c]), (32, 32, 1))
+    info = {r.name: (r.receptive_field, r.jump) for r in report.layers}
+    assert info["t"] == (7, 2) and info["n"] == (7, 1) and info["b"] == (7, 2) and info["c"] == (11, 2)
+    assert report.output_stride == 4
+
+
 def test_deeplab_report_and_table():
     r16 = model_report(build_deeplabv3(7, backbone="resnet18", output_stride=16), (64, 96, 3))
     r8 = model_report(build_deeplabv3(7, backbone="resnet18", output_stride=8), (64, 96, 3))
@@ -78,6 +91,7 @@ def test_deeplab_report_and_table():
     # dilation keeps the backbone's field of view while computing 4x more positions
     assert r8.stage_receptive_fields["stage4"] >= r16.stage_receptive_fields["stage4"]
     assert r8.macs > 2 * r16.macs
+    assert (r16.output_stride, r8.output_stride) == (16, 8)  # image pooling's 1x1 map does not count
     assert r16.total_params == r8.total_params
     text = str(format_report([r16, r8], title="output stride"))
     assert "deeplabv3_resnet18" in text and "global" in text

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from course_utils import plotting as P
 from course_utils import report as R
@@ -133,3 +134,23 @@ def test_system_status_reports_ram():
     text = R.system_status()
     assert text.startswith("Gen RAM Free:") and "Total:" in text
     assert ("GPU RAM" in text) == bool(s["gpus"])
+
+
+def test_annotate_points_labels_never_overlap():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = [1.0, 1.02, 1.01, 3.0, 1.0]
+    y = [0.50, 0.505, 0.50, 0.2, 0.51]  # four points almost on top of each other
+    labels = ["baseline", "no multi-grid", "OS 8", "no ASPP", "no pretraining"]
+    ax.scatter(x, y)
+    ax.set_xlim(0, 4)
+    ax.set_ylim(0, 1)
+    texts = P.annotate_points(ax, x, y, labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]  # the text only, not its leader line
+    assert sorted(t.get_text() for t in texts) == sorted(labels)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    # a lone point keeps its label next to it, without a leader line
+    lone = next(t for t in texts if t.get_text() == "no ASPP")
+    assert lone.get_position() == (4.0, 0)
+    plt.close(fig)

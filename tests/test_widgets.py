@@ -95,8 +95,10 @@ def test_aspp_rate_explorer_updates():
 
 
 def test_static_figures_have_axes():
-    assert len(course_widgets.dilation_figure(None, 3, 2).axes) == 3
-    assert len(course_widgets.receptive_field_figure((1, 2, 4)).axes) == 1
+    assert len(course_widgets.dilation_figure(None, 3, 2).axes) == 4
+    rf_fig = course_widgets.receptive_field_figure((1, 2, 4))
+    assert len(rf_fig.axes) == 2  # the footprint and its colourbar
+    assert "paths" in rf_fig.axes[1].get_ylabel()
     assert len(course_widgets.aspp_rate_figure((6, 12, 18), 65).axes) == 2
 
 
@@ -130,3 +132,22 @@ def test_street_scene_is_deterministic_and_checked():
         street_scene(8, 96)
     with pytest.raises(ValueError, match="RGB"):
         to_gray(gray)
+
+
+def test_dilation_figure_draws_every_tap_as_a_separate_mark():
+    from matplotlib.patches import Rectangle
+
+    assert course_widgets.tap_positions((10, 20), 3, 4) == [
+        (r, c) for r in (6, 10, 14) for c in (16, 20, 24)
+    ]  # fmt: skip
+    fig = course_widgets.dilation_figure(None, kernel=3, rate=4, center=(60, 120))
+    zoom = fig.axes[1]
+    taps = [p for p in zoom.patches if isinstance(p, Rectangle) and p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(taps) == 9
+    corners = sorted((p.get_x(), p.get_y()) for p in taps)
+    # one pixel each, 4 pixels apart: no two squares touch
+    assert all(p.get_width() == 1 and p.get_height() == 1 for p in taps)
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for i, a in enumerate(corners) for b in corners[i + 1 :]) == 4
+    # the zoom shows the 9x9 field of view and a margin, not the whole image
+    x0, x1 = zoom.get_xlim()
+    assert x1 - x0 == 9 + 2 * 2

@@ -4,6 +4,7 @@
   stride 8/16/32, multi-grid), ``resnet_endpoints``, ``load_keras_applications_weights``
 - :mod:`~course_utils.model.aspp`: ``aspp`` (inside a graph), ``build_aspp`` (a model)
 - :mod:`~course_utils.model.deeplab`: ``build_deeplabv3`` (logits, V3+ decoder)
+- :mod:`~course_utils.model.unet`: ``build_unet`` (a small U-Net, for comparison)
 - :mod:`~course_utils.model.report`: ``model_report``, ``format_report``
 - :mod:`~course_utils.model.layers`: ``ResizeLike``, ``CaffeInputAdapter``
 """
@@ -20,6 +21,7 @@ from course_utils.model.resnet import (
     resnet_endpoints,
     stage_strides_and_rates,
 )
+from course_utils.model.unet import build_unet
 
 __all__ = [
     "BACKBONES",
@@ -30,6 +32,7 @@ __all__ = [
     "build_aspp",
     "build_deeplabv3",
     "build_resnet",
+    "build_unet",
     "default_aspp_rates",
     "format_report",
     "keras_applications_name",

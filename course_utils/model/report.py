@@ -29,8 +29,15 @@ Theoretical receptive field
     ``jump_out = jump_in * stride``, where ``k_eff = rate * (k - 1) + 1`` for a
     dilated kernel; merges (add, concatenate) take the largest field; a bilinear
     resize adds one input step; global pooling makes it the whole image
-    (``math.inf``). It is the *theoretical* field: the effective one is much
-    smaller.
+    (``math.inf``). Upsampling divides the jump: a transposed convolution
+    (kernel ``k``, stride ``s``) adds ``ceil(k / s) - 1`` input steps, nearest
+    ``UpSampling2D`` none, bilinear one. It is the *theoretical* field: the
+    effective one is much smaller.
+
+Output stride
+    :attr:`ModelReport.output_stride`: the largest jump (product of strides)
+    of any layer, i.e. input size / size of the coarsest feature map (global
+    pooling excluded).
 """
 
 from __future__ import annotations
@@ -77,6 +84,11 @@ class ModelReport:
     def gmacs(self) -> float:
         """Multiply-accumulates in billions."""
         return self.macs / 1e9
+
+    @property
+    def output_stride(self) -> int:
+        """Input pixels per pixel of the coarsest feature map (the largest jump; global pooling excluded)."""
+        return int(max((r.jump for r in self.layers), default=1))
 
     @property
     def non_trainable_params(self) -> int:
@@ -140,6 +152,13 @@ def _rf_step(layer, in_rfs: list[tuple[float, float]]) -> tuple[float, float]:
     if kernel is not None:
         k_eff = max(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
         return rf + (k_eff - 1) * jump, jump * max(strides)
+    if isinstance(layer, layers.Conv2DTranspose):
+        # each output pixel mixes ceil(k / s) input pixels per axis
+        taps = max(math.ceil(k / s) for k, s in zip(layer.kernel_size, layer.strides))
+        return rf + (taps - 1) * jump, jump / max(layer.strides)
+    if isinstance(layer, layers.UpSampling2D):
+        extra = jump if layer.interpolation != "nearest" else 0.0
+        return rf + extra, jump / max(layer.size)
     if type(layer).__name__ == "ResizeLike" and len(in_rfs) == 2:
         # bilinear: each output mixes 2 neighbouring inputs per axis; the output
         # grid is the reference's.
