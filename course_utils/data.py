@@ -483,8 +483,8 @@ def ensure_camvid(root: str | os.PathLike | None = None, source: str | os.PathLi
 def find_dataset(name: str | None = None, profile=None, log=print) -> Path:
     """Folder of the dataset to use; the run profile decides what "auto" may download.
 
-    ``name`` (or the environment variable ``COURSE_DATASET``, default
-    ``"auto"``) is ``"auto"``, a dataset name (``cityscapes``, ``idd``,
+    ``name`` (``None`` or ``"auto"``: the environment variable ``COURSE_DATASET``
+    when it is set, else ``"auto"``) is ``"auto"``, a dataset name (``cityscapes``, ``idd``,
     ``camvid``, ``minidrive``) looked up as ``data_dir()/<name>``, or a path to a
     prepared folder.
 
@@ -510,7 +510,9 @@ def find_dataset(name: str | None = None, profile=None, log=print) -> Path:
     """
     from .profiles import get_profile
 
-    name = (name or os.environ.get(DATASET_ENV, "") or "auto").strip()
+    name = (name or "auto").strip()
+    if name.lower() == "auto":  # a notebook's DATASET = "auto" defers to the environment's choice
+        name = os.environ.get(DATASET_ENV, "").strip() or "auto"
     base = paths.data_dir()
     key = name.lower()
     if key == "auto":

@@ -53,7 +53,7 @@ import keras
 import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, reference_runs, train
+from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, train
 from course_utils.profiles import get_profile
 from course_utils.results import publish
 
@@ -156,10 +156,13 @@ trained = [r for r in rows if r["val_miou"] is not None]
 fig, ax = plt.subplots(figsize=(6.5, 3))
 for r in trained:
     ax.scatter(r["seconds_per_epoch"], r["val_miou"], s=r["params"] / 2e5)
-    ax.annotate(r["variant"], (r["seconds_per_epoch"], r["val_miou"]), fontsize=8)
 ax.set_xlabel("seconds per epoch (this machine)")
 ax.set_ylabel("val mIoU")
 ax.set_title("live run: cost against quality (marker area ~ parameters)", fontsize=10)
+ax.margins(0.25)
+plotting.annotate_points(
+    ax, [r["seconds_per_epoch"] for r in trained], [r["val_miou"] for r in trained], [r["variant"] for r in trained]
+)
 fig.tight_layout()
 plt.show()
 ref_row = next(r for r in rows if r["variant"] == "reference")

@@ -137,7 +137,10 @@ for ax, (panel, title) in zip(axes, panels):
     ax.imshow(panel, interpolation="nearest")
     ax.set_title(title)
     ax.set_axis_off()
-fig.tight_layout()
+fig.legend(
+    handles=plotting.legend_handles(info.classes, info.palette), loc="lower center", ncol=8, fontsize=8, frameon=False
+)
+fig.tight_layout(rect=(0, 0.12, 1, 1))
 plt.show()
 
 # %% [markdown]

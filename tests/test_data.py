@@ -317,3 +317,15 @@ def test_seed_style_generator_one_hot(toy):
     sums = onehot.sum(-1)
     assert set(np.unique(sums)) == {0.0, 1.0}  # void pixels have an all-zero row
     assert set(np.unique(onehot.argmax(-1)[sums == 1])) <= {0, 6}
+
+
+def test_explicit_auto_defers_to_course_dataset(tmp_path, monkeypatch):
+    """A notebook's DATASET = "auto" follows COURSE_DATASET (how the tests pin stored outputs to MiniDrive)."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    make_prepared(tmp_path / "camvid", n=1)
+    make_prepared(tmp_path / "minidrive", n=1)
+    monkeypatch.delenv("COURSE_DATASET", raising=False)
+    assert data.find_dataset("auto") == (tmp_path / "camvid").resolve()
+    monkeypatch.setenv("COURSE_DATASET", "minidrive")
+    assert data.find_dataset("auto") == (tmp_path / "minidrive").resolve()
+    assert data.find_dataset("camvid") == (tmp_path / "camvid").resolve()  # a name still wins
