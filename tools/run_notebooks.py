@@ -23,6 +23,7 @@ Exit status 1 when any notebook fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -102,6 +103,24 @@ def resolve(name: Path) -> Path:
     return matches[0].with_suffix(".ipynb") if len(matches) == 1 else name.resolve()
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send file descriptor 2 to /dev/null, so that TensorFlow's C++ start-up lines (written
+    before Python sees them, by this process and by the kernels it starts, which inherit it) stay
+    off the console. Cell output is unaffected: kernels send it over their own channels."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, float, dict, str]:
     """Run one notebook; return (status, seconds, published values, error text)."""
     import nbformat
@@ -129,7 +148,8 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
         start = time.perf_counter()
         status, error = "ok", ""
         try:
-            client.execute()
+            with quiet_native_stderr():
+                client.execute()
         except CellExecutionError as exc:
             status, error = "FAILED", str(exc).strip().splitlines()[-1][:200]
         except Exception as exc:  # kernel death, timeout
@@ -168,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     if profile == "auto":
         from course_utils.profiles import default_profile_name
 
-        profile = default_profile_name()
+        with quiet_native_stderr():  # asking TensorFlow for a GPU starts it
+            profile = default_profile_name()
     paths = [resolve(p) for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     missing = [p for p in paths if not (p.is_file() or (args.store and p.with_suffix(".py").is_file()))]
     if missing:
@@ -180,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         from course_utils.profiles import get_profile
 
         t0 = time.perf_counter()
-        ensure_minidrive(get_profile(profile))
+        with quiet_native_stderr():
+            ensure_minidrive(get_profile(profile))
         print(f"MiniDrive ({profile} profile) ready in {time.perf_counter() - t0:.1f} s")
 
     table = PrettyTable(["Notebook", "Status", "Seconds", "Results"])
