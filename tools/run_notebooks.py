@@ -108,17 +108,22 @@ def quiet_native_stderr():
     """Send file descriptor 2 to /dev/null, so that TensorFlow's C++ start-up lines (written
     before Python sees them, by this process and by the kernels it starts, which inherit it) stay
     off the console. Cell output is unaffected: kernels send it over their own channels."""
+    import io
+
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+    said = io.StringIO()  # what Python code says on stderr is kept and shown afterwards
     try:
-        yield
+        with contextlib.redirect_stderr(said):
+            yield
     finally:
-        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+        if said.getvalue():
+            sys.stderr.write(said.getvalue())
 
 
 def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, float, dict, str]:
