@@ -73,12 +73,16 @@ def resolve_precision_policy(config: TrainConfig) -> str:
     GPUs of compute capability >= 8.0, TPUs and CPUs with AMX/AVX512-BF16,
     float16 with loss scaling on older GPUs, float32 elsewhere). A named mixed
     policy applies only when a GPU/TPU is present, unless
-    ``force_mixed_precision`` is set (float16 on a CPU is slow).
+    ``force_mixed_precision`` is set (float16 on a CPU is slow); with ``"auto"``,
+    ``force_mixed_precision`` means ``mixed_float16`` on any device, to rehearse
+    a GPU run (the float16 + loss-scaling path of a T4) on a CPU.
     """
     mp = config.mixed_precision
     if not mp:
         return "float32"
     if mp == "auto":
+        if config.force_mixed_precision:  # rehearse the GPU path anywhere: float16 with loss scaling (a T4's)
+            return "mixed_float16"
         from course_utils.hardware import choose_precision
 
         return choose_precision()[0]
