@@ -292,7 +292,7 @@ print(
 # network would on padding:
 
 # %%
-# NBVAL_IGNORE_OUTPUT (float round-off and the batch drawn vary between runs)
+# NBVAL_IGNORE_OUTPUT
 C = info.num_classes
 for _, yb in train_ds.take(8):
     if np.any(yb.numpy() == info.ignore_index):

@@ -327,7 +327,7 @@ publish(val_miou=best_val)
 # batch to batch. Measured on the model above and a few validation images:
 
 # %%
-# NBVAL_IGNORE_OUTPUT (float round-off and the batch drawn vary between runs)
+# NBVAL_IGNORE_OUTPUT
 from course_utils.losses import masked_sparse_ce
 
 n_loss = min(4, info.counts["val"])

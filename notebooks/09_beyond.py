@@ -169,7 +169,7 @@ plt.show()
 # same, at a very different price. `model_report` counts it on this notebook's image size:
 
 # %%
-# NBVAL_IGNORE_OUTPUT (float round-off and the batch drawn vary between runs)
+# NBVAL_IGNORE_OUTPUT
 fmap_hw = (-(-size[0] // 16), -(-size[1] // 16))  # the feature map at output stride 16
 feature_in = keras.Input((*fmap_hw, 256))
 classifier = keras.layers.Conv2D(info.num_classes, 1, name="classifier")
