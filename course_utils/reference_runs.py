@@ -407,7 +407,7 @@ def show_reference_run(
         elif part == "per_class":
             print(per_class_table(run))
         elif part == "curves" and run.curves_png.is_file():
-            display(Image(filename=str(run.curves_png), width=width))
+            display(Image(data=run.curves_png.read_bytes(), format="png", width=width))
         elif part == "gallery" and run.gallery_png.is_file():
-            display(Image(filename=str(run.gallery_png), width=width))
+            display(Image(data=run.gallery_png.read_bytes(), format="png", width=width))
     return run

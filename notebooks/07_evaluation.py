@@ -313,7 +313,7 @@ plt.show()
 # Its predictions on six validation images (image, ground truth, prediction, errors):
 
 # %%
-reference_runs.show_reference_run(ref, parts=("gallery",), width=860)
+_ = reference_runs.show_reference_run(ref, parts=("gallery",), width=860)
 
 # %%
 tta_ref, colour_ref = ref.meta["tta"], ref.meta["colour_baseline"]
