@@ -29,7 +29,7 @@ from prettytable import PrettyTable  # noqa: E402
 
 from course_utils import data  # noqa: E402
 from course_utils.datasets.minidrive import build_minidrive  # noqa: E402
-from course_utils.experiments import images_per_second, naive_batches  # noqa: E402
+from course_utils.throughput import images_per_second, naive_batches  # noqa: E402
 
 
 def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup: int = 3) -> dict[str, float]:
