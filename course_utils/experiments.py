@@ -289,8 +289,15 @@ def run_ablations(
     rows: list[dict] = []
     done: dict[tuple, dict] = {}
     costs: dict[tuple, tuple[float, int]] = {}
+
+    def network(v: Variant) -> tuple:
+        return (v.backbone, v.output_stride, v.multi_grid, v.image_pooling, v.weights)
+
+    # the network the reference run trained: any row that builds it (the reference, or the backbone
+    # row of the same ResNet, whichever comes first) is read from that run
+    reference_key = next((network(v) for v in variants if v.name == "reference"), None)
     for variant in variants:
-        key = (variant.backbone, variant.output_stride, variant.multi_grid, variant.image_pooling, variant.weights)
+        key = network(variant)
         if key in done:  # the same network under another name: reuse its run
             rows.append(
                 {
@@ -325,7 +332,7 @@ def run_ablations(
                 continue
         slug = variant.name.lower().replace(" ", "-")
         row = None
-        if reference_run is not None and variant.name == "reference":
+        if reference_run is not None and key == reference_key:
             cfg = dataclasses.replace(
                 base_config,
                 backbone=variant.backbone,
@@ -337,7 +344,7 @@ def run_ablations(
             row = row_from_finished_run(variant, cfg, dataset_root, reference_run)
         if row is None:
             row = run_variant(variant, base_config, dataset_root, Path(run_root) / slug)
-        if row["status"] == "trained":
+        if row["status"].startswith("trained"):
             done[key] = row
         rows.append(row)
     return rows

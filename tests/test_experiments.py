@@ -273,6 +273,13 @@ def test_run_ablations_reads_the_reference_row_from_notebook_06s_run(tiny_root, 
     assert rows[0]["val_miou"] == pytest.approx(float(history[1].split(",")[history[0].split(",").index("val_miou")]))
     assert rows[0]["params"] > 1_000_000
     assert not (tmp_path / "abl").exists()  # nothing trained
+    # the notebook's order: a backbone row that builds the reference network comes first; it is read
+    # from the run too, and the reference row names it
+    same = dataclasses.replace(ref, name="ResNet-18", group="backbone")
+    rows = experiments.run_ablations([same, ref], config, tiny_root, tmp_path / "abl", reference_run=tmp_path / "nb06")
+    assert [r["status"] for r in rows] == ["trained (re-used nb06)", "same network as ResNet-18"]
+    assert rows[1]["val_miou"] == rows[0]["val_miou"]
+    assert not (tmp_path / "abl").exists()
     # a run of another configuration is not mistaken for the reference: it trains
     other = dataclasses.replace(config, image_size=(32, 32))
     rows = experiments.run_ablations([ref], other, tiny_root, tmp_path / "abl", reference_run=tmp_path / "nb06")
