@@ -9,11 +9,14 @@
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
 # Variables: PYTHON (interpreter that creates the venv), VENV (folder; point it at an active conda
-# env with `make test VENV=$$CONDA_PREFIX` to use that instead), PROFILE (for `make course`).
+# env with `make test VENV=$$CONDA_PREFIX` to use that instead), PROFILE (for `make course`),
+# PARALLEL (pytest-xdist options of `make test`; empty: one process).
 
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= auto
+# one test process per core, at most 4 (each holds a TensorFlow); PARALLEL= runs the suite in one process
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 
@@ -34,14 +37,14 @@ course: $(STAMP)
 	$(PY) tools/run_notebooks.py --profile $(PROFILE)
 
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -m "not e2e"
+	$(PY) -m pytest tests -m "not e2e" $(PARALLEL)
 
 notebooks: $(STAMP)
 	$(PY) tools/run_notebooks.py --store $(NB)
