@@ -44,6 +44,7 @@ __all__ = [
     "DatasetInfo",
     "load_info",
     "list_pairs",
+    "held_out_split",
     "normalize_image",
     "denormalize_image",
     "make_dataset",
@@ -138,6 +139,18 @@ def load_info(root: str | os.PathLike) -> DatasetInfo:
             f"{meta_path} is invalid: {len(classes)} classes but {len(palette)} RGB colours. {_fix_hint(root)}"
         )
     return info
+
+
+def held_out_split(root: str | os.PathLike) -> str:
+    """The split that held-out scores are reported on: ``"test"`` where the dataset has one, else ``"val"``.
+
+    A dataset prepared from a source without a test split (a CamVid copy with
+    train and val only) is scored on val; the notebooks print which split they used.
+    """
+    counts = load_info(root).counts or {}
+    if counts:
+        return "test" if counts.get("test") else "val"
+    return "test" if (Path(root).expanduser() / "test" / "images").is_dir() else "val"
 
 
 def list_pairs(root: str | os.PathLike, split: str) -> list[tuple[Path, Path]]:

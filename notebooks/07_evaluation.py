@@ -101,8 +101,8 @@ print(f"model {how}: {model.name}, {model.count_params():,} parameters")
 
 # %%
 score = evaluate.scoring_kwargs(config)
+held_out = data.held_out_split(root)  # "test", or "val" for a dataset prepared without a test split
 results = evaluate.evaluate_splits(model, root, ("train", "val", "test"), max_images=profile.max_eval_images, **score)
-held_out = "test" if "test" in results else "val"  # a dataset prepared without a test split: use val
 print("images evaluated per split:", {split: r.num_images for split, r in results.items()})
 
 # %%

@@ -217,8 +217,7 @@ work = experiments.run_dir_for(profile, info.name, "my-images")
 work.mkdir(parents=True, exist_ok=True)
 if MY_IMAGE is None:
     MY_IMAGE = work / "example.png"
-    split = "test" if "test" in (info.counts or {"test": 0}) else "val"  # val where no test split was prepared
-    write_png(MY_IMAGE, data.read_image(data.list_pairs(root, split)[0][0]))
+    write_png(MY_IMAGE, data.read_image(data.list_pairs(root, data.held_out_split(root))[0][0]))
 rgb = data.read_image(MY_IMAGE)
 target = profile.eval_size or info.image_size
 rgb = tf.image.resize(rgb, target, method="bilinear", antialias=True).numpy().round().clip(0, 255).astype(np.uint8)

@@ -329,3 +329,11 @@ def test_explicit_auto_defers_to_course_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATASET", "minidrive")
     assert data.find_dataset("auto") == (tmp_path / "minidrive").resolve()
     assert data.find_dataset("camvid") == (tmp_path / "camvid").resolve()  # a name still wins
+
+
+def test_held_out_split_is_test_where_prepared_else_val(tmp_path):
+    root = make_prepared(tmp_path / "ds", n=1)
+    make_prepared(root, n=1, split="val")
+    assert data.held_out_split(root) == "val"  # train and val only, as the local CamVid copy
+    make_prepared(root, n=1, split="test")
+    assert data.held_out_split(root) == "test"
