@@ -207,25 +207,16 @@ def denormalize_image(x) -> np.ndarray:
 
 
 def _augment_train(image, label, seed, crop, scale_range, augment):
-    """Random scale + crop with void padding + flip in one sampling step, jitter drawn.
+    """Random scale + crop with void padding + flip, jitter drawn (:func:`course_utils.augment.crop_tf`).
 
-    The shared implementation of :mod:`course_utils.augment` on TensorFlow
-    tensors (the PyDataset pipeline runs the same code on NumPy arrays); its
-    seven uniforms come from ``tf.random.stateless_uniform`` with ``seed``.
+    The seven uniforms come from ``tf.random.stateless_uniform`` with ``seed``.
     """
     import tensorflow as tf
 
     from . import augment as aug
 
-    ops = aug.tf_ops()
-    ch, cw = crop
     u = tf.random.stateless_uniform([aug.N_UNIFORMS], seed)
-    shape = tf.shape(image)
-    ys, xs, jitter = aug.sample_window(u, shape[0], shape[1], crop, scale_range, augment, ops)
-    img, lbl = aug.resample(image, label, ys, xs, ops)
-    img = tf.ensure_shape(img, [ch, cw, 3])
-    lbl = tf.ensure_shape(lbl, [ch, cw])
-    return img, lbl, tf.ensure_shape(jitter, [3])
+    return aug.crop_tf(image, label, u, crop, scale_range, augment)
 
 
 def _jitter_batch(images, labels, jitter):
@@ -337,7 +328,8 @@ def make_dataset(
             lambda pair, s: _augment_train(pair[0], pair[1], s, crop, (lo, hi), augment), num_parallel_calls=par
         )
         ds = ds.batch(batch_size, drop_remainder=True, num_parallel_calls=par)
-        ds = ds.map(_jitter_batch, num_parallel_calls=par)
+        # one XLA-compiled loop for the jitter (several full-size passes without it)
+        ds = ds.map(tf.function(_jitter_batch, jit_compile=True), num_parallel_calls=par)
     else:
         size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
 
