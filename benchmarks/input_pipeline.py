@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,17 +33,27 @@ from course_utils.datasets.minidrive import build_minidrive  # noqa: E402
 from course_utils.throughput import images_per_second, naive_batches  # noqa: E402
 
 
-def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup: int = 3) -> dict[str, float]:
-    """Images/s (steady state) of the generator and of ``make_dataset`` with and without its cache.
+def run(
+    root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup: int = 3, repeats: int = 3
+) -> dict[str, float]:
+    """Images/s (steady state, median of ``repeats`` timings of ``batches`` batches) of the
+    generator and of ``make_dataset`` with and without its cache.
 
     The default ``make_dataset`` keeps decoded images in memory after the first
     epoch when the split fits in ``data.CACHE_BUDGET_BYTES``; its warm-up is
     therefore one full epoch. ``cache=False`` decodes every PNG in every epoch.
+    Each pipeline is one iterator, warmed up once and then timed ``repeats`` times.
     """
     n_images = len(data.list_pairs(root, "train"))
     epoch = -(-n_images // batch_size)
+
+    def median_rate(batches_iter, wu: int) -> float:
+        it = iter(batches_iter)
+        images_per_second(it, 1, wu)  # warm-up (the timed batch included: it is thrown away)
+        return statistics.median(images_per_second(it, batches, 0) for _ in range(repeats))
+
     # the seed notebook's way: one Python thread, cv2 reads, numpy stacking, one-hot labels
-    rates = {"generator": images_per_second(naive_batches(root, "train", batch_size, size), batches, warmup)}
+    rates = {"generator": median_rate(naive_batches(root, "train", batch_size, size), warmup)}
     for name, cache, wu in (
         ("make_dataset, cache=False", False, warmup),
         ("make_dataset (default cache)", None, epoch + warmup),
@@ -50,7 +61,7 @@ def run(root: Path, batch_size: int, batches: int, size: tuple[int, int], warmup
         ds = data.make_dataset(
             root, "train", batch_size, training=True, image_size=size, seed=0, repeat=True, cache=cache
         )
-        rates[name] = images_per_second(ds, batches, wu)
+        rates[name] = median_rate(ds, wu)
     return rates
 
 
@@ -61,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--width", type=int, default=480)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=40, help="timed batches per pipeline (default 40)")
+    parser.add_argument("--batches", type=int, default=40, help="timed batches per timing (default 40)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per pipeline; the median is shown (default 3)")
     args = parser.parse_args(argv)
     size = (args.height, args.width)
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"built {args.images} MiniDrive scenes ({args.height}x{args.width}) in {time.perf_counter() - t0:.1f} s"
             )
-        rates = run(root, args.batch_size, args.batches, size)
+        rates = run(root, args.batch_size, args.batches, size, repeats=args.repeats)
     table = PrettyTable(["pipeline", "images/s", "speed-up"])
     table.align = "r"
     table.align["pipeline"] = "l"

@@ -1,8 +1,9 @@
 """An input pipeline without ``tf.data``: a ``keras.utils.PyDataset`` over a prepared split.
 
 For the JAX and PyTorch backends (or any machine without TensorFlow).
-Images are decoded with OpenCV and augmented by the *same* code as the
-``tf.data`` pipeline (:mod:`course_utils.augment`, here on NumPy arrays), so a
+Images are decoded with OpenCV and augmented by the NumPy specification in
+:mod:`course_utils.augment`, which the ``tf.data`` pipeline implements with
+TensorFlow kernels (tested to cut the same crops), so a
 training batch is ``(image float32 [B, H, W, 3] in [-1, 1], label int32 [B, H, W])``
 with labels in ``{0..C-1, 255}`` exactly as :func:`course_utils.data.make_dataset`
 yields. The random numbers differ (NumPy's generator instead of TensorFlow's),

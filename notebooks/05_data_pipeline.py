@@ -206,10 +206,17 @@ for name, w_log, w_med in zip(
 # 1. `from_tensor_slices` over the (image, label) file paths;
 # 2. `map(decode)` in parallel: PNG bytes to tensors (`num_parallel_calls=AUTOTUNE`);
 # 3. `shuffle`, then `repeat` for training;
-# 4. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe), padding to the crop size
-#    (image grey, label **void**), a **random crop**, a **horizontal flip** and light brightness,
-#    contrast and saturation jitter on the image only;
-# 5. `batch`, then `prefetch`, so that the next batch is prepared while the model trains.
+# 4. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe) and a **random crop**.
+#    Zooming in, a window of the image is resized to the crop; zooming out, the scaled image is
+#    smaller than the crop and the rest is padding (image grey, label **void**). Then a
+#    **horizontal flip**;
+# 5. `batch`, then light brightness, contrast and saturation jitter on the images only (one
+#    XLA-compiled function per batch), then `prefetch`, so that the next batch is prepared while
+#    the model trains.
+#
+# Step 4 resizes with TensorFlow's fast `ResizeBilinear` kernel and cuts with slices and pads. The
+# same crops are written out in NumPy in `course_utils/augment.py`, pixel by pixel, as the
+# specification; a test checks that both give the same crops.
 #
 # The augmentations are drawn from stateless seeds: the same `seed` gives the same crops.
 
@@ -227,7 +234,7 @@ print(train_ds.element_spec)
 
 # %% [markdown]
 # Here is one training image augmented six times (scale 0.5-2.0, crop, flip, jitter); black in the
-# labels is void padding, where the scaled image was smaller than the crop.
+# labels is void padding, where the scaled image was smaller than the crop (zoom out).
 
 # %%
 one = data.make_dataset(
@@ -339,13 +346,14 @@ print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast
 publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
 
 # %% [markdown]
-# With tiny images (the smoke profile) the fixed costs dominate and the gap is small; at the
-# training size of the `gpu` profile (240x480) `benchmarks/input_pipeline.py` measured the pipeline
-# at 5.2x the generator with its default in-memory cache of decoded images, but only 1.8x when it
-# decodes every PNG in every epoch (on 2 CPU cores both are bound by PNG decoding; see
-# `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. If
-# the GPU waits for data, raise `num_parallel_calls`, cache decoded images (`cache=True`) or
-# store smaller PNGs.
+# With tiny images (the smoke profile) the fixed costs dominate and the gap is small. At 240x480
+# on an idle 2-core CPU, `benchmarks/input_pipeline.py` measured the pipeline at 5.3x to 8.3x the
+# generator (median 7.3x over five runs) with its default in-memory cache of decoded images, and at
+# 2.1x to 3.0x when it decodes every PNG in every epoch (then PNG decoding is the limit; see
+# `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. Getting there
+# took measuring: the first version sampled every pixel with gathers and ran at only 2.1x; the
+# time went into dozens of small operations per image, not into the arithmetic. If the GPU waits
+# for data, raise `num_parallel_calls`, cache decoded images (`cache=True`) or store smaller PNGs.
 #
 # ## 5. The baseline: a per-pixel colour classifier
 #
