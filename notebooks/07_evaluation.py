@@ -109,7 +109,7 @@ print("images evaluated per split:", {split: r.num_images for split, r in result
 # NBVAL_IGNORE_OUTPUT
 print(f"DeepLabV3-{config.backbone} on {info.name} ({profile.name} profile)")
 print(report.performance_table(results))
-publish(test_miou=results[held_out].miou, test_pixel_accuracy=results[held_out].pixel_accuracy)
+publish(test_miou=results[held_out].miou, test_pixel_accuracy=results[held_out].pixel_accuracy, held_out=held_out)
 
 # %% [markdown]
 # For context, the seed notebook's own table: DeepLabV3-ResNet-50 trained for 20 epochs (6 hours on

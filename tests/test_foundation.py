@@ -93,6 +93,8 @@ def test_runner_stores_outputs_and_reports_failures(tmp_path):
         [
             "import os; print(os.environ['COURSE_PROFILE'])",
             "from course_utils.results import publish; publish(score=0.25)",
+            # notebook 07's keys: the closing line names the split it scored
+            "publish(test_miou=0.5, colour_baseline_test_miou=0.2, held_out='val')",
         ],
     )
     _write_notebook(bad, ["raise RuntimeError('boom')"])
@@ -106,7 +108,8 @@ def test_runner_stores_outputs_and_reports_failures(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert "score=0.25" in ok.stdout and "1 passed, 0 failed" in ok.stdout
     stored = nbformat.read(good, as_version=4)
-    assert [c.execution_count for c in stored.cells] == [1, 2]
+    assert "DeepLabV3 val mIoU 0.500 against 0.200 for the per-pixel colour baseline" in ok.stdout
+    assert [c.execution_count for c in stored.cells] == [1, 2, 3]
     assert stored.cells[0].outputs[0]["text"] == "smoke\n"
     failed = run(bad)
     assert failed.returncode == 1
