@@ -25,6 +25,10 @@ import os
 import sys
 from pathlib import Path
 
+# TensorFlow's C++ INFO lines (XLA service start, "Compiled cluster using XLA!") are machine noise
+# in a terminal; warnings and errors still show. Set before TensorFlow loads; a user's value wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 #: Smallest image side, crop or tile the CLI accepts (a ResNet at output stride 16 needs a few pixels).

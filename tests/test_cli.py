@@ -184,3 +184,15 @@ def test_unreadable_image_is_a_one_line_error(tiny_root, tiny_checkpoint, tmp_pa
     line = _last_line(out.stderr)
     assert line.startswith("error: Cannot read image") and "broken.png" in line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
+def test_cli_hides_tensorflow_info_lines_unless_the_user_asks(given, expected):
+    """The CLI sets TF_CPP_MIN_LOG_LEVEL=1 before TensorFlow loads (XLA's INFO lines), never over a user's value."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if given is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = given
+    code = "import os, course_utils.__main__; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
