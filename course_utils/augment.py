@@ -162,10 +162,15 @@ def sample_window(u, h, w, crop: Sequence[int], scale_range: Sequence[float], au
     if not augment:
         return _grid(ch, 0.0, hf, ops), _grid(cw, 0.0, wf, ops), ops.f32([0.0, 1.0, 1.0])
     p = _plan(u, h, w, crop, scale_range, ops)
+    return (*_plan_coordinates(p, hf, wf, ch, cw, ops), p.jitter)
+
+
+def _plan_coordinates(p: SimpleNamespace, hf, wf, ch: int, cw: int, ops):
+    """Source rows ``[ch]`` and columns ``[cw]`` that the crop of plan ``p`` samples."""
     ys = ops.where(p.zoom_in, _grid(ch, p.y0, p.lh, ops), (p.oy + ops.arange(ch)) * ((hf - 1.0) / (p.hs - 1.0)))
     xs = ops.where(p.zoom_in, _grid(cw, p.x0, p.lw, ops), (p.ox + ops.arange(cw)) * ((wf - 1.0) / (p.ws - 1.0)))
     xs = ops.where(p.flip, xs[::-1], xs)  # a flip reads the columns right to left
-    return ys, xs, p.jitter
+    return ys, xs
 
 
 def _inside(coords, last, ops):
@@ -226,15 +231,16 @@ def crop_tf(image, label, u, crop: Sequence[int], scale_range: Sequence[float], 
     shape = tf.shape(label)
     h, w = shape[0], shape[1]
     hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
-    ys, xs, jitter = sample_window(u, h, w, crop, scale_range, augment, ops)
-    label = _nearest_label(label, ys, xs, hf - 1.0, wf - 1.0, ops)
 
     def resize(img, size):
         return tf.raw_ops.ResizeBilinear(images=img[None], size=size, align_corners=True)[0]
 
     if not augment:
-        return resize(image, [ch, cw]), label, jitter
+        ys, xs, jitter = sample_window(u, h, w, crop, scale_range, augment, ops)
+        return resize(image, [ch, cw]), _nearest_label(label, ys, xs, hf - 1.0, wf - 1.0, ops), jitter
     p = _plan(u, h, w, crop, scale_range, ops)
+    ys, xs = _plan_coordinates(p, hf, wf, ch, cw, ops)
+    label, jitter = _nearest_label(label, ys, xs, hf - 1.0, wf - 1.0, ops), p.jitter
     i32 = lambda v: tf.cast(v, tf.int32)  # noqa: E731
     # a flip mirrors the (uint8) source and the crop's column offset: cheaper than flipping the float crop
     image = tf.cond(p.flip, lambda: tf.reverse(image, [1]), lambda: image)
