@@ -49,6 +49,7 @@ def test_tensorflow_crops_match_the_numpy_specification(image_hw, crop, scale_ra
             seen.add((bool(plan.zoom_in), bool(plan.flip), bool((np_lbl == 255).all(axis=0).any())))
     # both cases, both flips and padded columns were exercised
     assert {z for z, _, _ in seen} == {True, False} and {f for _, f, _ in seen} == {True, False}
+    assert any(padded for _, _, padded in seen)
 
 
 def test_jitter_is_brightness_contrast_saturation_in_one_affine_map():
