@@ -186,7 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("LO", "HI"),
         help="random scale range of training crops (seed 1 1, paper 0.5 2).",
     )
-    t.add_argument("--class-weights", action="store_true", help="weight the loss by inverse log class frequency.")
+    t.add_argument(
+        "--class-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="weight the loss by inverse log class frequency (default: the recipe's).",
+    )
+    t.add_argument(
+        "--multi-grid",
+        type=_int_at_least(1),
+        nargs="+",
+        default=None,
+        metavar="R",
+        help="unit rates of the last stage, e.g. 1 2 4 (the paper's); 1 for none (default: the profile's).",
+    )
+    t.add_argument(
+        "--image-pooling",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ASPP's image-pooling branch (default: on).",
+    )
+    t.add_argument("--seed", type=_int_at_least(0), default=None, help="random seed of weights and augmentation.")
     t.add_argument("--max-train-images", type=_int_at_least(1), default=None)
     t.add_argument(
         "--run-dir",
@@ -358,8 +378,14 @@ def _cmd_train(args) -> int:
             overrides[key] = tuple(getattr(args, key))
     if args.decoder:
         overrides["decoder"] = True
-    if args.class_weights:
-        overrides["class_weighting"] = True
+    if args.class_weights is not None:
+        overrides["class_weighting"] = args.class_weights
+    if args.multi_grid is not None:
+        overrides["multi_grid"] = None if list(args.multi_grid) == [1] else tuple(args.multi_grid)
+    if args.image_pooling is not None:
+        overrides["image_pooling"] = args.image_pooling
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     if args.force_mixed_precision:
         overrides["force_mixed_precision"] = True
     if args.precision is not None:

@@ -142,6 +142,7 @@ def with_output_stride(model: keras.Model, run_config: dict | str | os.PathLike,
         backbone=cfg["backbone"],
         output_stride=int(output_stride),
         multi_grid=cfg.get("multi_grid"),
+        image_pooling=bool(cfg.get("image_pooling", True)),
         decoder=bool(cfg.get("decoder", False)),
         input_adapter="caffe" if cfg.get("weights") else None,
     )

@@ -225,6 +225,7 @@ BOOKKEEPING_FIELDS = ("tensorboard", "backup_every")
 
 
 def _model_fields(config: dict) -> dict:
+    config = {"image_pooling": True, **config}  # runs stored before the field existed had the branch
     return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
 
 

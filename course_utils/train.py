@@ -109,6 +109,7 @@ class TrainConfig:
     backbone: str = "resnet18"
     output_stride: int = 16
     multi_grid: tuple[int, ...] | None = (1, 2, 4)
+    image_pooling: bool = True
     weights: str | None = None
     decoder: bool = False
     image_size: tuple[int, int] = (120, 240)
@@ -390,6 +391,7 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
         backbone=config.backbone,
         output_stride=config.output_stride,
         multi_grid=config.multi_grid,
+        image_pooling=config.image_pooling,
         weights=config.weights,
         decoder=config.decoder,
         bn_momentum=config.bn_momentum,
