@@ -1,0 +1,138 @@
+"""The CamVid ablation study: the rows' command lines, their costs, and the noise verdict on stored runs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from course_utils import ablations as A
+from course_utils.__main__ import build_parser
+from course_utils.profiles import get_profile
+from course_utils.train import TrainConfig
+
+
+def _parsed_train_options(ablation: A.Ablation):
+    command = A.store_command(ablation)
+    train_args = shlex.split(shlex.split(command)[-1])
+    return build_parser().parse_args(["train", "--dataset", "camvid", *train_args])
+
+
+def test_every_row_is_one_change_the_command_line_can_make():
+    names = [a.name for a in A.ABLATIONS]
+    assert len(names) == len(set(names)) >= 8
+    assert sum(a.is_baseline for a in A.ABLATIONS) == 2  # two seeds of the baseline: the noise band
+    for ablation in A.ABLATIONS:
+        assert len(ablation.overrides) <= 1
+        args = _parsed_train_options(ablation)
+        assert args.epochs == A.ABLATION_EPOCHS and args.profile == "cpu"
+        TrainConfig.from_profile("cpu", dataset="camvid", **ablation.overrides)  # a valid config
+
+
+@pytest.mark.parametrize(
+    "name, attribute, value",
+    [
+        ("output stride 8", "output_stride", 8),
+        ("V3+ decoder", "decoder", True),
+        ("no class weights", "class_weights", False),
+        ("no multi-grid", "multi_grid", [1]),
+        ("no image pooling", "image_pooling", False),
+        ("baseline, seed 2", "seed", 7),
+        ("seed recipe", "recipe", "seed"),
+    ],
+)
+def test_the_command_line_sets_what_the_row_changes(name, attribute, value):
+    ablation = next(a for a in A.ABLATIONS if a.name == name)
+    assert getattr(_parsed_train_options(ablation), attribute) == value
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(ValueError, match="bn_momentum"):
+        A.train_arguments({"bn_momentum": 0.9})
+
+
+def test_costs_before_training():
+    rows = {r["name"]: r for r in A.cost_rows(get_profile("cpu"))}
+    base = rows["baseline"]
+    # the cpu recipe sees CamVid at half size: 180x240, a 12x15 map at OS 16 (rounded up at every stride)
+    assert base["input"] == (180, 240) and base["map"] == (12, 15)
+    # ResNet-18 has two units in stage 4: multi-grid (1, 2, 4) acts as (1, 2) on rate 2
+    assert base["stage4_rates"] == (2, 4) and rows["no multi-grid"]["stage4_rates"] == (2, 2)
+    os8 = rows["output stride 8"]
+    assert os8["map"] == (23, 30) and os8["aspp_rates"] == (12, 24, 36) and os8["stage4_rates"] == (4, 8)
+    assert os8["params"] == base["params"] and os8["gmacs"] > 2.5 * base["gmacs"]
+    # the image-pooling branch: a 512->256 1x1 conv, its BatchNorm, and 256 more inputs to the projection
+    assert base["params"] - rows["no image pooling"]["params"] == 512 * 256 + 4 * 256 + 256 * 256
+    assert rows["V3+ decoder"]["params"] > base["params"]
+
+
+def _fake_run(folder, name, miou, classes=("sky", "pole")):
+    run = folder / name
+    run.mkdir(parents=True)
+    meta = {
+        "command": "python -m course_utils train ...",
+        "hardware": "test",
+        "classes": list(classes),
+        "wall_seconds": 600.0,
+        "extra": {"machine_state": "idle"},
+        "tta": {"gain": 0.01},
+        "splits": {"val": {"miou": miou, "per_class_iou": [miou + 0.1, miou - 0.1]}},
+    }
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+def test_stored_rows_mark_differences_within_the_seed_noise(tmp_path):
+    assert A.stored_rows(folder=tmp_path) == []
+    _fake_run(tmp_path, "camvid-abl-baseline", 0.50)
+    _fake_run(tmp_path, "camvid-abl-baseline-seed-2", 0.52)
+    _fake_run(tmp_path, "camvid-abl-output-stride-8", 0.56)
+    _fake_run(tmp_path, "camvid-abl-no-image-pooling", 0.505)
+    rows = {r["name"]: r for r in A.stored_rows(folder=tmp_path)}
+    assert set(rows) == {"baseline", "baseline, seed 2", "output stride 8", "no image pooling"}
+    assert rows["output stride 8"]["noise"] == pytest.approx(0.02)
+    assert rows["output stride 8"]["delta"] == pytest.approx(0.05) and not rows["output stride 8"]["within_noise"]
+    assert rows["no image pooling"]["delta"] == pytest.approx(-0.005) and rows["no image pooling"]["within_noise"]
+    assert rows["output stride 8"]["per_class"]["pole"] == pytest.approx(0.46)
+    table = A.study_table(list(rows.values()), classes=("pole",)).get_string()
+    assert "within noise" in table and "better" in table
+
+
+def test_one_baseline_gives_no_verdict(tmp_path):
+    _fake_run(tmp_path, "camvid-abl-baseline", 0.50)
+    _fake_run(tmp_path, "camvid-abl-v3-decoder", 0.55)
+    rows = {r["name"]: r for r in A.stored_rows(folder=tmp_path)}
+    assert rows["V3+ decoder"]["noise"] is None and rows["V3+ decoder"]["within_noise"] is None
+
+
+def test_store_tool_trains_scores_and_records_in_one_command(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from course_utils.datasets.minidrive import build_minidrive
+
+    spec = importlib.util.spec_from_file_location(
+        "store_reference_run", Path(__file__).resolve().parent.parent / "tools" / "store_reference_run.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root = build_minidrive(tmp_path / "minidrive", 8, 4, 2, 48, 64, seed=3)
+    common = ["--dataset", str(root), "--out", str(tmp_path / "refs"), "--tta-scales", "1.0"]
+    train = "--profile smoke --epochs 1 --steps-per-epoch 1 --batch-size 2 --image-size 32 32 --verbose 0"
+
+    # a training that fails stores nothing
+    bad = tool.main([*common, "--name", "bad", "--description", "d", "--train", train + " --backbone resnet7"])
+    assert bad != 0 and not (tmp_path / "refs" / "bad").exists()
+
+    rc = tool.main(
+        [*common, "--name", "tiny", "--description", "a tiny row", "--run-dir", str(tmp_path / "run")]
+        + ["--note", "ablation=baseline", "--train", train]
+    )
+    assert rc == 0
+    meta = json.loads((tmp_path / "refs" / "tiny" / "run.json").read_text())
+    assert meta["command"].startswith(f"python -m course_utils train --dataset {root} --profile smoke --epochs 1")
+    assert "--run-dir" not in meta["command"] and meta["wall_seconds"] > 0
+    assert meta["extra"]["ablation"] == "baseline"
+    assert meta["extra"]["machine_state"] in ("idle", "shared")
+    assert meta["extra"]["store_command"].startswith("python tools/store_reference_run.py ")
+    assert 0.0 <= meta["splits"]["val"]["miou"] <= 1.0
