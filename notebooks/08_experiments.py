@@ -18,19 +18,20 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/08_experiments.ipynb)
 #
-# Which design choices of DeepLabV3 matter, and what do they cost? We repeat two studies: the
-# course talk's comparison of ResNet-18, -50 and -101 backbones (parameters, time per epoch, mIoU),
-# and the DeepLabV3 paper's ablations: output stride 8 against 16, multi-grid on or off, the
-# image-pooling branch of ASPP on or off, ImageNet pre-training against training from scratch.
+# Which design choices of DeepLabV3 matter, and what do they cost? We read the course talk's
+# comparison of ResNet-18, -50 and -101 backbones, then set up the course's own ablation study on
+# CamVid: output stride 8 against 16, multi-grid, the image-pooling branch of ASPP, the V3+ decoder,
+# class weights and the training recipe, one change at a time from the `cpu` recipe, with the
+# baseline trained twice to measure the noise.
 #
 # **Learning objectives.** After this notebook you can
 #
-# 1. run a controlled comparison: one change per variant, everything else (data, recipe, sizes)
-#    fixed, and report parameters, time and mIoU side by side;
+# 1. design a controlled comparison: one change per row, everything else (data, recipe, sizes,
+#    schedule) fixed, and a baseline repeated with another seed to size the run-to-run noise;
 # 2. predict the cost of a change before running it (parameters, multiply-accumulates, feature-map
-#    size);
-# 3. tell a live small run, which checks the code, from a full-size result, which answers the
-#    question, and record a result with the command and hardware that produced it.
+#    size, the dilation rates that really act on the map);
+# 3. tell a live small run, which checks the code, from a stored result, which answers the question,
+#    and record a result with the command, hardware and machine load that produced it.
 #
 # **Prerequisites.** Notebooks 02-04 (the model and its options) and 06 (training).
 
@@ -88,38 +89,118 @@ print(talk)
 # training images may simply be too few, or the runs too short, for the extra layers to pay off. A
 # comparison is only as good as what it holds fixed.
 #
-# ## 2. The variants
+# %% [markdown]
+# ## 2. The study: one change at a time
 #
-# `experiments.paper_variants(profile)` lists the rows. The **reference** is the profile's model;
-# every ablation changes exactly one thing:
+# The course's own ablation study trains DeepLabV3 on CamVid with the `cpu` profile's recipe and
+# changes one thing per row. `ablations.ABLATIONS` is the list; each row is a set of
+# `TrainConfig` overrides, nothing else:
+
+# %%
+from course_utils import ablations
+
+study = PrettyTable(["row", "what changes", "TrainConfig overrides"])
+study.align = "l"
+for row in ablations.ABLATIONS:
+    study.add_row([row.name, row.change, row.overrides or "-"])
+print(study)
+print(f"every row trains for {ablations.ABLATION_EPOCHS} epochs (a common, shorter schedule)")
+
+# %% [markdown]
+# Two rows are the baseline with two seeds. They differ only by chance (the initial weights and the
+# order and crops of the images), so their difference is the smallest effect the study can see: a
+# row that moves mIoU by less than that has not shown anything.
 #
-# * **output stride 8** instead of 16: the last two ResNet stages keep a 4x larger feature map
-#   (dilation rates 2 and 4 instead of strides): sharper masks, about 3-4x the computation;
-# * **no multi-grid**: the three units of the last stage use one rate instead of rates x (1, 2, 4);
-# * **no image pooling**: ASPP without its global-average-pooling branch (the image-level context);
-# * **ImageNet weights** against **from scratch** for the same ResNet-50.
+# **Before you read on, predict.** For each row, write down whether you expect val mIoU to go up or
+# down against the baseline, and by a lot (more than the seed noise) or a little. Which classes
+# should move most with output stride 8 and with the decoder, and why? Keep your answers: section 4
+# compares them with the stored runs.
+#
+# ## 3. What each change costs, before any training
+#
+# Parameters, multiply-accumulates (MACs) and feature-map sizes follow from the architecture alone:
+# `ablations.cost_rows` builds every row's model (without training it) at the size the `cpu` recipe
+# feeds it, CamVid's 360x480 frames at the recipe's input scale, and counts with `model_report`.
+
+# %%
+cpu = get_profile("cpu")
+costs = ablations.cost_rows(cpu, dataset="camvid")
+print(ablations.cost_table(costs))
+base_cost = costs[0]
+os8_cost = next(r for r in costs if r["name"] == "output stride 8")
+print(
+    f"output stride 8: {os8_cost['gmacs'] / base_cost['gmacs']:.1f}x the MACs of the baseline for the same "
+    f"{os8_cost['params']:,} parameters"
+)
+
+# %% [markdown]
+# Read the table as a student of the paper would:
+#
+# * **Output stride 8** drops the stride of the last *two* ResNet stages (3 and 4), so both run on a
+#   larger map: the MACs multiply, the parameters do not change. ASPP's rates double with it.
+# * **Multi-grid** multiplies the last stage's rate by (1, 2, 4), one factor per unit. ResNet-18's
+#   last stage has two units, so only the first two factors act (the `stage-4 rates` column); the
+#   paper's three-unit ResNet-101 uses all three. Multi-grid costs nothing: a dilated 3x3 has as
+#   many weights and MACs as a plain one.
+# * **The rates against the map.** A 3x3 kernel at rate *r* only sees real pixels when the map
+#   reaches *r* pixels on both sides of the centre; on a smaller map its outer taps fall in the zero
+#   padding and the branch degenerates towards a 1x1 convolution. Compare the `ASPP` column with the
+#   `last map` column: on the `cpu` recipe's half-size CamVid frames the largest rates reach past the
+#   map almost everywhere, which is why image pooling (the branch that sees the whole map by
+#   construction) matters more on small inputs. The paper picked (6, 12, 18) for 513x513 crops.
+# * **The decoder** adds few parameters but works at stride 4, which is where its MACs go.
+#
+# The `cpu` recipe's model is therefore not the paper's model: multi-grid is truncated and the
+# larger ASPP rates are mostly inactive. The study's rows measure what that costs.
+#
+# ## 4. The stored runs
+#
+# Each row is trained, scored at CamVid's native label resolution and stored by one command
+# (`tools/store_reference_run.py --train ...`, which records the command, the hardware, the
+# machine's load, the wall time and the commit next to the scores). `ablations.stored_rows` reads
+# the rows stored so far and compares each with the mean of the two baselines; `verdict` says
+# "within noise" when the difference is not larger than the two seeds' difference.
+
+# %%
+stored_rows = ablations.stored_rows("camvid")
+if stored_rows:
+    print(ablations.study_table(stored_rows))
+else:
+    print("No row of the CamVid study is stored in this copy of the course yet.")
+missing = [row for row in ablations.ABLATIONS if row.name not in {r["name"] for r in stored_rows}]
+if missing:
+    print("To make the rows not stored yet (each trains on CamVid with the cpu recipe, then scores it):")
+    for row in missing:
+        print(" ", ablations.store_command(row))
+
+# %% [markdown]
+# A study without its rows answers nothing, and the course says so rather than quote figures it did
+# not measure. The commands above make each row on a laptop, with CamVid prepared by
+# `data_scripts/get_camvid.py`; run them one at a time (each is a full training) and compare the
+# rows with your predictions of section 2.
+#
+# What the course does ship are the complete runs that the notebooks display: the `cpu` recipe on
+# CamVid and on MiniDrive, each with its command, hardware and wall time (`describe()`):
+
+# %%
+stored = [reference_runs.load_reference_run(name) for name in reference_runs.list_reference_runs()]
+print(reference_runs.reference_table(stored))
+for run in stored:
+    print(run.describe())
+
+# %% [markdown]
+# ## 5. The code path, live
+#
+# Every row comes from `train()`, the same function notebook 06 calls. Here it runs in this
+# notebook's profile: `experiments.run_ablations` goes through the paper's model variants (the
+# talk's backbones and the model changes above), training at most one live. The reference is the
+# model notebook 06 trained, so its row is read from that run, not trained again; the other rows give
+# the command that trains them at full size. In the smoke profile this checks the code, and its mIoU
+# is noise.
 
 # %%
 variants = experiments.paper_variants(profile)
-table = PrettyTable(["variant", "group", "model"])
-table.align = "l"
-for v in variants:
-    table.add_row([v.name, v.group, v.describe()])
-print(table)
-
-# %% [markdown]
-# ## 3. A live small run
-#
-# Every variant is trained through `train()` with the profile's recipe and sizes. The reference is
-# the model notebook 06 trained: its row is read from that run, not trained again. Every other
-# variant costs as much as notebook 06's training, so the notebook trains them only when you ask
-# for it (`TRAIN_VARIANTS = True` below; about as long as notebook 06 each), and then only those
-# that cost no more per image than the reference (multiply-accumulates at the training crop size,
-# from `model_report`); the others get the command that runs them at full size. ImageNet weights are
-# never downloaded here: without them in the Keras cache, that row says how to get them.
-
-# %%
-TRAIN_VARIANTS = False  # True: also train every affordable variant live
+TRAIN_VARIANTS = False  # True: also train every variant as cheap as the reference (each as long as notebook 06)
 
 base = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 reference = next(v for v in variants if v.name == "reference")
@@ -145,76 +226,26 @@ for r in rows:
     status = r["status"].split(":")[0].split(" (")[0]
     params = "-" if r["params"] is None else f"{r['params']:,}"
     print(f"{r['variant']:<24} {params:>12} parameters  {status}")
-print()
-for r in rows:
-    if r["status"].startswith("skipped"):
-        print(f"{r['variant']}: {r['status']}")
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-trained = [r for r in rows if r["val_miou"] is not None]
-fig, ax = plt.subplots(figsize=(6.5, 3))
-for r in trained:
-    ax.scatter(r["seconds_per_epoch"], r["val_miou"], s=r["params"] / 2e5)
-ax.set_xlabel("seconds per epoch (this machine)")
-ax.set_ylabel("val mIoU")
-ax.set_title("live run: cost against quality (marker area ~ parameters)", fontsize=10)
-ax.margins(0.25)
-plotting.annotate_points(
-    ax, [r["seconds_per_epoch"] for r in trained], [r["val_miou"] for r in trained], [r["variant"] for r in trained]
-)
-fig.tight_layout()
-plt.show()
 ref_row = next(r for r in rows if r["variant"] == "reference")
 publish(reference_val_miou=ref_row["val_miou"], variants_trained=sum(r["status"] == "trained" for r in rows))
 
 # %% [markdown]
-# In the smoke profile the reference trains for a couple of steps: the cell checks the code path,
-# its mIoU is noise. With `COURSE_PROFILE=cpu` and `TRAIN_VARIANTS = True` the same cell trains
-# every variant as cheap as the reference and the differences start to show; the answers to the
-# paper's questions need full-size runs.
-#
-# ## 4. Stored results: the reference runs
-#
-# Long runs belong in a script, not in a notebook. The course ships its **reference runs**
-# (`course_utils.reference_runs`): each made with one command on stated hardware, evaluated at
-# the labels' native resolution, with its history, curves and a gallery. The CamVid rows are the
-# experiments behind the `cpu` profile's CamVid recipe: the same DeepLabV3-ResNet-18 from scratch,
-# changing one thing at a time (training length, class weights). The table never shows a number
-# without its provenance: `describe()` prints each run's command, hardware and wall time.
-
-# %%
-stored = [reference_runs.load_reference_run(name) for name in reference_runs.list_reference_runs()]
-print(reference_runs.reference_table(stored))
-for run in stored:
-    print(run.describe())
-
-# %%
-dataset_name = info.name if info.name != "minidrive" else "camvid"
-print("Commands that produce the full-size rows (on a GPU machine with the dataset prepared):")
-for v in experiments.paper_variants(get_profile("gpu")):
-    print(" ", experiments.train_command(v, dataset=dataset_name, profile="gpu"))
-print("or all of them in one go: --variant all")
-
-# %% [markdown]
-# The course's record of every experiment (change, val mIoU, wall time, command) is
-# `docs/results.md` in the course repository.
-
-# %% [markdown]
-# What the paper reports, for reading the full-size rows: output stride 8 beats 16 by a point or
-# two of mIoU at several times the cost (the paper trains at 16, fine-tunes at 8 with frozen
-# BatchNorm, and evaluates at 8); multi-grid (1, 2, 4) beats a single rate; the image-pooling branch
-# adds a little. The paper always starts from ImageNet weights, so it does not measure pre-training;
-# on a dataset as small as CamVid expect it to matter more than any of these, and check that against
-# the stored rows.
+# What the paper reports, for reading a study like this one: evaluating at output stride 8 a model
+# trained at 16 gains about a point of mIoU on PASCAL VOC val, at several times the cost (the
+# fine-tuning at output stride 8 with frozen BatchNorm was for the test-server submission);
+# multi-grid (1, 2, 4) beats a single rate; the image-pooling branch adds a little. The paper always
+# starts from ImageNet weights, so it does not measure pre-training; the talk's table in section 1
+# shows how easily a comparison that changes two things at once misleads.
 #
 # ## Summary
 #
-# * Change one thing per variant and hold everything else fixed; report size, time and quality.
-# * Parameters and multiply-accumulates are known before training (`model_report`); output stride
-#   8 multiplies the computation, multi-grid and image pooling are almost free.
-# * A live small run tests the code path; the answers come from full-size runs, recorded with
-#   their command and hardware (`tools/run_ablations.py`, `docs/results/`).
+# * Change one thing per row and hold everything else fixed; run the baseline twice, and call a
+#   difference real only when it is larger than the two seeds' difference.
+# * Parameters, MACs, feature-map sizes and the dilation rates that really act are known before
+#   training (`ablations.cost_rows`): output stride 8 multiplies the MACs, multi-grid and image
+#   pooling are almost free, and at half-size CamVid the largest ASPP rates reach past the map.
+# * A result is a stored run with its command, hardware, machine load and wall time
+#   (`tools/store_reference_run.py --train`); a live smoke run only checks the code path.
 #
 # ## Exercises
 #
@@ -224,16 +255,18 @@ print("or all of them in one go: --variant all")
 # The solutions are at the very end of the notebook.
 #
 # ### Exercise 1: the price of image pooling
-# How many parameters does the image-pooling branch add to DeepLabV3-ResNet-18 for this dataset?
-# Compute it by hand: the branch is a 1x1 convolution from the 512 backbone channels to 256 (no
-# bias) and a BatchNorm (4 values per channel); the 1x1 projection after the concatenation then has
-# 256 more input channels (to 256 outputs, no bias). Store it in `answer_1`.
+# The cost table shows what the image-pooling branch adds to ResNet-18's DeepLabV3. How many
+# parameters does it add to DeepLabV3-**ResNet-50**? Compute it by hand: the branch is a 1x1
+# convolution from the backbone's last channels to 256 (no bias) and a BatchNorm (4 values per
+# channel); the 1x1 projection after the concatenation then has 256 more input channels (to 256
+# outputs, no bias). Notebook 02 says how many channels ResNet-50's last stage has. Store it in
+# `answer_1`.
 
 # %%
 answer_1 = None  # number of parameters
 
 # %%
-checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resnet18")
+checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resnet50")
 
 # %% [markdown]
 # ### Exercise 2: feature-map size at output stride 8
@@ -278,7 +311,8 @@ checks_practice.check_best_efficiency(answer_3, rows)
 # The check verifies the mechanics (one change, the same images, the IoUs of your result, the
 # right classes, the arithmetic), not a value, and prints the table. In the smoke profile the two
 # runs are a few steps long and the difference is noise; with the `cpu` profile it is a real
-# measurement (the CamVid reference runs of section 4 made this comparison at full length).
+# measurement, and the study's "no class weights" row (section 4) is the same comparison on CamVid.
+# Before you compare, ask what difference the two baseline seeds would show.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

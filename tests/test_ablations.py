@@ -136,3 +136,14 @@ def test_store_tool_trains_scores_and_records_in_one_command(tmp_path):
     assert meta["extra"]["machine_state"] in ("idle", "shared")
     assert meta["extra"]["store_command"].startswith("python tools/store_reference_run.py ")
     assert 0.0 <= meta["splits"]["val"]["miou"] <= 1.0
+
+
+def test_results_page_lists_every_row_with_its_exact_command():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    for ablation in A.ABLATIONS:
+        assert A.store_command(ablation) in text, f"docs/results.md lacks the command of {ablation.name!r}"
+    stored = A.stored_rows()
+    if not stored:  # the page must not describe runs that were not stored
+        assert "No row has been run yet" in text

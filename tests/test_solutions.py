@@ -160,7 +160,7 @@ def test_nb07():
 def test_nb08():
     from course_utils.solutions import nb08
 
-    assert cp.check_pooling_params(nb08.answer_1, 3, backbone="resnet18")
+    assert cp.check_pooling_params(nb08.answer_1, 3, backbone="resnet50")
     assert cp.check_stage4_size(nb08.answer_2, (513, 513), 8)
     rows = [
         {"variant": "a", "val_miou": 0.5, "params": 10e6},

@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 
-# Exercise 1: the pooling branch's 1x1 convolution (512 x 256, no bias) and BatchNorm (4 x 256) on
-# ResNet-18, plus 256 more input channels of the projection after the concatenation (256 x 256).
-answer_1 = 512 * 256 + 4 * 256 + 256 * 256
+# Exercise 1: the pooling branch's 1x1 convolution (2048 x 256, no bias: ResNet-50's last stage has
+# 4 x 512 output channels) and BatchNorm (4 x 256), plus 256 more input channels of the projection
+# after the concatenation (256 x 256).
+answer_1 = 2048 * 256 + 4 * 256 + 256 * 256
 
 # Exercise 2: 'same' padding rounds up at every stride-2 step: ceil(513 / 8) per side.
 answer_2 = (math.ceil(513 / 8), math.ceil(513 / 8))
