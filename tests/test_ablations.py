@@ -22,7 +22,7 @@ def _parsed_train_options(ablation: A.Ablation):
 def test_every_row_is_one_change_the_command_line_can_make():
     names = [a.name for a in A.ABLATIONS]
     assert len(names) == len(set(names)) >= 8
-    assert sum(a.is_baseline for a in A.ABLATIONS) == 2  # two seeds of the baseline: the noise band
+    assert sum(a.is_baseline for a in A.ABLATIONS) == 3  # three seeds of the baseline: the noise band
     for ablation in A.ABLATIONS:
         assert len(ablation.overrides) <= 1
         args = _parsed_train_options(ablation)
@@ -38,8 +38,8 @@ def test_every_row_is_one_change_the_command_line_can_make():
         ("no class weights", "class_weights", False),
         ("no multi-grid", "multi_grid", [1]),
         ("no image pooling", "image_pooling", False),
-        ("baseline, seed 2", "seed", 7),
-        ("seed recipe", "recipe", "seed"),
+        ("baseline, 2nd seed", "seed", 7),
+        ("original notebook's recipe", "recipe", "seed"),
     ],
 )
 def test_the_command_line_sets_what_the_row_changes(name, attribute, value):
@@ -77,22 +77,30 @@ def _fake_run(folder, name, miou, classes=("sky", "pole")):
         "wall_seconds": 600.0,
         "extra": {"machine_state": "idle"},
         "tta": {"gain": 0.01},
-        "splits": {"val": {"miou": miou, "per_class_iou": [miou + 0.1, miou - 0.1]}},
+        # the format store_reference_run writes: per-class IoU by class name
+        "splits": {"val": {"miou": miou, "per_class_iou": {"sky": miou + 0.1, "pole": miou - 0.1}}},
     }
     (run / "run.json").write_text(json.dumps(meta))
 
 
+def test_noise_threshold_from_the_baseline_seeds():
+    assert A.noise_threshold([0.5]) is None
+    # s = 0.01 for (0.49, 0.50, 0.51); one run against the mean of three: s * sqrt(4/3), times 2
+    assert A.noise_threshold([0.49, 0.50, 0.51]) == pytest.approx(2 * 0.01 * (4 / 3) ** 0.5)
+
+
 def test_stored_rows_mark_differences_within_the_seed_noise(tmp_path):
     assert A.stored_rows(folder=tmp_path) == []
-    _fake_run(tmp_path, "camvid-abl-baseline", 0.50)
-    _fake_run(tmp_path, "camvid-abl-baseline-seed-2", 0.52)
+    _fake_run(tmp_path, "camvid-abl-baseline", 0.49)
+    _fake_run(tmp_path, "camvid-abl-baseline-2nd-seed", 0.50)
+    _fake_run(tmp_path, "camvid-abl-baseline-3rd-seed", 0.51)
     _fake_run(tmp_path, "camvid-abl-output-stride-8", 0.56)
-    _fake_run(tmp_path, "camvid-abl-no-image-pooling", 0.505)
+    _fake_run(tmp_path, "camvid-abl-no-image-pooling", 0.485)
     rows = {r["name"]: r for r in A.stored_rows(folder=tmp_path)}
-    assert set(rows) == {"baseline", "baseline, seed 2", "output stride 8", "no image pooling"}
-    assert rows["output stride 8"]["noise"] == pytest.approx(0.02)
-    assert rows["output stride 8"]["delta"] == pytest.approx(0.05) and not rows["output stride 8"]["within_noise"]
-    assert rows["no image pooling"]["delta"] == pytest.approx(-0.005) and rows["no image pooling"]["within_noise"]
+    assert set(rows) == {"baseline", "baseline, 2nd seed", "baseline, 3rd seed", "output stride 8", "no image pooling"}
+    assert rows["output stride 8"]["noise"] == pytest.approx(A.noise_threshold([0.49, 0.50, 0.51]))
+    assert rows["output stride 8"]["delta"] == pytest.approx(0.06) and not rows["output stride 8"]["within_noise"]
+    assert rows["no image pooling"]["delta"] == pytest.approx(-0.015) and rows["no image pooling"]["within_noise"]
     assert rows["output stride 8"]["per_class"]["pole"] == pytest.approx(0.46)
     table = A.study_table(list(rows.values()), classes=("pole",)).get_string()
     assert "within noise" in table and "better" in table
@@ -124,18 +132,23 @@ def test_store_tool_trains_scores_and_records_in_one_command(tmp_path):
     bad = tool.main([*common, "--name", "bad", "--description", "d", "--train", train + " --backbone resnet7"])
     assert bad != 0 and not (tmp_path / "refs" / "bad").exists()
 
+    name = A.run_name(A.ABLATIONS[0], "minidrive")
     rc = tool.main(
-        [*common, "--name", "tiny", "--description", "a tiny row", "--run-dir", str(tmp_path / "run")]
+        [*common, "--name", name, "--description", "a tiny row", "--run-dir", str(tmp_path / "run")]
         + ["--note", "ablation=baseline", "--train", train]
     )
     assert rc == 0
-    meta = json.loads((tmp_path / "refs" / "tiny" / "run.json").read_text())
+    meta = json.loads((tmp_path / "refs" / name / "run.json").read_text())
     assert meta["command"].startswith(f"python -m course_utils train --dataset {root} --profile smoke --epochs 1")
     assert "--run-dir" not in meta["command"] and meta["wall_seconds"] > 0
     assert meta["extra"]["ablation"] == "baseline"
     assert meta["extra"]["machine_state"] in ("idle", "shared")
     assert meta["extra"]["store_command"].startswith("python tools/store_reference_run.py ")
     assert 0.0 <= meta["splits"]["val"]["miou"] <= 1.0
+    # the study reads what the tool wrote (per-class IoU by name) and prints it
+    (row,) = A.stored_rows("minidrive", folder=tmp_path / "refs")
+    assert row["baseline"] and set(row["per_class"]) == set(meta["classes"]) and row["noise"] is None
+    assert "baseline" in A.study_table([row], classes=meta["classes"][:2]).get_string()
 
 
 def test_results_page_lists_every_row_with_its_exact_command():

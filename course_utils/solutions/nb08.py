@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,8 @@ def class_weight_experiment(base, root, run_dir, reference_result, train_counts,
     from course_utils import evaluate, train
 
     switched_config = dataclasses.replace(base, class_weighting=not base.class_weighting)
-    model, _ = train.train(switched_config, root, run_dir, verbose=0)
+    train.train(switched_config, root, run_dir, verbose=0)
+    model = evaluate.load_checkpoint(Path(run_dir) / "best.keras")  # best against best, as the reference
     switched_result = evaluate.evaluate_split(
         model, root, "val", max_images=max_images, **evaluate.scoring_kwargs(switched_config)
     )
