@@ -37,6 +37,7 @@ __all__ = [
     "legend_handles",
     "plot_legend",
     "annotate_points",
+    "plot_effective_receptive_field",
 ]
 
 
@@ -368,4 +369,42 @@ def plot_qualitative(
         frameon=False,
     )
     fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(class_names) // 8), 1, 1))
+    return fig
+
+
+def plot_effective_receptive_field(
+    gradients: Mapping[str, np.ndarray], mass: float = 0.9, figsize: tuple[float, float] | None = None
+) -> Figure:
+    """|gradient| of one output w.r.t. the input, with the theoretical and the effective field marked.
+
+    One panel per entry of ``gradients`` (title -> square array of odd side,
+    e.g. from :func:`course_utils.atrous.gradient_footprint` or a measured
+    gradient cropped to its theoretical box). The whole panel is the
+    theoretical receptive field (black frame); the white dashed square is the
+    effective field, the centred square that holds ``mass`` of the gradient
+    (:func:`course_utils.atrous.effective_receptive_field`). Colours are the
+    gradient magnitude relative to its maximum.
+    """
+    from matplotlib.patches import Rectangle
+
+    from course_utils.atrous import effective_receptive_field
+
+    n = len(gradients)
+    fig = Figure(figsize=figsize or (3.6 * n + 0.8, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    image = None
+    for ax, (title, grad) in zip(axes, gradients.items()):
+        grad = np.abs(np.asarray(grad, dtype=np.float64))
+        side = grad.shape[0]
+        centre = side // 2
+        erf = effective_receptive_field(grad, mass)
+        extent = (-centre - 0.5, centre + 0.5, centre + 0.5, -centre - 0.5)
+        image = ax.imshow(grad / grad.max(), cmap="magma", vmin=0, vmax=1, interpolation="nearest", extent=extent)
+        ax.add_patch(Rectangle((-centre - 0.5, -centre - 0.5), side, side, fill=False, ec="black", lw=2))
+        half = erf // 2
+        ax.add_patch(Rectangle((-half - 0.5, -half - 0.5), erf, erf, fill=False, ec="white", lw=1.5, ls="--"))
+        ax.set_title(f"{title}\ntheoretical {side}x{side}, {100 * mass:.0f}% of |grad| in {erf}x{erf}", fontsize=9)
+        ax.set_xlabel("input column offset (pixels)")
+        ax.set_ylabel("input row offset (pixels)")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="|d output / d input| (relative)")
     return fig
