@@ -239,6 +239,22 @@ print(
 )
 
 # %% [markdown]
+# ### Exercise (in place): optimizer steps of a whole run
+# How many optimizer steps (one per batch) does a complete training run of the **`cpu` profile on
+# CamVid** take? Use the *effective* settings of the table above, not the profile's generic ones,
+# and CamVid's training split, `CAMVID_EXPECTED["train"]` images. Compute it into `cpu_camvid_steps`.
+
+# %%
+cpu_camvid_steps = None  # your code
+
+# %%
+from course_utils import exercise_updates_a
+
+exercise_updates_a.check_optimizer_steps(
+    cpu_camvid_steps, TrainConfig.from_profile("cpu", dataset="camvid"), CAMVID_EXPECTED["train"]
+)
+
+# %% [markdown]
 # ## 5. Datasets on this machine
 #
 # Every dataset is prepared once into the same format under the data folder. MiniDrive, the

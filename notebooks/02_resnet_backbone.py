@@ -269,6 +269,10 @@ for os_ in (32, 16, 8):
 # backbones from scratch (there are no ImageNet weights for them in `keras.applications`), so there
 # is nothing to preserve and the difference only slightly widens the field of that one layer.
 # %% [markdown]
+# **Predict before you run.** Going from OS 16 to OS 8 leaves the stem and stages 1-2 alone, makes
+# stage 3's map 4x larger and stage 4's 4x larger again. Will the whole backbone cost about 4x the
+# MACs of OS 16, less, or more? Write a number down, then read the table.
+#
 # What it costs, for the profile's backbone at a 512x512 crop (the paper's 513x513, rounded so that the strides divide it) (symbolic: nothing is run).
 # Activation memory is the float32 size of every layer output for one image during the forward pass,
 # a proxy for what training needs to keep.
@@ -331,6 +335,28 @@ for name, depth_ in [("ResNet-50", 50), (profile.backbone, int(profile.backbone.
 # not the paper's**: its multi-grid is truncated, and notebook 03 shows that its ASPP is also partly
 # degenerate on the small maps those profiles train on. The `gpu` profile's ResNet-50 gets the
 # paper's three rates.
+#
+# ### Exercise (in place): write the output-stride plan
+# Write `my_plan(output_stride, units, multi_grid)` that returns, for the four stages, one list per
+# stage of `(stride, rate)` pairs, one pair per unit, without calling the library: the stem leaves
+# the map at stride 4; stage 1 has stride 1, stages 2-4 stride 2 unless the map has already reached
+# `output_stride`, in which case the stage keeps stride 1 and the rate doubles (and stays doubled
+# for later stages); only a stage's first unit strides; in the last stage unit `i` multiplies the
+# rate by `multi_grid[i]` (fewer units: use the first entries; `None`: all 1). `units` is e.g.
+# `(2, 2, 2, 2)` for ResNet-18. The check compares it with the library on ResNet-18/50/101 at
+# output strides 32, 16 and 8.
+
+
+# %%
+def my_plan(output_stride, units, multi_grid):
+    # a list of 4 stages, each a list of (stride, rate) per unit
+    raise NotImplementedError
+
+
+# %%
+from course_utils import exercise_updates_a
+
+exercise_updates_a.check_output_stride_plan(my_plan)
 
 # %% [markdown]
 # ## 7. ImageNet weights, and proof that the copy is exact

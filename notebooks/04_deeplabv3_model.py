@@ -354,7 +354,9 @@ for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
 # BatchNorm passes no gradient to its kernel and the channel never recovers, whereas BatchNorm first
 # re-centres each channel within the batch, so some pixels stay positive and the gradient flows
 # (line 2 and 3, on a channel made negative on purpose; how often this happens in a real run depends
-# on the learning rate, and the seed's logs do not tell). The course uses Conv -> BN -> ReLU everywhere.
+# on the learning rate, and the seed's logs do not tell). Strictly it is a design choice with those
+# costs rather than an error (some networks do normalise after the activation); the course uses
+# Conv -> BN -> ReLU everywhere, as ResNet does.
 
 # %%
 rng = np.random.default_rng(0)
@@ -407,6 +409,18 @@ for name, head in [("seed: softmax(relu(z))", lambda t: tf.nn.relu(t)), ("course
     print(f"{name:>24}: probabilities {probs[0]}, gradient {grad[0]}")
 
 # %% [markdown]
+# **Diagnose.** A run with the seed's head trains for a few epochs, then its loss stops moving,
+# and from then on every pixel's predicted probabilities are the same for all classes. Which of the
+# bugs so far is at work, and why does the optimizer not get out of it? Decide, then open the
+# answer.
+#
+# <details><summary>Answer</summary>
+#
+# Bug 2, the ReLU before the softmax: once every logit of a pixel is negative, the ReLU outputs zeros,
+# the softmax is uniform, and the ReLU passes no gradient back, so nothing pushes the logits up
+# again. (A dead channel from bug 1 would lower the score, not make the prediction uniform.)
+# </details>
+#
 # ### Bug 3: an upsampling size fixed to one image size
 #
 # `UpSampling2D(size=(15, 30))` for the pooled branch and `UpSampling2D(size=(16, 16))` at the end
