@@ -38,6 +38,7 @@ __all__ = [
     "plot_legend",
     "annotate_points",
     "plot_effective_receptive_field",
+    "plot_feature_grids",
 ]
 
 
@@ -407,4 +408,62 @@ def plot_effective_receptive_field(
         ax.set_xlabel("input column offset (pixels)")
         ax.set_ylabel("input row offset (pixels)")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="|d output / d input| (relative)")
+    return fig
+
+
+def plot_feature_grids(
+    image: np.ndarray,
+    output_strides: Sequence[int] = (32, 16, 8),
+    fields: Mapping[str, int] | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """An image with the grid of feature-map cells of each output stride drawn over it.
+
+    One panel per output stride: every cell of the grid is one position of the
+    feature map, i.e. ``output_stride x output_stride`` input pixels (the map
+    has :func:`course_utils.atrous.feature_map_size` cells). With ``fields``
+    (label -> side in input pixels, e.g. the field of view of ASPP branches),
+    one extra panel draws those squares centred on the image instead.
+    """
+    from matplotlib.patches import Rectangle
+
+    from course_utils.atrous import feature_map_size
+
+    height, width = image.shape[:2]
+    n = len(output_strides) + (1 if fields else 0)
+    fig = Figure(figsize=figsize or (4.2 * n, 4.2 * height / width + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    shown = to_uint8_image(image)
+    for ax, stride in zip(axes, output_strides):
+        ax.imshow(shown)
+        for y in range(0, height, stride):
+            ax.axhline(y - 0.5, color="yellow", lw=0.6)
+        for x in range(0, width, stride):
+            ax.axvline(x - 0.5, color="yellow", lw=0.6)
+        rows, cols = feature_map_size((height, width), stride)
+        ax.set_title(f"output stride {stride}: {rows}x{cols} feature map", fontsize=9)
+    if fields:
+        ax = axes[-1]
+        ax.imshow(shown)
+        colours = plt.get_cmap("autumn")(np.linspace(0, 1, len(fields)))
+        for (label, side), colour in zip(fields.items(), colours):
+            ax.add_patch(
+                Rectangle(
+                    (width / 2 - side / 2, height / 2 - side / 2), side, side, fill=False, ec=colour, lw=2, label=label
+                )
+            )
+        margin = max(0.0, (max(fields.values()) - min(height, width)) / 2) + 4  # show squares larger than the image
+        ax.set_xlim(
+            min(-0.5, width / 2 - max(fields.values()) / 2 - 4),
+            max(width - 0.5, width / 2 + margin + min(height, width) / 2),
+        )
+        ax.set_ylim(
+            max(height - 0.5, height / 2 + margin + min(height, width) / 2),
+            min(-0.5, height / 2 - max(fields.values()) / 2 - 4),
+        )
+        ax.legend(loc="lower right", fontsize=7)
+        ax.set_title("fields of view in the image", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("image column (pixels)")
+        ax.set_ylabel("image row (pixels)")
     return fig

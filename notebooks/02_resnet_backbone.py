@@ -260,6 +260,18 @@ for os_ in (32, 16, 8):
     )
 
 # %% [markdown]
+# What those strides mean on an image: each cell of the grid is one position of the last feature
+# map, and everything the network says about the pixels inside a cell comes from that one position.
+
+# %%
+from course_utils.plotting import plot_feature_grids
+from course_utils.sample_images import street_scene
+
+display_image = street_scene(256, 512)
+fig = plot_feature_grids(display_image, (32, 16, 8))
+plt.show()
+
+# %% [markdown]
 # One deviation from notebook 01's rule ("remove the stride, dilate every *later* kernel"). In a
 # bottleneck unit the stride sits in a 1x1 convolution, so every 3x3 of the dilated stage is a
 # later kernel and gets the rate: exactly the rule. In a basic unit (ResNet-18/34) the stride sat

@@ -214,6 +214,22 @@ for os_ in (16, 8):
     print(f"OS {os_:2d}: {size}x{size} map, rates {rates_os} -> fields in the image {fields} pixels")
 
 # %% [markdown]
+# The three fields at output stride 16, drawn on a 513x513 street scene (the paper's crop size): the
+# rate-18 field is larger than the crop itself, so near the borders most of its taps read padding
+# (section 3).
+
+# %%
+from course_utils.plotting import plot_feature_grids
+from course_utils.sample_images import street_scene
+
+fields16 = {
+    f"rate {r}: {atrous.effective_kernel_size(3, r) * 16} px": atrous.effective_kernel_size(3, r) * 16
+    for r in default_aspp_rates(16)
+}
+fig = plot_feature_grids(street_scene(crop, crop), (16,), fields=fields16)
+plt.show()
+
+# %% [markdown]
 # ### Try it: choose the rates
 #
 # Three sliders set the rates of the three 3x3 branches; the readout gives each branch's mean share of

@@ -333,3 +333,14 @@ def test_04_unet_prose_is_not_tied_to_one_profile():
     text = prose("04")
     for stale in ("2.4x", "half the parameters", "DeepLab: 3 %", "dominates medical imaging"):
         assert stale not in text
+
+
+def test_03_rate_18_field_is_larger_than_the_papers_crop():
+    assert "the rate-18 field is larger than the crop itself" in prose("03")
+    assert atrous.effective_kernel_size(3, default_aspp_rates(16)[2]) * 16 > 513
+    assert atrous.effective_kernel_size(3, default_aspp_rates(16)[1]) * 16 < 513
+
+
+def test_new_in_place_exercises_are_wired():
+    assert "exercise_updates_a.check_optimizer_steps(" in source("00")
+    assert "exercise_updates_a.check_output_stride_plan(my_plan)" in source("02")

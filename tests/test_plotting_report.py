@@ -167,3 +167,16 @@ def test_plot_effective_receptive_field_labels_its_axes():
     assert len(panels) == 2
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in panels)
     assert "7x7" in panels[0].get_title()  # 90 % of the mass of four rate-1 layers fits in 7x7 of 9x9
+
+
+def test_plot_feature_grids_panels_and_titles():
+    from course_utils.plotting import plot_feature_grids
+
+    image = np.zeros((64, 96, 3), np.uint8)
+    fig = plot_feature_grids(image, (32, 16), fields={"rate 6": 40, "rate 12": 80})
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 3
+    assert panels[0].get_title() == "output stride 32: 2x3 feature map"
+    assert len(panels[1].get_lines()) == 64 // 16 + 96 // 16
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in panels)
+    assert len(panels[2].patches) == 2
