@@ -13,7 +13,11 @@ Exercises:
   (solution :func:`optimizer_steps`);
 * notebook 02, :func:`check_output_stride_plan`: write the output-stride plan,
   the stride and the dilation rate of every unit of every stage, with
-  multi-grid in the last stage (solution :func:`output_stride_plan`).
+  multi-grid in the last stage (solution :func:`output_stride_plan`);
+* notebook 03, exercise 1 now asks about the paper's 33x33 training map instead
+  of the 65x65 map whose answer section 3 printed; its check in the notebook is
+  unchanged (``checks.check_equal``), the new solution is :data:`NB03_ANSWER_1`
+  (``solutions/nb03.py`` still holds the 65x65 answer).
 
 These functions live here, not in ``checks.py`` / ``solutions/``, only because
 those modules were being moved on another branch; the integrator may fold them
@@ -62,6 +66,24 @@ def check_optimizer_steps(answer: Any, config: Any, num_train: int) -> None:
             hint = "epochs x ceil(training images / batch size), with the *effective* settings for this dataset."
         _fail(f"{answer!r} optimizer steps is not right.", hint)
     correct()
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+
+def all_centre_rate(map_size: int) -> int:
+    """Solution (notebook 03, exercise 1): smallest rate at which a 3x3 filter is a 1x1 everywhere.
+
+    With 'same' padding the off-centre taps of position ``p`` sit at ``p - r``
+    and ``p + r``. Both fall outside ``[0, map_size)`` for every ``p`` exactly
+    when ``r > p`` for the last position ``p = map_size - 1`` and ``p + r >=
+    map_size`` for the first, ``p = 0``: the smallest such rate is the map size.
+    """
+    return int(map_size)
+
+
+NB03_ANSWER_1 = all_centre_rate(33)
+"""The answer to notebook 03's exercise 1 (the paper's 33x33 training map)."""
 
 
 # --------------------------------------------------------------------------- notebook 02

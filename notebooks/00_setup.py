@@ -350,3 +350,6 @@ checks.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
 #
 # show("00")  # all of this notebook's solutions; show("00", "batch_megabytes") for one
 # ```
+#
+# The in-place exercise of section 4 (optimizer steps) is solved by
+# `course_utils.exercise_updates_a.optimizer_steps`.

@@ -561,3 +561,6 @@ checks.check_bottleneck_unit(my_bottleneck_unit)
 #
 # show("02")  # all of this notebook's solutions; show("02", "my_bottleneck_unit") for one
 # ```
+#
+# The in-place exercise of section 6 (the output-stride plan) is solved by
+# `course_utils.exercise_updates_a.output_stride_plan`.

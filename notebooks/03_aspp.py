@@ -390,3 +390,6 @@ checks.check_aspp_module(my_aspp)
 #
 # show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
 # ```
+#
+# Exercise 1 (the 33x33 map) is solved by `course_utils.exercise_updates_a.all_centre_rate`, with
+# the reasoning in its docstring.

@@ -66,3 +66,18 @@ def test_output_stride_plan_checker(capsys):
 
     with pytest.raises(ExerciseError, match="4 stages"):
         ex.check_output_stride_plan(wrong_shape)
+
+
+@pytest.mark.parametrize("size", [5, 33, 65])
+def test_all_centre_rate_is_the_smallest_such_rate(size):
+    from course_utils import atrous
+
+    smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(size, r) == {1: 1.0})
+    assert ex.all_centre_rate(size) == smallest
+
+
+def test_nb03_exercise_1_solution_passes_the_notebooks_check():
+    from course_utils import atrous, checks
+
+    smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})  # as in notebook 03
+    assert checks.check_equal(ex.NB03_ANSWER_1, smallest)
