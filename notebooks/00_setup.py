@@ -23,7 +23,10 @@
 # answers "which pixels are car?", so its output is a label map as large as the image. Pixels whose
 # class is unknown are marked *void* and count neither for nor against the model. The score is the
 # **mean intersection over union** (mIoU): for each class, the overlap of predicted and true pixels
-# divided by their union, averaged over the classes. Over notebooks 01-09 you build
+# divided by their union, averaged over the classes. The classic first answer, FCN (Long et al.,
+# 2015), turned an ImageNet classifier into a per-pixel predictor, but its last feature map is 32x
+# smaller than the image, so boundaries come out blurred. DeepLab keeps the feature map larger
+# with *atrous* convolution and looks at several scales at once with *ASPP*. Over notebooks 01-09 you build
 # **DeepLabV3** (Chen et al., 2017) from its parts (atrous convolution, a dilated ResNet, ASPP),
 # train it on street scenes and evaluate it. The first code cell after the install shows where
 # that ends: predictions of a DeepLabV3 the course trained from scratch on two CPU cores.

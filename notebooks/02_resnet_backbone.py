@@ -107,7 +107,8 @@ print("layers:", [layer.name for layer in unit.layers[1:]])
 # ResNet-18/34 use **basic** units: two 3x3 convolutions. ResNet-50/101 use **bottleneck** units:
 # a 1x1 convolution squeezes the channels by 4, a 3x3 works on the thin tensor, a 1x1 expands again.
 # At the same width (1024 channels in and out, as in stage 3 of ResNet-50) the bottleneck is far
-# cheaper:
+# cheaper (the course's basic units have no conv biases, its bottlenecks do, as in
+# `keras.applications`; section 3 explains why):
 
 
 # %%

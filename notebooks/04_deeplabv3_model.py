@@ -227,6 +227,10 @@ print(f"OS 8 / OS 16: {seconds['OS 8'] / seconds['OS 16']:.1f}x measured, {macs[
 # | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training, 8 for a last fine-tune with frozen BatchNorm and for evaluation, no CRF | `build_deeplabv3` (this notebook) |
 # | **DeepLab V3+** | 2018 | a light **decoder** with low-level features (stride 4) for sharper boundaries; aligned **Xception** backbone with **depthwise separable** convolutions | `build_deeplabv3(decoder=True)` below; Xception is not built in the course |
 #
+# The V3 paper also studies a *cascaded* variant (its section 3.2, "going deeper with atrous
+# convolution"): copies of block4 stacked as block5-7, each with a larger rate, instead of parallel
+# branches. Its best model uses the parallel ASPP, which is what the course builds.
+#
 # V3+ borrows a single U-Net-style skip connection (section 6), and Xception's separable
 # convolutions, in code:
 
