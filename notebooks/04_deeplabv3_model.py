@@ -481,7 +481,7 @@ seed_heads = {
 seed_outputs = [h(f).numpy() for h in seed_heads.values()]
 gap = np.abs(seed_outputs[0] - seed_outputs[1])
 print(
-    f"same logits: {np.allclose(*seed_outputs, atol=1e-4)}; largest difference {gap.max():.3f}, "
+    f"same logits: {np.allclose(*seed_outputs, atol=1e-4)}; largest difference {gap.max():.2f}, "
     f"pixels that differ by more than 1e-4: {np.mean(gap.max(-1) > 1e-4):.0%}"
 )
 for name, h in seed_heads.items():

@@ -344,3 +344,18 @@ def test_03_rate_18_field_is_larger_than_the_papers_crop():
 def test_new_in_place_exercises_are_wired():
     assert "exercise_updates_a.check_optimizer_steps(" in source("00")
     assert "exercise_updates_a.check_output_stride_plan(my_plan)" in source("02")
+
+
+def test_00_gpu_profile_is_about_half_an_hour_estimated():
+    from course_utils.datasets.camvid import CAMVID_EXPECTED
+    from course_utils.estimate import estimate_training_time
+
+    assert "about half an hour (**estimated**)" in prose("00")
+    estimate = estimate_training_time(
+        TrainConfig.from_profile("gpu", dataset="camvid"),
+        11,
+        CAMVID_EXPECTED["train"],
+        CAMVID_EXPECTED["val"],
+        (360, 480),
+    )
+    assert 20 <= estimate.total_minutes <= 45
