@@ -20,7 +20,9 @@ Main functions:
 * :func:`receptive_field`, :func:`receptive_field_steps` - receptive field of a stack;
 * :func:`valid_weight_fraction`, :func:`valid_weight_counts` - why ASPP needs image pooling;
 * :func:`stack_footprint`, :func:`footprint_1d`, :func:`coverage_fraction` - the gridding artifact;
-* :func:`subsample_then_convolve` - signal decimation, for comparison with atrous convolution.
+* :func:`subsample_then_convolve` - signal decimation, for comparison with atrous convolution;
+* :func:`gradient_footprint`, :func:`effective_receptive_field` - the *effective* receptive field;
+* :func:`feature_map_size` - the size of a backbone's feature map ('same' padding rounds up).
 """
 
 from __future__ import annotations
@@ -285,3 +287,87 @@ def subsample_then_convolve(x: np.ndarray, kernel: np.ndarray, factor: int) -> n
     factor = _check_rate(factor)
     x = np.asarray(x, dtype=np.float64)
     return atrous_conv2d(x[::factor, ::factor], kernel, 1)
+
+
+def gradient_footprint(rates: Sequence[int], kernel: int = 3, weights: str = "ones", seed: int = 0) -> np.ndarray:
+    """Gradient magnitude ``|d out / d input|`` of the centre output of a linear stack of dilated convolutions.
+
+    The stack is ``len(rates)`` single-channel ``kernel x kernel`` convolutions
+    with stride 1 and no bias. Back-propagating a unit gradient from one output
+    pixel through a convolution is a convolution with the same (dilated)
+    kernel, so the input gradient is the full convolution of the zero-inserted
+    kernels. The array has the size of the theoretical receptive field.
+
+    Args:
+        rates: dilation rate of each layer, e.g. ``[1] * 10``.
+        kernel: kernel size of every layer.
+        weights: ``"ones"`` (every tap 1: the gradient counts paths, as
+            :func:`stack_footprint` does) or ``"random"`` (Gaussian taps drawn
+            with ``seed``, one kernel per layer, as in an untrained network).
+        seed: seed of the random taps.
+
+    Returns:
+        ``float64`` array of ``|gradient|`` values, shape ``(rf, rf)``.
+    """
+    if not rates:
+        raise ValueError("A gradient footprint needs at least one rate, e.g. [1, 1, 1].")
+    if weights not in ("ones", "random"):
+        raise ValueError(f"weights must be 'ones' or 'random', got {weights!r}.")
+    rng = np.random.default_rng(seed)
+    grad = np.ones((1, 1))
+    for rate in rates:
+        taps = np.ones((kernel, kernel)) if weights == "ones" else rng.normal(size=(kernel, kernel))
+        dilated = dilate_kernel(taps, rate)
+        out = np.zeros((grad.shape[0] + dilated.shape[0] - 1, grad.shape[1] + dilated.shape[1] - 1))
+        for a, b in zip(*np.nonzero(dilated)):  # full 2-D convolution, one shifted copy per tap
+            out[a : a + grad.shape[0], b : b + grad.shape[1]] += dilated[a, b] * grad
+        grad = out
+    return np.abs(grad)
+
+
+def effective_receptive_field(gradient: np.ndarray, mass: float = 0.9) -> int:
+    """Side of the smallest centred square that holds ``mass`` of the total gradient magnitude.
+
+    The *theoretical* receptive field is the box of every input pixel with a
+    non-zero gradient; Luo et al. ("Understanding the effective receptive field
+    in deep convolutional neural networks", 2016) showed that the gradient is
+    concentrated near the centre, roughly a Gaussian whose width grows like the
+    square root of the depth while the box grows linearly. This is one way to
+    put a number on that: ``effective_receptive_field(g, 0.9)`` is the side of
+    the centred square holding 90 % of ``sum(|g|)``.
+
+    >>> effective_receptive_field(np.ones((5, 5)), mass=1.0)
+    5
+    """
+    g = np.abs(np.asarray(gradient, dtype=np.float64))
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] % 2 == 0:
+        raise ValueError(f"effective_receptive_field expects a square array of odd side, got shape {g.shape}.")
+    if not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1], got {mass}.")
+    total = g.sum()
+    if total == 0:
+        raise ValueError("The gradient is zero everywhere: no receptive field to measure.")
+    centre = g.shape[0] // 2
+    for half in range(centre + 1):
+        window = g[centre - half : centre + half + 1, centre - half : centre + half + 1]
+        if window.sum() >= mass * total * (1 - 1e-12):
+            return 2 * half + 1
+    return g.shape[0]  # pragma: no cover - the whole array holds all the mass
+
+
+def feature_map_size(image_size: Sequence[int], output_stride: int) -> tuple[int, int]:
+    """(height, width) of the feature map a ResNet at ``output_stride`` gives for ``image_size``.
+
+    Every strided layer of the backbone is 'same'-padded (or padded like the
+    ResNet stem), so each halving rounds *up*: the map is
+    ``ceil(H / output_stride) x ceil(W / output_stride)``, e.g. 8x15 for a
+    120x240 crop at output stride 16, not the 7x15 of ``120 // 16``.
+
+    >>> feature_map_size((120, 240), 16)
+    (8, 15)
+    """
+    stride = int(output_stride)
+    if stride < 1:
+        raise ValueError(f"output_stride must be >= 1, got {output_stride!r}.")
+    height, width = (int(v) for v in image_size[:2])
+    return -(-height // stride), -(-width // stride)

@@ -37,6 +37,8 @@ __all__ = [
     "legend_handles",
     "plot_legend",
     "annotate_points",
+    "plot_effective_receptive_field",
+    "plot_feature_grids",
 ]
 
 
@@ -368,4 +370,100 @@ def plot_qualitative(
         frameon=False,
     )
     fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(class_names) // 8), 1, 1))
+    return fig
+
+
+def plot_effective_receptive_field(
+    gradients: Mapping[str, np.ndarray], mass: float = 0.9, figsize: tuple[float, float] | None = None
+) -> Figure:
+    """|gradient| of one output w.r.t. the input, with the theoretical and the effective field marked.
+
+    One panel per entry of ``gradients`` (title -> square array of odd side,
+    e.g. from :func:`course_utils.atrous.gradient_footprint` or a measured
+    gradient cropped to its theoretical box). The whole panel is the
+    theoretical receptive field (black frame); the white dashed square is the
+    effective field, the centred square that holds ``mass`` of the gradient
+    (:func:`course_utils.atrous.effective_receptive_field`). Colours are the
+    gradient magnitude relative to its maximum.
+    """
+    from matplotlib.patches import Rectangle
+
+    from course_utils.atrous import effective_receptive_field
+
+    n = len(gradients)
+    fig = Figure(figsize=figsize or (3.6 * n + 0.8, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    image = None
+    for ax, (title, grad) in zip(axes, gradients.items()):
+        grad = np.abs(np.asarray(grad, dtype=np.float64))
+        side = grad.shape[0]
+        centre = side // 2
+        erf = effective_receptive_field(grad, mass)
+        extent = (-centre - 0.5, centre + 0.5, centre + 0.5, -centre - 0.5)
+        image = ax.imshow(grad / grad.max(), cmap="magma", vmin=0, vmax=1, interpolation="nearest", extent=extent)
+        ax.add_patch(Rectangle((-centre - 0.5, -centre - 0.5), side, side, fill=False, ec="black", lw=2))
+        half = erf // 2
+        ax.add_patch(Rectangle((-half - 0.5, -half - 0.5), erf, erf, fill=False, ec="white", lw=1.5, ls="--"))
+        ax.set_title(f"{title}\ntheoretical {side}x{side}, {100 * mass:.0f}% of |grad| in {erf}x{erf}", fontsize=9)
+        ax.set_xlabel("input column offset (pixels)")
+        ax.set_ylabel("input row offset (pixels)")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="|d output / d input| (relative)")
+    return fig
+
+
+def plot_feature_grids(
+    image: np.ndarray,
+    output_strides: Sequence[int] = (32, 16, 8),
+    fields: Mapping[str, int] | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """An image with the grid of feature-map cells of each output stride drawn over it.
+
+    One panel per output stride: every cell of the grid is one position of the
+    feature map, i.e. ``output_stride x output_stride`` input pixels (the map
+    has :func:`course_utils.atrous.feature_map_size` cells). With ``fields``
+    (label -> side in input pixels, e.g. the field of view of ASPP branches),
+    one extra panel draws those squares centred on the image instead.
+    """
+    from matplotlib.patches import Rectangle
+
+    from course_utils.atrous import feature_map_size
+
+    height, width = image.shape[:2]
+    n = len(output_strides) + (1 if fields else 0)
+    fig = Figure(figsize=figsize or (4.2 * n, 4.2 * height / width + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    shown = to_uint8_image(image)
+    for ax, stride in zip(axes, output_strides):
+        ax.imshow(shown)
+        for y in range(0, height, stride):
+            ax.axhline(y - 0.5, color="yellow", lw=0.6)
+        for x in range(0, width, stride):
+            ax.axvline(x - 0.5, color="yellow", lw=0.6)
+        rows, cols = feature_map_size((height, width), stride)
+        ax.set_title(f"output stride {stride}: {rows}x{cols} feature map", fontsize=9)
+    if fields:
+        ax = axes[-1]
+        ax.imshow(shown)
+        colours = plt.get_cmap("autumn")(np.linspace(0, 1, len(fields)))
+        for (label, side), colour in zip(fields.items(), colours):
+            ax.add_patch(
+                Rectangle(
+                    (width / 2 - side / 2, height / 2 - side / 2), side, side, fill=False, ec=colour, lw=2, label=label
+                )
+            )
+        margin = max(0.0, (max(fields.values()) - min(height, width)) / 2) + 4  # show squares larger than the image
+        ax.set_xlim(
+            min(-0.5, width / 2 - max(fields.values()) / 2 - 4),
+            max(width - 0.5, width / 2 + margin + min(height, width) / 2),
+        )
+        ax.set_ylim(
+            max(height - 0.5, height / 2 + margin + min(height, width) / 2),
+            min(-0.5, height / 2 - max(fields.values()) / 2 - 4),
+        )
+        ax.legend(loc="lower right", fontsize=7)
+        ax.set_title("fields of view in the image", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("image column (pixels)")
+        ax.set_ylabel("image row (pixels)")
     return fig

@@ -38,6 +38,7 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from course_utils.atrous import (
     atrous_conv2d,
@@ -236,9 +237,14 @@ def receptive_field_figure(rates: Sequence[int], kernel: int = 3) -> Figure:
     ax.set_title(
         f"rates {', '.join(map(str, rates))}: sees {100 * coverage_fraction(footprint):.0f}% of {rf}x{rf}", fontsize=10
     )
+    ax.set_xlabel("input column in the field (pixels)")
+    ax.set_ylabel("input row in the field (pixels)")
     if rf > 40:
         ax.set_xticks([])
         ax.set_yticks([])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

@@ -18,14 +18,28 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deeplabv3-course/deeplabv3-from-scratch/blob/main/notebooks/00_setup.ipynb)
 #
+# **What the course builds.** *Semantic segmentation* gives every pixel of an image a class: road,
+# pavement, car, pedestrian, sky... A classifier answers "is there a car?"; a segmentation network
+# answers "which pixels are car?", so its output is a label map as large as the image. Pixels whose
+# class is unknown are marked *void* and count neither for nor against the model. The score is the
+# **mean intersection over union** (mIoU): for each class, the overlap of predicted and true pixels
+# divided by their union, averaged over the classes. The classic first answer, FCN (Long et al.,
+# 2015), turned an ImageNet classifier into a per-pixel predictor, but its last feature map is 32x
+# smaller than the image, so boundaries come out blurred. DeepLab keeps the feature map larger
+# with *atrous* convolution and looks at several scales at once with *ASPP*. Over notebooks 01-09 you build
+# **DeepLabV3** (Chen et al., 2017) from its parts (atrous convolution, a dilated ResNet, ASPP),
+# train it on street scenes and evaluate it. The first code cell after the install shows where
+# that ends: predictions of a DeepLabV3 the course trained from scratch on two CPU cores.
+#
 # Before the first convolution, make sure the machine is ready: the right Python, TensorFlow and
 # Keras, a GPU if there is one, enough memory, and a dataset to learn from.
 #
 # **In this notebook** you will
+# - see what a trained DeepLabV3 of this course predicts,
 # - install the course library (only needed on Colab),
 # - check the versions the course needs,
 # - see what hardware TensorFlow found and how much memory is free,
-# - learn the three *run profiles* that size every notebook,
+# - learn the three *run profiles* and what each one really trains on each dataset,
 # - find out which datasets are prepared on this machine.
 #
 # **Prerequisites:** none. Run the cells from top to bottom (Shift+Enter).
@@ -46,6 +60,24 @@ if "google.colab" in sys.modules:  # on Colab, install the course library first
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
 
 # %% [markdown]
+# ## Where the course ends: a trained model's predictions
+#
+# A *reference run* is a complete training stored inside the package with its command, hardware
+# and scores. Each row below is one CamVid validation frame: the image, the ground-truth label
+# (black = void), the prediction of the trained model, and its errors in red.
+
+# %%
+from course_utils.reference_runs import load_reference_run, show_reference_run
+
+reference = load_reference_run("camvid-cpu")
+print(reference.meta["description"])
+print(f"validation mIoU {reference.miou('val'):.3f}, pixel accuracy {reference.splits['val']['pixel_accuracy']:.3f}")
+_ = show_reference_run(reference, parts=("gallery",), width=640)  # displays the figure
+
+# %% [markdown]
+# Large, frequent classes (road, sky, building) come out well; thin and rare ones (poles, signs,
+# pedestrians) are where the errors sit. Notebook 07 reads this run's per-class scores.
+#
 # ## 2. Versions
 #
 # The course needs Python 3.10 to 3.12 and TensorFlow 2.16 or newer, which brings **Keras 3**
@@ -67,28 +99,30 @@ print("Versions: all good")
 # ## 3. Hardware and memory
 #
 # Training DeepLabV3 at full size wants a GPU; every notebook also runs on a CPU, with smaller
-# sizes. The memory printout follows the seed notebook's status line, which tracked free RAM and
-# GPU memory while the data was loaded.
+# sizes. The status line gives free RAM and, when there is one, the GPU and its free memory.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from course_utils.report import system_status
 
-print("GPU:", environment.gpu_description())
 print(system_status())
 print("Running on Colab" if environment.in_colab() else "Running locally")
 
 # %% [markdown]
 # ## 4. Run profiles
 #
-# One environment variable, `COURSE_PROFILE`, sizes everything: image size, batch size, epochs,
-# dataset sizes and backbone. The code path is the same in all three profiles; only sizes change.
+# One environment variable, `COURSE_PROFILE`, chooses a *run profile*. The code path is the same
+# in all three, but a profile is more than a size: it chooses the backbone and its weights, the
+# crop and batch sizes, the epochs, the numeric precision and whether the training step is compiled
+# with XLA; and for some datasets it carries a **dataset recipe** that replaces those generic
+# settings (CamVid in the `cpu` profile trains on other crops, at half scale, with another
+# optimizer schedule and class weights).
 #
-# | profile | for | data ("auto") | weights | what to expect |
-# |---|---|---|---|---|
-# | `smoke` | tests and CI | MiniDrive, tiny | from scratch | each notebook in seconds; numbers mean nothing |
-# | `cpu` | a laptop | MiniDrive, or CamVid when prepared | from scratch (ResNet-18) | MiniDrive: minutes; CamVid: the CPU recipe, 46 min on 2 cores for val mIoU 0.546 |
-# | `gpu` | Colab or a workstation GPU | CamVid (downloaded once) | ImageNet (ResNet-50) | about 32 min on a free Colab T4 (**estimated**) |
+# | profile | for | what to expect |
+# |---|---|---|
+# | `smoke` | tests and CI | each notebook in seconds; its numbers mean nothing |
+# | `cpu` | a laptop | results that mean something in minutes (MiniDrive) or under an hour (CamVid) |
+# | `gpu` | Colab or a workstation GPU | a larger, pretrained backbone in about half an hour (**estimated**) |
 #
 # Which dataset: `DATASET = "auto"` at the top of each practice notebook (or `COURSE_DATASET`)
 # takes the first prepared real dataset (Cityscapes, IDD, CamVid), else what the profile says
@@ -111,22 +145,70 @@ for p in PROFILES.values():
 print(table)
 
 profile = get_profile()
-print("Active profile:", profile.name)
+
+# %% [markdown]
+# That table is the profile alone. What a training run actually uses is the profile **plus the
+# dataset's recipe**: `TrainConfig.from_profile(profile, dataset=...)` merges the two (the
+# library's `train` command does exactly this). The *effective* settings, per profile and dataset:
+
+# %%
+from course_utils.train import TrainConfig
+
+settings = ["recipe", "backbone", "weights", "image_size", "input_scale", "scale_range", "batch_size", "epochs"]
+settings += ["class_weighting", "mixed_precision", "jit_compile"]
+effective = PrettyTable(["profile", "dataset"] + settings)
+for p in PROFILES.values():
+    for dataset in ("minidrive", "camvid"):
+        config = TrainConfig.from_profile(p, dataset=dataset)
+        effective.add_row([p.name, dataset] + [getattr(config, f) for f in settings])
+print(effective)
+
+# %% [markdown]
+# Read two rows against the first table. In `cpu`, CamVid does not train on the profile's generic
+# crops for its epochs: its recipe replaces them (and halves the frames first, `input_scale`). In
+# `gpu`, `weights` is `imagenet` because ResNet-50 has ImageNet weights in `keras.applications`;
+# ResNet-18 has none there, which is why the `cpu` rows train from scratch whatever the profile
+# asks. `mixed_precision="auto"` means "decide on the machine": `course_utils.hardware` picks bf16
+# on CPUs with AMX or AVX512-BF16 and on GPUs of compute capability 8.0 or more, float16 with loss
+# scaling on older GPUs, float32 otherwise. What it picks here:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from course_utils.hardware import choose_precision
+
+policy, reason = choose_precision()
+print(f"mixed_precision='auto' on this machine -> {policy} ({reason})")
+
+# %% [markdown]
+# **Explain why (answer in a sentence, then open the answer).** In the `cpu` rows, CamVid's recipe
+# first shrinks every frame (`input_scale`) and then takes crops as large as the shrunken frame
+# (`image_size`). Why might a recipe shrink the frames rather than cut small crops out of the
+# full-size frames, at about the same cost per step?
+#
+# <details><summary>Answer</summary>
+#
+# A crop of a full-size frame shows a small part of the street at full detail; a halved frame
+# shows the whole street at half detail. Training on whole scenes keeps the context (the road at
+# the bottom, the sky at the top, cars next to the road) that ASPP and image pooling exploit, and
+# the feature map stays large enough for the ASPP rates to mean something (notebook 03). The cost
+# is that thin objects lose pixels. The recipe's comment in `course_utils/profiles.py` points to
+# `docs/results.md` for the experiments behind the choice.
+# </details>
 
 # %% [markdown]
 # ### On Colab with a GPU: what the `gpu` profile does for you
 #
-# * **Data:** with no real dataset prepared, `DATASET = "auto"` downloads **CamVid** once (701
-#   street frames at 360x480, about 200 MB, resumable) into `data/camvid`. Offline it says so in one
+# * **Data:** with no real dataset prepared, `DATASET = "auto"` downloads **CamVid** once (street
+#   frames from Cambridge, the SegNet split; resumable) into `data/camvid`. Offline it says so in one
 #   line and uses the synthetic MiniDrive scenes instead.
 # * **Weights:** DeepLabV3-ResNet-50 starts from the **ImageNet** weights of `keras.applications`
 #   (95 MB, downloaded once). If they cannot be downloaded, building the model stops with a one-line
 #   message instead of quietly training a much worse model from scratch. To train from scratch on
 #   purpose set `COURSE_ALLOW_SCRATCH=1` (or `weights=None`); to use your own copy of the file set
 #   `COURSE_IMAGENET_WEIGHTS=/path/to/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`.
-# * **Time:** 150 epochs on whole 360x480 frames, batch 8, mixed precision and XLA: about 32 minutes
-#   on a T4, **estimated** from the model's 31.5 GMACs per frame at 10 % of the T4's 65 TFLOP/s (not
-#   measured; the cell below redoes the arithmetic).
+# * **Time:** the epochs, frames and batch of the `gpu` rows above, with mixed precision and XLA,
+#   **estimated** (not measured) from the model's multiply-accumulates per frame and an assumed
+#   share of a T4's peak; the cell below prints the estimate and its arithmetic.
 # * **Disconnects:** training saves a backup at the end of every epoch and keeps the best model
 #   (`best.keras`); running the training cell again resumes, so a disconnect costs at most one
 #   epoch. Colab wipes its disk when it disconnects, so keep the runs on Google Drive:
@@ -143,6 +225,37 @@ from course_utils import train
 from course_utils.estimate import estimate_training_time
 
 print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
+
+# %% [markdown]
+# Look closely: the estimate counts *more* training images per epoch than the CamVid training split
+# passed to it holds. An epoch is a whole number of batches, `ceil(images / batch)`, and the
+# training stream repeats the shuffled set, so the last batch is topped up with images of the next
+# pass instead of being a smaller batch. The cell recomputes it from the library's numbers:
+
+# %%
+from course_utils.datasets.camvid import CAMVID_EXPECTED
+
+gpu_config = train.TrainConfig.from_profile("gpu", dataset="camvid")
+steps = -(-CAMVID_EXPECTED["train"] // gpu_config.batch_size)
+print(
+    f"{CAMVID_EXPECTED['train']} images, batch {gpu_config.batch_size}: {steps} steps x {gpu_config.batch_size} = {steps * gpu_config.batch_size} images per epoch"
+)
+
+# %% [markdown]
+# ### Exercise (in place): optimizer steps of a whole run
+# How many optimizer steps (one per batch) does a complete training run of the **`cpu` profile on
+# CamVid** take? Use the *effective* settings of the table above, not the profile's generic ones,
+# and CamVid's training split, `CAMVID_EXPECTED["train"]` images. Compute it into `cpu_camvid_steps`.
+
+# %%
+cpu_camvid_steps = None  # your code
+
+# %%
+from course_utils import exercise_updates_a
+
+exercise_updates_a.check_optimizer_steps(
+    cpu_camvid_steps, TrainConfig.from_profile("cpu", dataset="camvid"), CAMVID_EXPECTED["train"]
+)
 
 # %% [markdown]
 # ## 5. Datasets on this machine
@@ -171,8 +284,13 @@ publish(profile=profile.name, dataset=info.name)
 # %% [markdown]
 # ## Summary
 #
+# - The course builds a network that labels every pixel; a trained one (the stored CamVid run)
+#   gets large classes right and struggles with thin, rare ones.
 # - The versions are right and you know whether a GPU is there.
-# - `COURSE_PROFILE` (`smoke`, `cpu`, `gpu`) sizes every notebook; the default follows the GPU.
+# - `COURSE_PROFILE` (`smoke`, `cpu`, `gpu`) chooses backbone, weights, sizes, precision and XLA;
+#   the default follows the GPU. A dataset recipe can replace the generic settings: what a run
+#   trains with is `TrainConfig.from_profile(profile, dataset=...)`, as printed in section 4.
+# - `mixed_precision="auto"` lets the hardware decide (bf16, float16 or float32).
 # - MiniDrive is ready; CamVid, IDD and Cityscapes can be added with the scripts in `data_scripts/`.
 #
 # **Next:** `01_atrous_convolution.ipynb`, what a dilated kernel sees.
@@ -186,8 +304,11 @@ publish(profile=profile.name, dataset=info.name)
 # The solutions are at the very end of the notebook.
 #
 # ### Exercise 1: which profile?
-# Which profile is this notebook running in? Read it from the output of section 4 and set
-# `active_profile` to its name (a string).
+# No cell prints the active profile: work it out from the rule in section 4 (the `COURSE_PROFILE`
+# variable if it is set, else `gpu` when TensorFlow sees a GPU, else `cpu`). Look at
+# `os.environ.get("COURSE_PROFILE")` and at what section 3 found, apply the rule, and set
+# `active_profile` to the name (a string). If the check disagrees, which part of the rule did you
+# misread?
 
 # %%
 active_profile = None  # your answer, e.g. "cpu"
@@ -232,3 +353,6 @@ checks.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
 #
 # show("00")  # all of this notebook's solutions; show("00", "batch_megabytes") for one
 # ```
+#
+# The in-place exercise of section 4 (optimizer steps) is solved by
+# `course_utils.exercise_updates_a.optimizer_steps`.

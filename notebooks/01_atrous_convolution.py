@@ -26,9 +26,12 @@
 #
 # 1. compute a 1-D and a 2-D atrous convolution by hand, and check your numbers against TensorFlow;
 # 2. explain why a 3x3 kernel at rate 2 covers the field of view of a 5x5 kernel, and compute the
-#    effective kernel size and the receptive field of a stack of layers;
-# 3. explain *signal decimation* (why striding and pooling hurt dense prediction) and how dilation avoids it;
-# 4. recognise the *gridding* artifact of stacked equal rates and choose rates that avoid it.
+#    effective kernel size and the (theoretical) receptive field of a stack of layers;
+# 3. measure the *effective* receptive field (where the gradient actually goes) and explain why it is
+#    much smaller than the theoretical one;
+# 4. explain *signal decimation* (why striding and pooling hurt dense prediction) and how dilation avoids it;
+# 5. recognise the *gridding* artifact of stacked equal rates, choose rates that avoid it, and tell
+#    that fix apart from DeepLabV3's multi-grid.
 #
 # **Prerequisites.** Python and NumPy; what a 2-D convolution layer does (`keras.layers.Conv2D`).
 # `00_setup.ipynb` explains how to install the course and choose a run profile.
@@ -96,7 +99,7 @@ print("y[5] at rate 2 by hand:", by_hand)
 # %%
 k3 = np.arange(1, 10, dtype=float).reshape(3, 3)
 print(atrous.dilate_kernel(k3, 2).astype(int))
-print("effective size of 3x3 at rates 1..6:", [atrous.effective_kernel_size(3, r) for r in range(1, 7)])
+print("effective size of 3x3 at rates 1..4:", [atrous.effective_kernel_size(3, r) for r in range(1, 5)])
 
 # %% [markdown]
 # `course_utils.atrous.atrous_conv2d(x, kernel, rate)` is a deliberately plain implementation
@@ -156,7 +159,7 @@ stacks = {
     "three 3x3, rate 2": [(3, 1, 2)] * 3,
     "three 3x3, rates 1, 2, 4": [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
     "ResNet stem (7x7/2 conv, 3x3/2 pool)": [(7, 2, 1), (3, 2, 1)],
-    "stem + 3x3 + 3x3 rate 2": [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)],
+    "stem + 3x3 rate 2": [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
 }
 for name, layers in stacks.items():
     steps = atrous.receptive_field_steps(layers)
@@ -181,10 +184,63 @@ stack = keras.Model(inputs, y)
 probe = tf.Variable(tf.zeros((1, 31, 31, 1)))
 with tf.GradientTape() as tape:
     centre = stack(probe)[0, 15, 15, 0]
-touched = tape.gradient(centre, probe)[0, :, :, 0].numpy() != 0
-rows, cols = np.nonzero(touched)
+gradient = np.abs(tape.gradient(centre, probe)[0, :, :, 0].numpy())
+rows, cols = np.nonzero(gradient)
 print("measured receptive field:", np.ptp(rows) + 1, "x", np.ptp(cols) + 1)
 print("formula:                 ", atrous.receptive_field(layers))
+
+# %% [markdown]
+# ### The effective receptive field
+#
+# The box above counts every input pixel with a gradient that is *not zero*. But the gradient is
+# far from uniform: a pixel near the centre reaches the output through many paths (every layer can
+# pass it through its centre tap), a pixel at the edge of the box through one. Luo et al.
+# ("Understanding the effective receptive field in deep convolutional neural networks", 2016) call
+# the region where the gradient is actually large the **effective receptive field**. One way to put
+# a number on it (`atrous.effective_receptive_field`): the side of the smallest centred square that
+# holds 90 % of the total gradient magnitude. `atrous.gradient_footprint` computes that gradient
+# for a stack of single-channel dilated convolutions with NumPy; for the stack just measured it must
+# equal the Keras gradient:
+
+# %%
+measured = gradient[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+print("NumPy gradient == Keras gradient:", np.allclose(atrous.gradient_footprint([r for _, _, r in layers]), measured))
+
+# %% [markdown]
+# **Predict before you run.** A stack of `n` 3x3 convolutions at rate 1 has a theoretical field of
+# `2n + 1` pixels: it grows linearly with depth. Does the effective field (90 % of the gradient)
+# grow as fast? Write down whether the effective field of 16 layers is about 4 times that of 4
+# layers (like the theoretical one), or closer to 2 times, then run the cell.
+
+# %%
+from course_utils.plotting import plot_effective_receptive_field
+
+depths = (1, 2, 4, 8, 16)
+for n in depths:
+    ones = atrous.effective_receptive_field(atrous.gradient_footprint([1] * n))
+    rand = atrous.effective_receptive_field(atrous.gradient_footprint([1] * n, weights="random", seed=n))
+    print(
+        f"{n:2d} layers: theoretical {atrous.receptive_field([(3, 1, 1)] * n):2d}, "
+        f"effective {ones:2d} (all-ones kernels), {rand:2d} (random kernels)"
+    )
+display(
+    plot_effective_receptive_field(
+        {
+            "rates 1, 2, 4 (measured above)": measured,
+            "16 layers, rate 1": atrous.gradient_footprint([1] * 16),
+            "16 layers, random kernels": atrous.gradient_footprint([1] * 16, weights="random", seed=16),
+        }
+    )
+)
+
+# %% [markdown]
+# The gradient of a deep stack is a bell: the sum of many small independent steps, so (central limit
+# theorem) its width grows like the square root of the depth while the box grows linearly. The
+# effective field is therefore a shrinking fraction of the theoretical one, with all-ones and with
+# random kernels alike (random kernels give a noisier bell). Training widens it somewhat, but the
+# lesson stays: **a theoretical field larger than the image does not mean the network uses the whole
+# image.** That is one reason DeepLab adds explicit global context (image pooling, notebook 03)
+# instead of trusting depth and dilation alone.
 
 # %% [markdown]
 # ## 4. Signal decimation: why not just stride?
@@ -234,22 +290,32 @@ assert np.allclose(dense[::factor, ::factor], strided)
 print(f"atrous output {dense.shape}, strided output {strided.shape}; they agree on every {factor}th pixel")
 
 # %% [markdown]
+# The strongest responses in all three panels are the vertical bars at the left and right borders:
+# they are not edges of the scene. 'Same' padding surrounds the image with zeros, and the edge filter
+# sees the jump from the (bright) image to the zero padding as an edge. Every padded convolution does
+# this; inside the image the three panels differ only in resolution.
+
+# %% [markdown]
 # The assertion is the key fact behind DeepLab: removing the stride of a layer and dilating every
-# later kernel by the same factor computes the pretrained network's features, only densely. Two
+# later kernel by the same factor computes the pretrained network's features, only densely. Three
 # caveats. It holds exactly in the interior only: near the border the zero padding falls in other
 # places, and with an even input size 'same' padding can sample a different phase of the grid than
-# the strided layer did. And it holds only when every later rate is exactly the removed factor:
-# DeepLabV3's multi-grid (unit rates 2, 4, 8 in the last stage instead of 2, 2, 2) deliberately
-# computes different features, which fine-tuning then has to adapt to. Notebook 02 does this inside
-# ResNet.
+# the strided layer did. It holds only when every later rate is exactly the removed factor:
+# DeepLabV3's *multi-grid* multiplies the rate of each unit of the last stage by its own **unit
+# rate** (the paper's Multi_Grid = (1, 2, 4)), so those units use rates 2, 4, 8 instead of 2, 2, 2
+# at output stride 16 and deliberately compute different features, which fine-tuning then has to
+# adapt to. And "every later kernel" includes the convolution that carried the stride only when it
+# is a 1x1 (bottleneck units); in the basic units of ResNet-18/34 the strided layer is itself a 3x3,
+# and notebook 02 shows what the course does with it. Notebook 02 performs this surgery inside ResNet.
 #
 # ## 5. The gridding artifact and multi-grid rates
 #
 # Stack three 3x3 convolutions at rate 2 and ask which input pixels one output pixel depends on.
 # Every tap sits at an even offset, and sums of even offsets are even: the output never sees the
-# pixels at odd offsets. Only 29 % of its 13x13 field is used, in a checkerboard ("gridding").
-# Mixing rates, as DeepLabV3's multi-grid does with unit rates (1, 2, 4), fills the holes: the
-# 15x15 field of rates 1, 2, 4 is seen completely.
+# pixels at odd offsets, and uses its field only in a checkerboard ("gridding").
+#
+# **Predict before you run.** Of the three stacks below, rates (2, 2, 2), (2, 4, 8) and (1, 2, 4),
+# which see every pixel of their field? Use the parity argument, then check with the printout.
 
 # %%
 for rates in [(2, 2, 2), (2, 4, 8), (1, 2, 4)]:
@@ -259,12 +325,21 @@ display(explorers.receptive_field_figure((2, 2, 2)))
 display(explorers.receptive_field_figure((1, 2, 4)))
 
 # %% [markdown]
-# DeepLabV3's last ResNet stage at output stride 16 uses rates 2 x (1, 2, 4) = (2, 4, 8): on their
-# own these share the factor 2 and would still grid, but they sit on top of many rate-1 3x3
-# convolutions of the earlier stages, which fill the remaining holes, and the different rates give
-# each unit a different field of view. The general rule (Wang et al., "Understanding convolution for
-# semantic segmentation", 2018): rates with a common factor greater than 1 leave holes; start from
-# rate 1 and keep each rate at most the field built so far.
+# Only (1, 2, 4) sees everything. Two ideas must be kept apart here:
+#
+# * **The gridding fix** (Wang et al., "Understanding convolution for semantic segmentation", 2018,
+#   "hybrid dilated convolution"): rates with a common factor greater than 1 leave holes; start from
+#   rate 1 and keep each rate at most the field built so far. (1, 2, 4) obeys the rule, (2, 2, 2) and
+#   (2, 4, 8) do not.
+# * **Multi-grid** (DeepLabV3, section 3.2): the unit rates (1, 2, 4) multiply the last stage's rate,
+#   so at output stride 16 its units use rates (2, 4, 8). The printout shows that these rates grid
+#   *on their own*: multi-grid is not a gridding fix. The paper motivates it by analogy with
+#   multigrid methods (one stage looking at several scales), and measures that it helps. Inside
+#   ResNet the holes are filled anyway, because the stage sits on many rate-1 3x3 convolutions
+#   (and, in bottleneck units, 1x1s) of the earlier stages.
+#
+# Notebook 02 shows what multi-grid becomes in the course's small ResNet-18, whose last stage has
+# fewer units than the grid has entries.
 #
 # ### Try it: the receptive-field explorer
 #
@@ -280,11 +355,14 @@ display(explorers.receptive_field_explorer())
 # * An atrous convolution with rate `r` applies a kernel with `r - 1` zeros between its taps: a
 #   `k x k` kernel covers `k + (k - 1)(r - 1)` pixels per side with only `k x k` weights.
 # * Our NumPy reference matches `tf.nn.atrous_conv2d` and `Conv2D(dilation_rate=...)`.
-# * The receptive field of a stack grows by `(effective kernel - 1) x jump` per layer; measured
-#   gradients confirm it.
+# * The theoretical receptive field of a stack grows by `(effective kernel - 1) x jump` per layer;
+#   measured gradients confirm it.
+# * The effective receptive field (where 90 % of the gradient goes) is much smaller, and grows like
+#   the square root of the depth: a huge theoretical field does not mean global context.
 # * Striding and pooling decimate the signal; dilation gives the same responses at full resolution
-#   (in the interior, and without multi-grid).
-# * Equal rates grid; mixed rates starting small (multi-grid) see every pixel.
+#   (in the interior, and without multi-grid). Bright border bars are zero padding, not content.
+# * Equal rates grid; rates that start at 1 and grow no faster than the field (Wang et al.) see
+#   every pixel. DeepLabV3's multi-grid rates (2, 4, 8) are a different idea, and grid on their own.
 #
 # Next: `02_resnet_backbone.ipynb` turns a classification ResNet into a dense feature extractor.
 #
@@ -327,7 +405,7 @@ checks.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 
 
 # %%
 def my_atrous_conv1d(x, kernel, rate):
-    # pad x with zeros, then y[i] = sum over k of kernel[k] * padded[i + k * rate]
+    # your loops here
     raise NotImplementedError
 
 

@@ -29,8 +29,9 @@
 # 2. count the parameters of a ResNet and relate them to published numbers;
 # 3. follow the feature-map size through the stages, and explain what output stride 32, 16 and 8
 #    cost in compute, memory and receptive field;
-# 4. explain multi-grid rates in the last stage;
-# 5. load ImageNet weights into the from-scratch backbone, and prove that the copy is exact.
+# 4. explain multi-grid rates in the last stage, and what they become in the course's ResNet-18;
+# 5. load ImageNet weights into the from-scratch backbone, prove that the copy is exact, and feed
+#    the weights the inputs they were trained on (the Caffe convention).
 #
 # **Prerequisites.** `01_atrous_convolution.ipynb`; the Keras functional API.
 
@@ -78,8 +79,11 @@ print(
 # Stacking more plain layers eventually makes a network *worse*, even on its training set: the
 # optimiser struggles to make many layers behave like the identity when that is what the problem
 # needs. He et al. let each unit learn a *residual* instead: `y = ReLU(F(x) + x)`. If the identity
-# is best, the unit only has to push `F` to zero, and gradients flow back through the `+ x` path
-# unchanged.
+# is best, the unit only has to push `F` to zero, and the `+ x` path gives gradients a short way
+# back. (Not a perfectly clean one: in these "v1" units the ReLU after the addition still gates the
+# gradient wherever `F(x) + x` is negative. He et al.'s follow-up, "Identity mappings in deep
+# residual networks", 2016, moves BatchNorm and ReLU before the convolutions so that the identity
+# path carries the gradient unchanged. The ImageNet weights DeepLab uses are v1.)
 #
 # The course's units are built exactly like this. Set the scale (gamma) of the last BatchNorm of a
 # basic unit to zero and the unit *is* the identity on non-negative inputs, whatever its convolution
@@ -102,7 +106,9 @@ print("layers:", [layer.name for layer in unit.layers[1:]])
 #
 # ResNet-18/34 use **basic** units: two 3x3 convolutions. ResNet-50/101 use **bottleneck** units:
 # a 1x1 convolution squeezes the channels by 4, a 3x3 works on the thin tensor, a 1x1 expands again.
-# At the same width (256 channels in and out) the bottleneck is far cheaper:
+# At the same width (1024 channels in and out, as in stage 3 of ResNet-50) the bottleneck is far
+# cheaper (the course's basic units have no conv biases, its bottlenecks do, as in
+# `keras.applications`; section 3 explains why):
 
 
 # %%
@@ -112,10 +118,10 @@ def unit_model(kind, channels, filters):
     return keras.Model(inputs, fn(inputs, filters, strides=1, rate=1, name=kind, project=False))
 
 
-basic = unit_model("basic", 256, 256)
-bottleneck = unit_model("bottleneck", 256, 64)
+basic = unit_model("basic", 1024, 1024)
+bottleneck = unit_model("bottleneck", 1024, 256)
 table = PrettyTable(["unit", "convolutions", "parameters"])
-for name, model in [("basic, 256 ch", basic), ("bottleneck, 256 -> 64 -> 256", bottleneck)]:
+for name, model in [("basic, 1024 ch", basic), ("bottleneck, 1024 -> 256 -> 1024", bottleneck)]:
     convs = [
         f"{lyr.kernel_size[0]}x{lyr.kernel_size[1]}x{lyr.filters}"
         for lyr in model.layers
@@ -129,8 +135,8 @@ print(table)
 #
 # The backbones without their classification head (`include_top=False`), next to
 # `keras.applications` (built with `weights=None`: nothing is downloaded), and the complete DeepLabV3
-# models next to the parameter counts quoted in the talk (which used its own DeepLab implementation
-# on Cityscapes; we use 19 classes).
+# models next to the parameter counts quoted in the talk the seed notebook followed (a PyTorch
+# DeepLabV3, `github.com/fregu856/deeplabv3`, with 20 output classes; we build 19).
 
 # %%
 TALK_PARAMS = {18: 15_315_028, 50: 39_049_812, 101: 58_041_940}  # "Total params" in the talk's slides
@@ -169,10 +175,45 @@ print(table)
 # Our backbones match `keras.applications` to the parameter (same layout: the stride sits in the first
 # 1x1 of a bottleneck, as in the original Caffe ResNet, and convolutions carry a bias, as in
 # `keras.applications`; the Caffe prototxts themselves have `bias_term: false`, so these biases come
-# from the Keras conversion and are redundant before a BatchNorm). The complete models
-# are within a fraction of a percent of the talk's. The slides do not show the talk's head, so the
-# small remaining gap comes from details such as the number of classes or which convolutions carry a bias. The ResNet-18 DeepLab has more than its backbone's 11M parameters because ASPP
-# alone adds about 4M.
+# from the Keras conversion and are redundant before a BatchNorm). Basic units (ResNet-18/34) have
+# no `keras.applications` counterpart and no conv biases.
+#
+# The small gap to the talk is not a validation, nor an error: it is two counting conventions, and
+# it can be reconciled exactly. Keras counts BatchNorm's moving mean and variance as (non-trainable)
+# parameters; PyTorch keeps them as buffers, which its parameter count leaves out. The talk's
+# backbones (torchvision) have no conv biases, its ASPP convolutions do, and it has one class more.
+# The cell adds those differences to the talk's figure:
+
+# %%
+talk_rows = PrettyTable(
+    ["depth", "talk", "+ BN moving stats", "+ our conv biases", "- talk's ASPP biases", "- 1 class", "= ours?"]
+)
+for depth, talk in TALK_PARAMS.items():
+    if depth not in deeplabs:
+        continue
+    m = deeplabs[depth]
+    moving = sum(int(np.prod(w.shape)) for w in m.non_trainable_weights)
+    convs = [lyr for lyr in m.layers if isinstance(lyr, keras.layers.Conv2D)]
+    our_biases = sum(lyr.filters for lyr in convs if lyr.use_bias and lyr.name != "classifier")
+    aspp_biases = sum(lyr.filters for lyr in convs if lyr.name.startswith("aspp"))
+    per_class = m.get_layer("classifier").kernel.shape[2] + 1
+    rebuilt = talk + moving + our_biases - aspp_biases - per_class
+    talk_rows.add_row(
+        [
+            depth,
+            f"{talk:,}",
+            f"{moving:,}",
+            f"{our_biases:,}",
+            f"{aspp_biases:,}",
+            f"{per_class:,}",
+            rebuilt == m.count_params(),
+        ]
+    )
+print(talk_rows)
+
+# %% [markdown]
+# The ResNet-18 DeepLab has many more parameters than its backbone because ASPP's 3x3 branches
+# on 512 channels are large (the table's two columns give the difference).
 #
 # ## 4. Feature-map sizes per stage
 #
@@ -203,14 +244,48 @@ print(table)
 # After five halvings a 224x224 image is a 7x7 map: fine for "is there a car?", far too coarse for
 # "which pixels are car?". DeepLab removes the stride of the last stage (output stride 16) or of the
 # last two (output stride 8) and dilates every later 3x3 convolution by the factor it removed, so
-# each kernel keeps its field of view (notebook 01, section 4):
+# each kernel keeps its field of view (notebook 01, section 4). The paper calls the last stage
+# *block4*: it is the course's `stage4`, the He et al. table's `conv5_x`.
+#
+# **Predict before you run.** At output stride 8, which stages lose their stride, and what rate does
+# stage 4 get? Write it down, then compare with the plan the library prints:
 
 # %%
 for os_ in (32, 16, 8):
     plan = stage_strides_and_rates(os_)
     print(f"OS {os_:2d}: " + ", ".join(f"stage{s} stride {st} rate {r}" for s, (st, r) in enumerate(plan, start=1)))
+    plain = stage_strides_and_rates(32)
+    print(
+        "        stages whose stride became dilation:",
+        [s for s, (p, q) in enumerate(zip(plain, plan), start=1) if p != q],
+    )
 
 # %% [markdown]
+# What those strides mean on an image: each cell of the grid is one position of the last feature
+# map, and everything the network says about the pixels inside a cell comes from that one position.
+
+# %%
+from course_utils.plotting import plot_feature_grids
+from course_utils.sample_images import street_scene
+
+display_image = street_scene(256, 512)
+fig = plot_feature_grids(display_image, (32, 16, 8))
+plt.show()
+
+# %% [markdown]
+# One deviation from notebook 01's rule ("remove the stride, dilate every *later* kernel"). In a
+# bottleneck unit the stride sits in a 1x1 convolution, so every 3x3 of the dilated stage is a
+# later kernel and gets the rate: exactly the rule. In a basic unit (ResNet-18/34) the stride sat
+# in the unit's first 3x3, and the library dilates that convolution too (section 6 prints it for
+# `stage4_unit1_conv1`). torchvision and TF-slim give that first convolution the *previous* rate
+# instead, which is the faithful conversion of a pretrained network. The course trains its basic
+# backbones from scratch (there are no ImageNet weights for them in `keras.applications`), so there
+# is nothing to preserve and the difference only slightly widens the field of that one layer.
+# %% [markdown]
+# **Predict before you run.** Going from OS 16 to OS 8 leaves the stem and stages 1-2 alone, makes
+# stage 3's map 4x larger and stage 4's 4x larger again. Will the whole backbone cost about 4x the
+# MACs of OS 16, less, or more? Write a number down, then read the table.
+#
 # What it costs, for the profile's backbone at a 512x512 crop (the paper's 513x513, rounded so that the strides divide it) (symbolic: nothing is run).
 # Activation memory is the float32 size of every layer output for one image during the forward pass,
 # a proxy for what training needs to keep.
@@ -237,27 +312,64 @@ for os_, rep in os_reports.items():
     )
 
 # %% [markdown]
-# The parameters are identical (dilation adds no weights), but every layer after the removed stride
-# now runs on a 4x (OS 16) or 16x (OS 8) larger map. That is why DeepLabV3 trains at OS 16 and
-# evaluates, when it can afford it, at OS 8.
+# The parameters are identical (dilation adds no weights), but every layer after a removed stride
+# now runs on a larger map: at OS 16 stage 4's map is 4x larger (2x per side); at OS 8 stage 3's
+# is 4x and stage 4's 16x larger. That is why DeepLabV3 trains at OS 16 and evaluates, when it
+# can afford it, at OS 8.
 #
 # ## 6. Multi-grid
 #
-# DeepLabV3 also varies the rate *within* the last stage: unit rates (1, 2, 4) multiply the stage's
-# rate, so at OS 16 the three units use rates 2, 4, 8 (notebook 01 showed why mixed rates avoid
-# gridding). Read them back from the layers of the built model:
+# DeepLabV3 also varies the rate *within* the last stage: the paper's unit rates
+# Multi_Grid = (1, 2, 4) multiply the stage's rate unit by unit. That needs three units, and
+# ResNet-50/101 have three in their last stage. (As notebook 01 showed, these rates do not fix
+# gridding: that is not their purpose.) Build both backbones symbolically and read the rates back
+# from their layers:
 
 # %%
-backbone = os_models[profile.output_stride]  # built above with the profile's multi-grid
-stage4 = [
-    layer
-    for layer in backbone.layers
-    if layer.name.startswith("stage4") and isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
-]
-for layer in stage4:
-    print(f"{layer.name:>22}: dilation {layer.dilation_rate}, strides {layer.strides}")
-rate = stage_strides_and_rates(profile.output_stride)[3][1]
-print("multi_grid_rates:", multi_grid_rates(rate, len({lyr.name.split("_")[1] for lyr in stage4}), profile.multi_grid))
+for name, depth_ in [("ResNet-50", 50), (profile.backbone, int(profile.backbone.removeprefix("resnet")))]:
+    net = build_resnet(depth_, output_stride=profile.output_stride, multi_grid=profile.multi_grid)
+    stage4 = [
+        layer
+        for layer in net.layers
+        if layer.name.startswith("stage4") and isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
+    ]
+    units = len({lyr.name.split("_")[1] for lyr in stage4})
+    rate = stage_strides_and_rates(profile.output_stride)[3][1]
+    print(
+        f"{name}: {units} units in stage 4, multi_grid {profile.multi_grid} -> rates {multi_grid_rates(rate, units, profile.multi_grid)}"
+    )
+    for layer in stage4:
+        print(f"  {layer.name:>22}: dilation {layer.dilation_rate}, strides {layer.strides}")
+
+# %% [markdown]
+# ResNet-18 and ResNet-34 have fewer units in their last stage than the grid has entries (ResNet-18:
+# two basic units, four 3x3 convolutions), so the library uses the first entries of the grid and
+# drops the rest (`multi_grid_rates`). **The model the `cpu` and `smoke` profiles train is therefore
+# not the paper's**: its multi-grid is truncated, and notebook 03 shows that its ASPP is also partly
+# degenerate on the small maps those profiles train on. The `gpu` profile's ResNet-50 gets the
+# paper's three rates.
+#
+# ### Exercise (in place): write the output-stride plan
+# Write `my_plan(output_stride, units, multi_grid)` that returns, for the four stages, one list per
+# stage of `(stride, rate)` pairs, one pair per unit, without calling the library: the stem leaves
+# the map at stride 4; stage 1 has stride 1, stages 2-4 stride 2 unless the map has already reached
+# `output_stride`, in which case the stage keeps stride 1 and the rate doubles (and stays doubled
+# for later stages); only a stage's first unit strides; in the last stage unit `i` multiplies the
+# rate by `multi_grid[i]` (fewer units: use the first entries; `None`: all 1). `units` is e.g.
+# `(2, 2, 2, 2)` for ResNet-18. The check compares it with the library on ResNet-18/50/101 at
+# output strides 32, 16 and 8.
+
+
+# %%
+def my_plan(output_stride, units, multi_grid):
+    # a list of 4 stages, each a list of (stride, rate) per unit
+    raise NotImplementedError
+
+
+# %%
+from course_utils import exercise_updates_a
+
+exercise_updates_a.check_output_stride_plan(my_plan)
 
 # %% [markdown]
 # ## 7. ImageNet weights, and proof that the copy is exact
@@ -289,11 +401,18 @@ except FileNotFoundError as err:
 # %% [markdown]
 # Whether or not the download worked, we can prove offline that the copy is exact: give a
 # `keras.applications.ResNet50` **random** weights, copy them into our ResNet-50 and compare the
-# outputs on the same input. Then do it again for the dilated backbone (output stride 16): a
-# `keras.applications` model rebuilt with the same dilation must agree too.
+# outputs on the same input. A freshly built network has random kernels but every BatchNorm at
+# gamma 1, beta 0, mean 0, variance 1 and every bias at 0: a copy that skipped or swapped those
+# tensors would still pass. So randomise them first
+# (`course_utils.model.resnet.randomize_batchnorm_and_biases`). Then do it again for the dilated
+# backbone (output stride 16): a `keras.applications` model rebuilt with the same dilation must agree
+# too.
 
 # %%
+from course_utils.model.resnet import randomize_batchnorm_and_biases
+
 source = apps[50]  # keras.applications.ResNet50(weights=None): random init, no download
+print("randomised:", randomize_batchnorm_and_biases(source, seed=0))
 print("layers copied:", load_keras_applications_weights(ours, source))
 x = np.random.default_rng(1).normal(size=(1, height, width, 3)).astype("float32")
 reference, mine = source(x).numpy(), ours(x).numpy()
@@ -308,16 +427,46 @@ print("output shapes at OS 16:", reference16.shape, mine16.shape)
 print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, atol=1e-4 * np.abs(reference16).max()))
 
 # %% [markdown]
+# ### Feeding ImageNet weights the inputs they expect
+#
+# Exact weights are not enough: the `keras.applications` ResNet weights were trained on images
+# preprocessed the **Caffe** way (`keras.applications.resnet.preprocess_input`): channels in
+# **BGR** order, pixel values 0-255 (**no scaling**), and the per-channel ImageNet **mean
+# subtracted**. The course feeds every model RGB in `[-1, 1]` (`course_utils.data.normalize_image`).
+# `CaffeInputAdapter` (`course_utils.model.layers`, put in front of the backbone by
+# `build_resnet(..., input_adapter="caffe")`, and by `build_deeplabv3` when it loads ImageNet
+# weights) converts one into the other inside the model. It agrees with Keras' own preprocessing:
+
+# %%
+from course_utils.model import CaffeInputAdapter
+
+rgb = np.random.default_rng(2).integers(0, 256, size=(1, 4, 4, 3)).astype("float32")
+course_input = rgb / 127.5 - 1.0  # what the course's data pipeline produces
+adapted = CaffeInputAdapter()(course_input).numpy()
+expected = keras.applications.resnet.preprocess_input(rgb.copy())
+print("adapter == keras.applications.resnet.preprocess_input:", np.allclose(adapted, expected, atol=1e-3))
+print("one pixel  RGB", rgb[0, 0, 0], "-> Caffe BGR minus mean", adapted[0, 0, 0].round(2))
+
+# %% [markdown]
+# Forget the adapter and the pretrained filters see inputs on the wrong scale and in the wrong
+# channel order: the network still trains, but starts far from what ImageNet taught it. Notebook 06
+# relies on this when it fine-tunes from ImageNet.
+# %% [markdown]
 # ## Summary
 #
-# * A residual unit computes `ReLU(F(x) + x)`: the identity is free, gradients flow through the sum.
+# * A residual unit computes `ReLU(F(x) + x)`: the identity is cheap to learn and the sum gives the
+#   gradient a short path (gated by the final ReLU in these v1 units).
 # * Basic units (ResNet-18/34) use two 3x3 convolutions; bottlenecks (ResNet-50/101) squeeze with
 #   1x1 convolutions and are much cheaper at the same width.
-# * Our backbones match `keras.applications` exactly (parameters and, with copied weights, outputs).
-# * Output stride 16 or 8 replaces the last strides by dilation: same parameters, 4x or 16x larger
-#   late feature maps. Going from 16 to 8 costs about 3x the compute but only about 1.7x the
-#   activation memory, because the early stages do not change.
-# * Multi-grid gives the units of the last stage rates `rate x (1, 2, 4)`.
+# * Our backbones match `keras.applications` exactly (parameters and, with copied weights and
+#   randomised BatchNorm statistics and biases, outputs); the gap to the talk's counts is two
+#   counting conventions, reconciled to the parameter.
+# * ImageNet weights need Caffe inputs (BGR, 0-255, mean subtracted): `CaffeInputAdapter`.
+# * Output stride 16 drops the stride of stage 4 (block4), output stride 8 that of stages 3 and 4,
+#   and dilates instead: same parameters, larger late feature maps, more compute and activation
+#   memory (section 5 prints how much, for this profile's backbone).
+# * Multi-grid gives the units of the last stage rates `rate x (1, 2, 4)`: three units in
+#   ResNet-50/101; ResNet-18's two-unit stage 4 gets a truncated grid.
 #
 # Next: `03_aspp.ipynb` adds the multi-scale head.
 #
@@ -413,3 +562,6 @@ checks.check_bottleneck_unit(my_bottleneck_unit)
 #
 # show("02")  # all of this notebook's solutions; show("02", "my_bottleneck_unit") for one
 # ```
+#
+# The in-place exercise of section 6 (the output-stride plan) is solved by
+# `course_utils.exercise_updates_a.output_stride_plan`.

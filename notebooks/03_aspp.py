@@ -28,8 +28,10 @@
 # 1. describe the five branches of DeepLabV3's ASPP and build it with `course_utils.model.build_aspp`;
 # 2. show what a 3x3 filter at rate 6, 12 or 18 actually sees on a feature map, and reproduce the
 #    paper's observation that at large rates it degenerates to a 1x1 filter (hence image pooling);
-# 3. explain why the rates double at output stride 8;
-# 4. explain why a hard-coded upsampling size breaks on other image sizes, and fix it.
+# 3. say what the paper's rates become on the small feature maps the course's `cpu` profile trains
+#    on, and what that costs;
+# 4. explain why the rates double at output stride 8;
+# 5. explain why a hard-coded upsampling size breaks on other image sizes, and fix it.
 #
 # **Prerequisites.** `01_atrous_convolution.ipynb` (rates, receptive fields) and
 # `02_resnet_backbone.ipynb` (output stride).
@@ -59,7 +61,7 @@ plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
 height, width = profile.image_size
-feature_hw = (height // profile.output_stride, width // profile.output_stride)
+feature_hw = atrous.feature_map_size((height, width), profile.output_stride)  # 'same' padding rounds up
 print(
     f"profile {profile.name}: training crops {height}x{width}, output stride {profile.output_stride} "
     f"-> feature map {feature_hw[0]}x{feature_hw[1]}"
@@ -74,7 +76,14 @@ print(
 # 2. three 3x3 atrous convolutions with rates 6, 12 and 18 (at output stride 16);
 # 3. **image pooling**: global average pooling -> 1x1 convolution -> resize back to the map size;
 #
-# each as Conv -> BatchNorm -> ReLU with 256 channels, then concatenation and a 1x1 projection.
+# each as Conv -> BatchNorm -> ReLU with 256 channels, then **concatenation** and a 1x1 projection
+# (Conv -> BatchNorm -> ReLU), followed by dropout (`build_aspp`'s `dropout`, active only in
+# training). Two pieces of history explain the name and the design. *Spatial pyramid pooling* (SPP,
+# He et al. 2014; PSPNet, Zhao et al. 2017) pools a feature map over grids of several sizes to mix
+# context at several scales; ASPP gets several scales with atrous rates instead of pooling, and
+# keeps the full resolution. DeepLab V2's ASPP let each branch predict class scores and **summed**
+# them; V3 concatenates 256-channel *features* and lets the 1x1 projection learn how to mix them,
+# with BatchNorm in every branch.
 # `build_aspp` wraps the module in a small model; the layer names tell the branches apart.
 # The input here has 64 channels to keep the model small (a ResNet-50 gives 2048, a ResNet-18 512).
 
@@ -132,24 +141,69 @@ for r in (6, 12, 18, 24, 36, 48, 64, 65):
     )
 
 # %% [markdown]
-# The same arithmetic on the feature maps *this* course trains on is sobering: small crops give small
-# maps, and there even rate 6 reaches outside the map for most positions. That is one reason the
-# profiles train on larger crops as resources allow.
+# ### The model the `cpu` profile trains is not the paper's
+#
+# The paper chose rates 6, 12, 18 for a 33x33 training map. The same arithmetic on the maps the
+# course's `cpu` profile actually trains on (its crops, per dataset, divided by the output stride
+# and rounded up, as the backbone does) is sobering:
 
 # %%
-for r in default_aspp_rates(profile.output_stride):
+from course_utils.train import TrainConfig
+
+cpu_maps = {}
+for dataset in ("minidrive", "camvid"):
+    config = TrainConfig.from_profile("cpu", dataset=dataset)
+    cpu_maps[dataset] = atrous.feature_map_size(config.image_size, config.output_stride)
     print(
-        f"rate {r:2d} on the {feature_hw[0]}x{feature_hw[1]} training feature map: "
-        f"mean valid weights {100 * atrous.valid_weight_fraction(feature_hw, r):5.1f}%"
+        f"cpu profile, {dataset}: crops {config.image_size[0]}x{config.image_size[1]} -> map {cpu_maps[dataset][0]}x{cpu_maps[dataset][1]}"
     )
+    for r in default_aspp_rates(config.output_stride):
+        centre_only = atrous.valid_weight_counts(cpu_maps[dataset], r).get(1, 0.0)
+        print(
+            f"   rate {r:2d}: mean valid weights {100 * atrous.valid_weight_fraction(cpu_maps[dataset], r):5.1f}%, "
+            f"positions where only the centre tap is valid {100 * centre_only:5.1f}%"
+        )
+print(f"this notebook's own {profile.name} map: {feature_hw[0]}x{feature_hw[1]}")
+
+# %% [markdown]
+# On these maps the rate-18 branch is a 1x1 convolution at every position, and the rate-12 branch at
+# most of them: two of the three atrous branches see little or no context. Worse, a tap that falls on
+# the zero padding at every position of every training map multiplies zeros, so its weight **gets
+# no gradient** and stays at its initial value. Evaluate the model later on a larger map
+# (multi-scale test-time augmentation in notebook 07, "your own image" in notebook 09) and those
+# untrained weights suddenly see real features. Together with the truncated multi-grid of
+# ResNet-18 (notebook 02), this means the `cpu` profile trains a DeepLabV3 whose distinguishing
+# features are largely inactive; image pooling and the rate-6 branch carry the context. The `gpu`
+# profile's full-size frames give larger maps (and ResNet-50 its three multi-grid units).
+#
+# One remedy is to scale the rates with the map, keeping the paper's ratio of rate to map size
+# (`build_deeplabv3(..., aspp_rates=...)` accepts any rates). Whether that helps on this data is an
+# experiment, not a certainty: it is the kind of question notebook 08's ablations answer.
+
+# %%
+paper_map = atrous.feature_map_size((513, 513), 16)[0]
+for dataset, fmap in cpu_maps.items():
+    scaled = tuple(max(1, round(r * min(fmap) / paper_map)) for r in default_aspp_rates(16))
+    shares = [f"{100 * atrous.valid_weight_fraction(fmap, r):.0f}%" for r in scaled]
+    print(f"{dataset}: map {fmap[0]}x{fmap[1]}, rates scaled to the map {scaled}, mean valid weights {shares}")
 
 # %% [markdown]
 # ## 4. Rates double at output stride 8
 #
 # A rate is measured in feature-map pixels. One feature-map pixel is `output_stride` input pixels,
 # so the field of view of a branch in the *image* is `effective_kernel_size(3, rate) x output_stride`.
-# At output stride 8 the map is twice as large as at 16, and the rates must double to look at the same
-# part of the image.
+# At output stride 8 the map is twice as large as at 16.
+#
+# ### Exercise 2 (predict, then run): rates at output stride 8
+# A model uses rates (6, 12, 18) at output stride 16. Which rates give the same fields of view in the
+# image at output stride 8? Set `answer_2` to a tuple *before* running the cell after the check,
+# which prints the answer.
+
+# %%
+answer_2 = None  # three rates
+
+# %%
+checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
 
 # %%
 crop = 513
@@ -158,6 +212,22 @@ for os_ in (16, 8):
     rates_os = default_aspp_rates(os_)
     fields = [atrous.effective_kernel_size(3, r) * os_ for r in rates_os]
     print(f"OS {os_:2d}: {size}x{size} map, rates {rates_os} -> fields in the image {fields} pixels")
+
+# %% [markdown]
+# The three fields at output stride 16, drawn on a 513x513 street scene (the paper's crop size): the
+# rate-18 field is larger than the crop itself, so near the borders most of its taps read padding
+# (section 3).
+
+# %%
+from course_utils.plotting import plot_feature_grids
+from course_utils.sample_images import street_scene
+
+fields16 = {
+    f"rate {r}: {atrous.effective_kernel_size(3, r) * 16} px": atrous.effective_kernel_size(3, r) * 16
+    for r in default_aspp_rates(16)
+}
+fig = plot_feature_grids(street_scene(crop, crop), (16,), fields=fields16)
+plt.show()
 
 # %% [markdown]
 # ### Try it: choose the rates
@@ -189,7 +259,7 @@ def seed_style_pooling(channels):
 
 seed_branch = seed_style_pooling(8)
 for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the seed's size, then others
-    fmap = np.zeros((1, image_hw[0] // 16, image_hw[1] // 16, 8), "float32")
+    fmap = np.zeros((1, *atrous.feature_map_size(image_hw, 16), 8), "float32")
     upsampled, _ = seed_branch(fmap)
     try:
         keras.layers.Concatenate()([upsampled, fmap])
@@ -207,7 +277,7 @@ for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the
 
 # %%
 for image_hw in [(240, 480), (height, width), (100, 72)]:
-    fmap = np.zeros((1, -(-image_hw[0] // 16), -(-image_hw[1] // 16), 64), "float32")
+    fmap = np.zeros((1, *atrous.feature_map_size(image_hw, 16), 64), "float32")
     out = module(fmap)
     print(f"image {image_hw[0]}x{image_hw[1]}: feature map {fmap.shape[1:3]} -> ASPP output {tuple(out.shape[1:3])}")
 
@@ -215,10 +285,13 @@ for image_hw in [(240, 480), (height, width), (100, 72)]:
 # ## Summary
 #
 # * ASPP looks at one feature map through a 1x1 convolution, three 3x3 atrous convolutions
-#   (rates 6, 12, 18 at OS 16) and a global image-pooling branch, then fuses them with a 1x1 convolution.
-# * On a 65x65 map, large rates leave most taps on the padding; at rate 65 every position keeps
-#   only the centre weight, so the branch is a 1x1 convolution. Image pooling supplies the global
-#   context instead.
+#   (rates 6, 12, 18 at OS 16) and a global image-pooling branch, concatenates their features and
+#   fuses them with a 1x1 convolution (then dropout); V2 summed per-branch class scores instead.
+# * As the rate approaches the map size, taps fall on the padding until the 3x3 filter is a 1x1
+#   filter. Image pooling supplies the global context instead.
+# * On the small maps of the `cpu` profile the paper's rates 12 and 18 are mostly or entirely 1x1
+#   filters, and their off-centre weights get no gradient: the model trained there is not the
+#   paper's. Rates scaled to the map are one remedy.
 # * Rates are in feature-map pixels: they double when the output stride halves.
 # * Sizes must be read from the tensors at run time: `UpSampling2D((15, 30))` works for one input size.
 #
@@ -232,27 +305,20 @@ for image_hw in [(240, 480), (height, width), (100, 72)]:
 # The solutions are at the very end of the notebook.
 #
 # ### Exercise 1: when is a 3x3 filter a 1x1 filter?
-# On a 65x65 map, what is the smallest rate at which **every** position keeps only the centre weight?
-# Reason it out, then set `answer_1`.
+# On the paper's 33x33 training map (513x513 crops at output stride 16), what is the smallest rate
+# at which **every** position keeps only the centre weight? Reason it out (section 3 showed the
+# 65x65 case as a curve), then set `answer_1`.
 
 # %%
 answer_1 = None  # your answer
 
 # %%
-smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
+smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})
 checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
 
 # %% [markdown]
-# ### Exercise 2: rates at output stride 8
-# A model uses rates (6, 12, 18) at output stride 16. Which rates give the same fields of view in the
-# image at output stride 8? Set `answer_2` to a tuple.
-
-# %%
-answer_2 = None  # three rates
-
-# %%
-checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
-
+# (Exercise 2 sits in section 4, where the idea is taught.)
+#
 # %% [markdown]
 # ### Exercise 3: parameters of ASPP by hand
 # Count the parameters of ASPP on a ResNet-18 feature map (512 channels), 256 filters, rates
@@ -324,3 +390,6 @@ checks.check_aspp_module(my_aspp)
 #
 # show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
 # ```
+#
+# Exercise 1 (the 33x33 map) is solved by `course_utils.exercise_updates_a.all_centre_rate`, with
+# the reasoning in its docstring.

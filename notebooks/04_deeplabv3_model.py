@@ -148,7 +148,7 @@ display(
 #
 # MiniDrive scenes are generated on the fly (no download). The model expects RGB in `[-1, 1]`
 # (`course_utils.data.normalize_image`). It is untrained, so its prediction is noise; the shapes
-# are the point here. Training comes later in the course.
+# are the point here. Training comes later in the course (a trained model's predictions follow).
 
 # %%
 rng = np.random.default_rng(profile.seed)
@@ -178,11 +178,25 @@ fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 
 # %% [markdown]
+# The same architecture after training (the course's stored MiniDrive reference run, trained in the
+# `cpu` profile; notebook 06 shows how): image, label, prediction and errors for a few validation
+# scenes.
+
+# %%
+from course_utils.reference_runs import load_reference_run, show_reference_run
+
+trained = load_reference_run("minidrive-cpu")
+print(trained.meta["description"], f"- validation mIoU {trained.miou('val'):.3f}")
+_ = show_reference_run(trained, parts=("gallery",), width=640)  # displays the figure
+
+# %% [markdown]
 # ## 4. Output stride 16 versus 8: the cost
 #
 # Same parameters, larger late feature maps. The table counts multiply-accumulates for one image at
-# the profile's crop size and at 512x1024 (a half-resolution Cityscapes frame); the timing runs the
-# profile's crop on this machine.
+# the profile's crop size and at 512x1024 (a half-resolution Cityscapes frame). MACs are the
+# reliable measure of cost; the timing cell after it measures this machine *now*, and on a shared or
+# busy machine (or in the first calls, while TensorFlow traces the graph) it can be far from what
+# the MACs predict. It prints both ratios so you can judge.
 
 # %%
 model8 = build_deeplabv3(num_classes, backbone=profile.backbone, output_stride=8, multi_grid=profile.multi_grid)
@@ -192,12 +206,16 @@ print(format_report([model_report(m, s) for s in sizes for m in (model, model8)]
 # %%
 # NBVAL_IGNORE_OUTPUT
 x = normalize_image(image)[None]
+seconds = {}
 for name, m in [("OS 16", model), ("OS 8", model8)]:
     m(x, training=False)  # warm-up
     start = time.perf_counter()
     for _ in range(3):
         m(x, training=False)
-    print(f"{name}: {1000 * (time.perf_counter() - start) / 3:.0f} ms per {scene_h}x{scene_w} image on this machine")
+    seconds[name] = (time.perf_counter() - start) / 3
+    print(f"{name}: {1000 * seconds[name]:.0f} ms per {scene_h}x{scene_w} image on this machine, now")
+macs = {name: model_report(m, (scene_h, scene_w, 3)).macs for name, m in [("OS 16", model), ("OS 8", model8)]}
+print(f"OS 8 / OS 16: {seconds['OS 8'] / seconds['OS 16']:.1f}x measured, {macs['OS 8'] / macs['OS 16']:.1f}x in MACs")
 
 # %% [markdown]
 # ## 5. The DeepLab family
@@ -208,6 +226,10 @@ for name, m in [("OS 16", model), ("OS 8", model8)]:
 # | **DeepLab V2** | arXiv 2016, TPAMI 2018 | ResNet-101 backbone, **ASPP** (parallel atrous branches, rates 6-24), still a CRF | `build_resnet` (02), `build_aspp` (03) |
 # | **DeepLab V3** | 2017 | ASPP with BatchNorm and **image pooling**, **multi-grid**, output stride 16 for training, 8 for a last fine-tune with frozen BatchNorm and for evaluation, no CRF | `build_deeplabv3` (this notebook) |
 # | **DeepLab V3+** | 2018 | a light **decoder** with low-level features (stride 4) for sharper boundaries; aligned **Xception** backbone with **depthwise separable** convolutions | `build_deeplabv3(decoder=True)` below; Xception is not built in the course |
+#
+# The V3 paper also studies a *cascaded* variant (its section 3.2, "going deeper with atrous
+# convolution"): copies of block4 stacked as block5-7, each with a larger rate, instead of parallel
+# branches. Its best model uses the parallel ASPP, which is what the course builds.
 #
 # V3+ borrows a single U-Net-style skip connection (section 6), and Xception's separable
 # convolutions, in code:
@@ -221,7 +243,7 @@ plus = build_deeplabv3(
     decoder=True,
 )
 decoder_layers = [lyr.name for lyr in plus.layers if lyr.name.startswith("decoder")]
-print("V3+ adds", f"{plus.count_params() - model.count_params():,}", "parameters in", decoder_layers)
+print("V3+ adds the layers", decoder_layers)  # how many parameters: exercise 3
 print("V3+ output:", tuple(plus(normalize_image(image)[None], training=False).shape))
 
 # Depthwise separable convolution (Xception, V3+): a 3x3 per channel, then a 1x1 across channels.
@@ -235,13 +257,14 @@ print(f"3x3 conv 256->256: {dense_conv.count_params():,} weights; separable: {se
 # ## 6. U-Net versus DeepLabV3, in code
 #
 # **U-Net** (Ronneberger et al., 2015) is a symmetric encoder-decoder: the encoder halves the
-# resolution `depth` times (two 3x3 Conv-BN-ReLU, then a 2x2 max-pool), the decoder upsamples step
+# resolution `depth` times (two 3x3 convolutions, then a 2x2 max-pool), the decoder upsamples step
 # by step (2x2 transposed convolutions) and concatenates the encoder's feature map at *every* scale.
 # DeepLab keeps the resolution inside the backbone instead (dilation, output stride 16), puts its
 # effort into multi-scale context (ASPP) and upsamples in one step.
 #
-# `course_utils.model.build_unet` builds a small U-Net (depth 4, 32 filters at the first level, half
-# the original's width). `model_report` counts both models at 240x480 (the seed notebook's IDD size):
+# `course_utils.model.build_unet` builds a small, *modern* U-Net: 'same' padding (the original used
+# unpadded convolutions and cropped its skip connections) and BatchNorm after every convolution
+# (the original had none), depth 4 and 32 filters at the first level (half the original's width). `model_report` counts both models at 240x480 (the seed notebook's IDD size):
 # parameters, multiply-accumulates, the **output stride** (input size / coarsest feature map) and
 # the **theoretical receptive field** (the input pixels one output logit can depend on).
 
@@ -278,6 +301,11 @@ print(table)
 for name, r in reports.items():
     full = sum(layer.macs for layer in r.layers if len(layer.output_shape) == 4 and layer.output_shape[1] >= 120)
     print(f"{name:<32} {100 * full / r.macs:4.0f} % of the MACs at 1/2 resolution or finer")
+unet_report, deeplab_report = reports.values()
+print(
+    f"U-Net / DeepLabV3: {unet_report.total_params / deeplab_report.total_params:.2f}x the parameters, "
+    f"{unet_report.macs / deeplab_report.macs:.2f}x the MACs"
+)
 
 # %% [markdown]
 # The same street scene through both (cropped to a multiple of 16, which U-Net needs; DeepLab takes
@@ -296,17 +324,19 @@ for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
 #   interchangeable: the difference is inside.
 # * **Resolution.** U-Net's coarsest map is 1/16 of the input, like DeepLab's at output stride 16,
 #   but U-Net rebuilds full resolution with learned upsampling and skip connections at every level,
-#   while DeepLab interpolates bilinearly from 1/16 (V3+ adds one skip at 1/4). Thin structures and
-#   boundaries are U-Net's strength; that is why it dominates medical imaging.
-# * **Context.** DeepLab's image-pooling branch sees the whole image, and even without it the
-#   dilated ResNet-18 and the rate-18 ASPP branch reach over a thousand pixels. This U-Net's field
-#   (200 pixels) is smaller than the 240-pixel height of the image, and it comes from the bottleneck
-#   only: at the finest level the skip connection passes on features that saw only a few pixels.
-#   The *theoretical* field overstates both; the effective one is much smaller (notebook 01).
-# * **Cost.** Parameters say little about compute: this U-Net has half the parameters of
-#   DeepLabV3-ResNet-18 but about 2.4x its multiply-accumulates, nearly half of them at full and
-#   half resolution (DeepLab: 3 %), and it keeps large activations for the backward pass. The
-#   numbers hold for these two configurations only; widths, depths and backbones move them a lot.
+#   while DeepLab interpolates bilinearly from 1/16 (V3+ adds one skip at 1/4). The design favours
+#   thin structures and sharp boundaries, which is why U-Net is popular where those matter (it was
+#   designed for cell microscopy); the course does not train a U-Net, so this is a design argument,
+#   not a measured result.
+# * **Context.** DeepLab's image-pooling branch sees the whole image, and its theoretical field
+#   without pooling ("RF w/o pooling") is far larger than U-Net's; compare that column with the
+#   image's height. U-Net's large field comes from its bottleneck only: at the finest level the skip
+#   connection passes on features that saw only a few pixels. The *theoretical* field overstates
+#   both; the effective one is much smaller (notebook 01, section 3).
+# * **Cost.** Parameters say little about compute: compare the two ratios printed above (parameters
+#   and MACs) and the share of MACs at high resolution. U-Net also keeps large activations for the
+#   backward pass. The numbers hold for these two configurations only (the table's DeepLab row
+#   follows the profile's backbone); widths, depths and backbones move them a lot.
 # * **Pretraining.** DeepLab's encoder is an ImageNet classifier that can start from pretrained
 #   weights (notebook 02); this U-Net starts from scratch.
 #
@@ -328,7 +358,9 @@ for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
 # BatchNorm passes no gradient to its kernel and the channel never recovers, whereas BatchNorm first
 # re-centres each channel within the batch, so some pixels stay positive and the gradient flows
 # (line 2 and 3, on a channel made negative on purpose; how often this happens in a real run depends
-# on the learning rate, and the seed's logs do not tell). The course uses Conv -> BN -> ReLU everywhere.
+# on the learning rate, and the seed's logs do not tell). Strictly it is a design choice with those
+# costs rather than an error (some networks do normalise after the activation); the course uses
+# Conv -> BN -> ReLU everywhere, as ResNet does.
 
 # %%
 rng = np.random.default_rng(0)
@@ -381,6 +413,18 @@ for name, head in [("seed: softmax(relu(z))", lambda t: tf.nn.relu(t)), ("course
     print(f"{name:>24}: probabilities {probs[0]}, gradient {grad[0]}")
 
 # %% [markdown]
+# **Diagnose.** A run with the seed's head trains for a few epochs, then its loss stops moving,
+# and from then on every pixel's predicted probabilities are the same for all classes. Which of the
+# bugs so far is at work, and why does the optimizer not get out of it? Decide, then open the
+# answer.
+#
+# <details><summary>Answer</summary>
+#
+# Bug 2, the ReLU before the softmax: once every logit of a pixel is negative, the ReLU outputs zeros,
+# the softmax is uniform, and the ReLU passes no gradient back, so nothing pushes the logits up
+# again. (A dead channel from bug 1 would lower the score, not make the prediction uniform.)
+# </details>
+#
 # ### Bug 3: an upsampling size fixed to one image size
 #
 # `UpSampling2D(size=(15, 30))` for the pooled branch and `UpSampling2D(size=(16, 16))` at the end
@@ -388,18 +432,20 @@ for name, head in [("seed: softmax(relu(z))", lambda t: tf.nn.relu(t)), ("course
 # sizes of its tensors at run time, so it accepts any input, even sizes not divisible by 16:
 
 # %%
-for size in [(height, width), (96, 160), (100, 72)]:
+for size in [(height, width), (96, 160), (90, 75)]:
     out = model(np.zeros((1, *size, 3), "float32"), training=False)
     print(f"input {size[0]}x{size[1]} -> logits {tuple(out.shape[1:])}")
 
 # %% [markdown]
 # ### Bug 4: upsampling 256 channels, then classifying at full resolution
 #
-# The seed upsampled the 256-channel ASPP output 16x to 240x480 *first* and ran its 1x1 convolution
-# to the classes at full resolution. A 1x1 convolution and a bilinear upsampling are both linear and
+# The seed's head upsampled the 256-channel ASPP output 16x to 240x480 *first*, then ran two 1x1
+# convolutions at full resolution: `UpSampling2D(16)` -> `Conv2D(64, 1, relu)` ->
+# `Conv2D(n_classes, 1, relu)` -> softmax (the last ReLU is bug 2). Start with the clean case: a
+# **single linear 1x1** classifier. A 1x1 convolution and a bilinear upsampling are both linear and
 # act on different axes (channels, pixels; the bilinear weights sum to 1, so the bias passes
-# through): they commute, and the result is **the same logits** at a fraction of the cost. Both heads
-# on a 15x30x256 feature map with the same weights:
+# through): they commute, and classifying first gives **the same logits** at a fraction of the cost.
+# Both orders on a 15x30x256 feature map with the same weights:
 
 # %%
 features = keras.Input((15, 30, 256))
@@ -418,11 +464,38 @@ for name, h in heads.items():
     print(f"{name:<33} {r.macs / 1e6:7.2f} MMACs, activations {activations:6.1f} MiB per image (float32)")
 
 # %% [markdown]
-# The classifier runs on 16 x 16 = 256 times as many pixels, so it costs 256x the MACs (every further
-# 1x1 convolution at 256 channels at full resolution adds 256 / 7 = 37 times that again), and the
-# upsampled 256-channel map alone is a 112 MiB activation per image, 37x the 3 MiB of the course's
-# upsampled logits. With a batch of 8 that is the difference between fitting on a small GPU and not.
-# The course's model classifies at 1/16 and resizes the 7-channel logits (`ResizeLike`).
+# The classifier runs on 16 x 16 = 256 times as many pixels, and the upsampled 256-channel map is a
+# far larger activation than the course's upsampled logits (the printout gives both).
+#
+# **Predict before you run.** The seed's real head has a ReLU *between* its two 1x1 convolutions.
+# Does "upsample, then 1x1 -> ReLU -> 1x1" still give the same logits as "1x1 -> ReLU -> 1x1, then
+# upsample"? Decide, then run the cell.
+
+# %%
+hidden = keras.layers.Conv2D(64, 1, activation="relu", name="seed_hidden")
+seed_classifier = keras.layers.Conv2D(num_classes, 1, name="seed_classifier")  # without bug 2's ReLU
+seed_heads = {
+    "1x1-ReLU-1x1, then upsample": keras.Model(features, upsample(seed_classifier(hidden(features)))),
+    "upsample, then 1x1-ReLU-1x1 (seed)": keras.Model(features, seed_classifier(hidden(upsample(features)))),
+}
+seed_outputs = [h(f).numpy() for h in seed_heads.values()]
+gap = np.abs(seed_outputs[0] - seed_outputs[1])
+print(
+    f"same logits: {np.allclose(*seed_outputs, atol=1e-4)}; largest difference {gap.max():.2f}, "
+    f"pixels that differ by more than 1e-4: {np.mean(gap.max(-1) > 1e-4):.0%}"
+)
+for name, h in seed_heads.items():
+    print(f"{name:<35} {model_report(h, (15, 30, 256)).macs / 1e6:8.1f} MMACs per image")
+
+# %% [markdown]
+# They differ. Bilinear upsampling makes in-between pixels weighted averages of their neighbours,
+# and a ReLU of an average is not the average of ReLUs (where neighbouring hidden values have
+# different signs, the orders disagree). So the seed's head is *a different function*, not the same
+# one computed expensively, and its true cost is the 256 -> 64 convolution at full resolution
+# (printed above), many times the single classifier's. The lesson still holds: classify at 1/16,
+# where the features live, then resize the few class channels. The course's model does exactly that
+# with one linear 1x1 classifier and `ResizeLike`; the seed's extra 64-channel layer at full
+# resolution bought nothing the features at 1/16 did not already have.
 #
 # ### Bugs 5 and 6: notebooks importing notebooks, and Google Drive paths
 #
@@ -431,27 +504,29 @@ for name, h in heads.items():
 # on whichever version of those notebooks sat in the Drive. The course puts all logic in the
 # `course_utils` package (versioned, unit tested, installed with `pip`), finds data through
 # `course_utils.paths` (`COURSE_DATA_DIR` or the course checkout, never a hard-coded path) and
-# sizes every run with one profile switch (`COURSE_PROFILE`):
+# sizes every run with one profile switch (`COURSE_PROFILE`). Nothing to run here beyond where the
+# model lives:
 
 # %%
 import course_utils.model.deeplab as deeplab_module
 
 print("the model comes from the module", deeplab_module.__name__)
-print(profile.describe())
 
 # %% [markdown]
 # ## Summary
 #
 # * DeepLabV3 = dilated ResNet (output stride 16 or 8, multi-grid) + ASPP (1x1, three atrous 3x3,
 #   image pooling) + 1x1 classifier + bilinear resize; it outputs logits at the input size.
-# * Output stride 8 costs about 3x the compute and 1.7x the activation memory of 16 (notebook 02) for
-#   the same parameters.
+# * Output stride 8 costs several times the compute of 16 for the same parameters (section 4 prints
+#   the MAC ratio; timings on a busy machine can mislead).
+# * A trained model (the stored MiniDrive run) shows what the untrained one will become.
 # * V1 brought atrous convolution and a CRF, V2 ASPP, V3 image pooling, BatchNorm and multi-grid,
 #   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead, with skip
 #   connections, and spends its compute at high resolution.
 # * The seed's bugs are fixed in the library: Conv -> BN -> ReLU, logits without ReLU, sizes read at
-#   run time, classify before upsampling (same logits, 256x fewer MACs), a tested package and profiles
-#   instead of notebooks on a Drive.
+#   run time, classify before upsampling (for a single linear 1x1 the same logits at 1/256 of the
+#   classifier's MACs; the seed's 1x1-ReLU-1x1 head is a different function, and a far more costly
+#   one), a tested package and profiles instead of notebooks on a Drive.
 #
 # ## Exercises
 #
@@ -506,9 +581,12 @@ checks.check_equal(
 )
 
 # %% [markdown]
-# ### Exercise 4: ASPP rates inside the OS 8 model
-# Which rates do the three atrous branches of `model8` (output stride 8) use? Set `answer_4` to a tuple,
-# then the check reads them from the model's layers (`aspp_rate{r}_conv`).
+# ### Exercise 4 (explain why): ASPP rates inside the OS 8 model
+# `model8` was built with `output_stride=8` and no rates. Which rates do its three atrous branches
+# use? Set `answer_4` to a tuple; the check reads them from the model's layers (`aspp_rate{r}_conv`).
+# Then answer for yourself: on the `cpu` profile's MiniDrive map at output stride 8 (twice as large
+# per side as the one notebook 03 printed), are these branches any less degenerate than (6, 12, 18)
+# at output stride 16? Check with `atrous.valid_weight_fraction`.
 
 # %%
 answer_4 = None  # three rates

@@ -134,3 +134,57 @@ def test_valid_weight_fraction_rectangular_map():
     assert atrous.valid_weight_fraction((4, 8), 8) == pytest.approx(1 / 9)
     with pytest.raises(ValueError, match="feature_size"):
         atrous.valid_weight_fraction((0, 4), 2)
+
+
+@pytest.mark.parametrize("weights", ["ones", "random"])
+def test_gradient_footprint_matches_tensorflow_gradient(weights):
+    rates = [1, 2, 3]
+    expected = atrous.gradient_footprint(rates, weights=weights, seed=3)
+    rng = np.random.default_rng(3)
+    kernels = [np.ones((3, 3)) if weights == "ones" else rng.normal(size=(3, 3)) for _ in rates]
+    size = 2 * expected.shape[0] + 1
+    probe = tf.Variable(tf.zeros((1, size, size, 1), tf.float64))
+    with tf.GradientTape() as tape:
+        y = probe
+        for k, r in zip(kernels, rates):
+            y = tf.nn.convolution(y, tf.constant(k[:, :, None, None]), padding="SAME", dilations=r)
+        centre = y[0, size // 2, size // 2, 0]
+    grad = np.abs(tape.gradient(centre, probe)[0, :, :, 0].numpy())
+    half = expected.shape[0] // 2
+    np.testing.assert_allclose(
+        grad[size // 2 - half : size // 2 + half + 1, size // 2 - half : size // 2 + half + 1], expected
+    )
+    assert grad.sum() == pytest.approx(expected.sum())  # nothing outside the theoretical box
+
+
+def test_gradient_footprint_with_ones_counts_paths():
+    np.testing.assert_array_equal(atrous.gradient_footprint([1, 2, 4]), atrous.stack_footprint([1, 2, 4]))
+    with pytest.raises(ValueError):
+        atrous.gradient_footprint([])
+    with pytest.raises(ValueError):
+        atrous.gradient_footprint([1], weights="zeros")
+
+
+def test_effective_receptive_field_grows_slower_than_the_theoretical_one():
+    assert atrous.effective_receptive_field(np.ones((7, 7)), mass=1.0) == 7
+    single = np.zeros((7, 7))
+    single[3, 3] = 1.0
+    assert atrous.effective_receptive_field(single) == 1
+    erf = {n: atrous.effective_receptive_field(atrous.gradient_footprint([1] * n)) for n in (4, 16)}
+    trf = {n: atrous.receptive_field([(3, 1, 1)] * n) for n in (4, 16)}
+    assert erf[4] <= trf[4] and erf[16] < trf[16]
+    assert erf[16] / erf[4] < trf[16] / trf[4]  # the effective field grows more slowly
+    with pytest.raises(ValueError):
+        atrous.effective_receptive_field(np.ones((4, 4)))
+    with pytest.raises(ValueError):
+        atrous.effective_receptive_field(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("size", [(120, 240), (180, 240), (97, 131), (64, 128)])
+@pytest.mark.parametrize("output_stride", [8, 16])
+def test_feature_map_size_is_the_backbones(size, output_stride):
+    from course_utils.model import build_resnet
+
+    model = build_resnet(18, output_stride=output_stride)
+    shape = model.compute_output_shape((1, *size, 3))
+    assert atrous.feature_map_size(size, output_stride) == tuple(shape[1:3])

@@ -231,3 +231,21 @@ def test_conv_bn_relu_order_in_backbone():
                 )
             if isinstance(layer, keras.layers.Conv2D):
                 assert layer.activation is keras.activations.linear, layer.name
+
+
+def test_randomize_batchnorm_and_biases_makes_a_forgotten_tensor_visible():
+    from course_utils.model.resnet import randomize_batchnorm_and_biases
+
+    inputs = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(4, 3, padding="same", name="c")(inputs)
+    y = keras.layers.BatchNormalization(name="b")(y)
+    model = keras.Model(inputs, y)
+    fresh = keras.models.clone_model(model)
+    fresh.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(1, 8, 8, 3)).astype("float32")
+    assert np.allclose(model(x), fresh(x))
+    assert randomize_batchnorm_and_biases(model, seed=1) == {"batchnorm": 1, "bias": 1}
+    assert not np.allclose(model(x), fresh(x))  # a copy that skipped BN or bias is now caught
+    fresh.get_layer("c").set_weights(model.get_layer("c").get_weights())
+    fresh.get_layer("b").set_weights(model.get_layer("b").get_weights())
+    assert np.allclose(model(x), fresh(x), atol=1e-5)

@@ -154,3 +154,29 @@ def test_annotate_points_labels_never_overlap():
     lone = next(t for t in texts if t.get_text() == "no ASPP")
     assert lone.get_position() == (4.0, 0)
     plt.close(fig)
+
+
+def test_plot_effective_receptive_field_labels_its_axes():
+    from course_utils.atrous import gradient_footprint
+    from course_utils.plotting import plot_effective_receptive_field
+
+    fig = plot_effective_receptive_field(
+        {"4 layers": gradient_footprint([1] * 4), "rates 1, 2": gradient_footprint([1, 2])}
+    )
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 2
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in panels)
+    assert "7x7" in panels[0].get_title()  # 90 % of the mass of four rate-1 layers fits in 7x7 of 9x9
+
+
+def test_plot_feature_grids_panels_and_titles():
+    from course_utils.plotting import plot_feature_grids
+
+    image = np.zeros((64, 96, 3), np.uint8)
+    fig = plot_feature_grids(image, (32, 16), fields={"rate 6": 40, "rate 12": 80})
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 3
+    assert panels[0].get_title() == "output stride 32: 2x3 feature map"
+    assert len(panels[1].get_lines()) == 64 // 16 + 96 // 16
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in panels)
+    assert len(panels[2].patches) == 2

@@ -56,6 +56,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from course_utils.model.blocks import DEFAULT_BN_MOMENTUM
@@ -557,3 +558,36 @@ def dilate_keras_applications_resnet(
     clone = keras.models.clone_model(model, clone_function=clone_fn)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def randomize_batchnorm_and_biases(model: keras.Model, seed: int = 0) -> dict[str, int]:
+    """Give every BatchNorm random gamma, beta, moving mean and variance, and every conv bias random values.
+
+    A freshly built network (``keras.applications.ResNet50(weights=None)``
+    included) has gamma 1, beta 0, mean 0, variance 1 and zero biases: a
+    weight copy that forgot, swapped or transposed those tensors would still
+    give the same outputs. Randomising them first makes an output comparison a
+    real test of the copy. Kernels are left as they are (already random).
+
+    Returns:
+        ``{"batchnorm": layers changed, "bias": conv layers whose bias changed}``.
+    """
+    rng = np.random.default_rng(seed)
+    changed = {"batchnorm": 0, "bias": 0}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype(gamma.dtype),
+                    rng.normal(0.0, 0.1, beta.shape).astype(beta.dtype),
+                    rng.normal(0.0, 0.1, mean.shape).astype(mean.dtype),
+                    rng.uniform(0.5, 2.0, var.shape).astype(var.dtype),
+                ]
+            )
+            changed["batchnorm"] += 1
+        elif isinstance(layer, keras.layers.Conv2D) and getattr(layer, "use_bias", False):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0.0, 0.1, bias.shape).astype(bias.dtype)])
+            changed["bias"] += 1
+    return changed
