@@ -192,8 +192,8 @@ for name, cm in (("always the majority class", cm_lazy), ("blind to the rare cla
 #
 # Unbalanced classes also motivate **class weights** in the loss. The inverse log frequency
 # `w = 1 / ln(1.02 + p)` (ENet; the talk's reference code), with `p` a class's share of the
-# pixels, is bounded: the rarest class gets at most `1 / ln(1.02)`, and a weight near 2 needs half
-# of all pixels. Median-frequency balancing, `median(p) / p`, is the other classic choice and is
+# pixels, is bounded: the rarest class gets at most `1 / ln(1.02)`, and even a class holding half
+# of all pixels keeps a weight above 1, so frequent classes are not switched off. Median-frequency balancing, `median(p) / p`, is the other classic choice and is
 # not bounded. The cell prints the inverse-log weight on a range of shares, the median-frequency
 # weights of this dataset, and which runs of the course use weights at all.
 

@@ -150,7 +150,7 @@ plt.show()
 # visibly sharper object outlines (77.2 -> 78.9 % with ResNet-101 evaluated at output stride 16),
 # for about 25 % more computation there (81 -> 101 billion multiply-adds on 513x513 inputs). The
 # decoder's cost hardly depends on the backbone, so on a small one it weighs far more: the table
-# above shows it more than doubling the GMACs of the ResNet-18 model (+106 %), because its 3x3
+# above shows it more than doubling the GMACs of the ResNet-18 model (the printed increase), because its 3x3
 # convolutions run at stride 4. The course has **no** stored DeepLabV3+ run, so it cannot show the
 # gain on real data; the honest comparison needs both trained for real with the same recipe, e.g. on
 # CamVid with the `cpu` profile's recipe (the first command is the stored `camvid-cpu` run's), and a
