@@ -155,6 +155,19 @@ for name, c, p in zip(info.classes, counts, share):
     print(f"{name:<20} {c:>10,d} pixels  {100 * p:5.1f} %")
 
 # %% [markdown]
+# The same count on real streets: the validation pixels of CamVid per class, read from the stored
+# confusion matrix of the course's CamVid reference run (its row sums are the true pixels of each
+# class). Which classes would you call rare there, and how do they compare with MiniDrive's?
+
+# %%
+from course_utils import reference_runs
+
+camvid_ref = reference_runs.load_reference_run("camvid-cpu")
+camvid_true = camvid_ref.confusion_matrix("val").sum(axis=1)
+for name, c in zip(camvid_ref.meta["classes"], camvid_true):
+    print(f"CamVid val  {name:<12} {c:>12,d} pixels  {100 * c / camvid_true.sum():5.1f} %")
+
+# %% [markdown]
 # ### Why mean IoU and not pixel accuracy
 #
 # **Pixel accuracy** counts correct pixels over all labelled pixels. **IoU** of a class is

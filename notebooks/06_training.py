@@ -94,8 +94,8 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 #   after a linear **warm-up**. Warm-up starts the rate near 0 and raises it linearly to its base value
 #   over the first steps (one epoch in the `cpu` profile's CamVid recipe, printed below): at the start the BatchNorm statistics and the adaptive
 #   moments of Adam are still estimates of a few batches, and a full-size first step can throw a
-#   network from scratch far off. Adam converges in fewer steps than SGD, which is what a CPU budget
-#   of one hour needs.
+#   network from scratch far off. It is the recipe the course's CPU experiments settled on
+#   (`docs/results.md`); it has not been compared with `paper` on the same budget.
 #
 # All use the same loss (cross-entropy from logits, void ignored) and the same metric (mean IoU
 # accumulated over the epoch, `val_miou` on the validation split). `TrainConfig.from_profile` sizes

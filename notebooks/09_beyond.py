@@ -344,10 +344,13 @@ print("same classes as the Keras model:", bool(np.array_equal(served.argmax(-1),
 # `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
 # The solutions are at the very end of the notebook.
 #
-# ### Exercise 1: the decoder's stride
-# `plus` below is a DeepLabV3+ with a fixed input size (64x128). At which output stride are the
-# low-level features that the decoder concatenates (the input of its layer `decoder_low_conv`,
-# `plus.get_layer("decoder_low_conv").input.shape`)? Store the number in `answer_1`.
+# ### Exercise 1: the decoder's stride, from the model rather than the prose
+# Section 1 says the decoder uses stride-4 features. Do not trust prose: `plus` below is a DeepLabV3+
+# with a fixed input size (64x128). Read the output stride of the low-level features the decoder
+# concatenates from the model itself (the input of its layer `decoder_low_conv`,
+# `plus.get_layer("decoder_low_conv").input.shape`) and store it in `answer_1`. Then explain why:
+# why not the stride-2 output of the stem, which is sharper still? (Think of what those features
+# have seen, and of the decoder's cost at stride 2.)
 
 # %%
 plus = build_deeplabv3(info.num_classes, backbone=profile.backbone, decoder=True, input_shape=(64, 128, 3))

@@ -252,6 +252,8 @@ def test_09_seed_head_does_not_commute():
 def test_09_camvid_input_scale_is_printed_not_typed():
     assert 'dataset_recipes["camvid"]["input_scale"]' in code("09")
     assert "+106 %" not in prose("09")
+    if "under an hour" in prose("09"):  # the stored CamVid run's wall time
+        assert runs()["camvid-cpu"].meta["wall_seconds"] < 3600
 
 
 # --------------------------------------------------------------------------- stored figures quoted in prose
