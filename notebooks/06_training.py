@@ -103,7 +103,7 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 # choose: `seed` when you do not know how long to train; `paper` or `fast` when you do (a poly
 # schedule needs its total number of steps), `fast` when the budget is small. The course has **not**
 # run the recipes against each other on the same data: section 6's two reference runs differ in
-# dataset as well as recipe, so they do not decide between them (exercise 5 asks what would).
+# dataset as well as recipe, so they do not decide between them (exercise 6 asks what would).
 
 # %%
 print("recipes:", train.RECIPES)
@@ -575,7 +575,7 @@ model.stop_training = False
 # **Out of memory (`ResourceExhaustedError`, "OOM when allocating tensor").** Activation memory
 # grows with batch x crop area and with a smaller output stride. Going from output stride 16 to 8
 # removes the stride of the last **two** stages (printed below: `(stride, rate)` of the first unit of
-# stages 1-4), so stage 3 runs on a 4x larger map, stage 4 and ASPP on a 4x larger map than at 16
+# stages 1-4), so stages 3 and 4 and ASPP all run on maps 4x larger (2x per side) than at 16
 # (notebook 02 measures the activation memory of both). In this order:
 # halve the batch size (`--batch-size`; with batch-norm keep it >= 8 or freeze BN statistics), use a
 # smaller crop (`--image-size`), turn on mixed precision, go back to output stride 16, and evaluate
