@@ -397,7 +397,7 @@ checks_practice.check_export_difference(max_difference, model, export_dir / "sav
 # and with the course's order (for this linear head the logits are the same either way).
 
 # %%
-answer_4 = None  # multiply-accumulates of the seed's head
+answer_4 = None  # multiply-accumulates of the single-classifier head, upsampling first
 
 # %%
 checks_practice.check_head_macs(answer_4, (32, 64), num_classes=19)
