@@ -23,6 +23,8 @@ __all__ = [
     "check_overpredicted_class",
     "seed_head_model",
     "check_seed_head_macs",
+    "check_label_safe_augment",
+    "solution_label_safe_augment",
     "solution_curve_diagnosis",
     "solution_overpredicted_class",
     "solution_seed_head_macs",
@@ -209,3 +211,97 @@ def solution_seed_head_macs(feature_hw: Sequence[int], num_classes: int, channel
     """Positions after the 16x upsampling times the two 1x1 layers' products."""
     positions = 16 * feature_hw[0] * 16 * feature_hw[1]
     return positions * (channels * hidden + hidden * num_classes)
+
+
+# --------------------------------------------------------------------------- 05: a label-safe augmentation
+
+
+def _coloured_pair(rng: np.random.Generator, h: int = 48, w: int = 64, void_rows: int = 4):
+    """A label of blocky regions of classes 0 and 3 (plus void rows), and an image painting each class its colour."""
+    blocks = rng.choice(np.array([0, 3], np.uint8), size=(h // 8, w // 8))
+    label = np.kron(blocks, np.ones((8, 8), np.uint8))
+    label[:void_rows] = 255
+    colours = np.zeros((256, 3), np.uint8)
+    colours[0], colours[3], colours[255] = (200, 30, 30), (30, 30, 200), (30, 200, 30)
+    return colours[label], label, colours
+
+
+def check_label_safe_augment(fn, crop: tuple[int, int] = (40, 56), trials: int = 12, seed: int = 0) -> None:
+    """Check a student's ``fn(image, label, crop, rng) -> (image, label)`` random scale-crop-flip.
+
+    Property checks on blocky two-class labels whose image paints each class in its own colour:
+    output sizes equal ``crop``; labels keep integer ids from the input or void (255) and never
+    invent the ids between two classes (a bilinear resize would); image and label stay aligned
+    (the colour under a labelled pixel is that class's colour, away from borders); in some trial a
+    zoom-out pads the label with void.
+    """
+    rng = np.random.default_rng(seed)
+    saw_void_pad = False
+    for trial in range(trials):
+        image, label, colours = _coloured_pair(rng)
+        try:
+            out = fn(image.copy(), label.copy(), crop, np.random.default_rng(seed + trial))
+        except NotImplementedError:
+            not_attempted("replace `raise NotImplementedError` with your code")
+            return
+        except Exception as exc:  # the student's exception, reported
+            raise ExerciseError(f"Your function raised {type(exc).__name__}: {exc}") from None
+        if is_empty(out):
+            not_attempted("return (image, label)")
+            return
+        img, lbl = (np.asarray(a) for a in out)
+        if img.shape[:2] != tuple(crop) or lbl.shape != tuple(crop):
+            raise ExerciseError(f"Got image {img.shape} and label {lbl.shape}; both must be {crop} (H, W).")
+        if not np.issubdtype(lbl.dtype, np.integer):
+            raise ExerciseError(
+                f"The label came back as {lbl.dtype}: class ids are integers.\n"
+                "Hint: resize labels with nearest neighbour, which never computes new values."
+            )
+        invented = sorted(set(np.unique(lbl).tolist()) - {0, 3, 255})
+        if invented:
+            raise ExerciseError(
+                f"The label holds values {invented[:4]} that the input never had (only 0, 3 and void 255).\n"
+                "Hint: a bilinear (or area) resize averages ids; use nearest neighbour for the label."
+            )
+        interior = np.zeros(lbl.shape, bool)
+        interior[2:-2, 2:-2] = True
+        for dy in (-2, 0, 2):  # pixels whose neighbourhood has one label only: no border blending there
+            for dx in (-2, 0, 2):
+                interior &= np.roll(lbl, (dy, dx), axis=(0, 1)) == lbl
+        scored = interior & (lbl != 255)
+        if scored.sum() > 20:
+            expected = colours[lbl][scored].astype(float)
+            agree = np.mean(np.abs(img[scored].astype(float) - expected).max(-1) < 40)
+            if agree < 0.9:
+                raise ExerciseError(
+                    f"Image and label are not aligned: only {100 * agree:.0f} % of the labelled pixels show "
+                    "their class's colour.\nHint: use the same scale, the same crop window and the same flip "
+                    "for both (draw each random number once)."
+                )
+        saw_void_pad |= bool((lbl == 255).mean() > 0.3)  # far more void than the input's rows: zoom-out padding
+    if not saw_void_pad:
+        raise ExerciseError(
+            "In no trial did a zoom-out leave void padding around a smaller image.\n"
+            "Hint: draw scales below 1 too (e.g. 0.5-2.0) and pad the label with 255 (the image with grey)."
+        )
+    correct("Labels keep their ids, stay aligned with the image, and padding is void.")
+
+
+def solution_label_safe_augment(image, label, crop, rng):
+    """Random scale 0.5-2.0 (image bilinear, label nearest), pad (grey / void) to the crop, random crop, random flip."""
+    import cv2
+
+    h, w = label.shape
+    scale = rng.uniform(0.5, 2.0)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # OpenCV wants (width, height)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+    ph, pw = max(crop[0] - label.shape[0], 0), max(crop[1] - label.shape[1], 0)
+    image = np.pad(image, ((0, ph), (0, pw), (0, 0)), constant_values=128)
+    label = np.pad(label, ((0, ph), (0, pw)), constant_values=255)
+    top = rng.integers(0, label.shape[0] - crop[0] + 1)
+    left = rng.integers(0, label.shape[1] - crop[1] + 1)
+    image, label = image[top : top + crop[0], left : left + crop[1]], label[top : top + crop[0], left : left + crop[1]]
+    if rng.random() < 0.5:
+        image, label = image[:, ::-1], label[:, ::-1]
+    return image, label

@@ -30,7 +30,8 @@
 # 2. measure class frequencies and explain why mean IoU, not pixel accuracy, is the score of
 #    semantic segmentation;
 # 3. describe each stage of the `tf.data` pipeline and show that augmentation never creates a
-#    label value that is not a class id or void (255);
+#    label value that is not a class id or void (255), and write a label-safe scale-crop-flip
+#    yourself;
 # 4. measure the pipeline's throughput against a plain Python generator;
 # 5. state what a per-pixel colour classifier achieves, the baseline every model must beat;
 # 6. say how the seed notebook encoded void in its targets, and predict what that does to its loss.
@@ -327,6 +328,33 @@ print(
 )
 
 # %% [markdown]
+# ### Write it yourself: a label-safe augmentation
+#
+# Write `augment_pair(image, label, crop, rng)` in NumPy (OpenCV's `cv2.resize` is allowed): draw a
+# random scale between 0.5 and 2.0 and resize the image bilinearly and the label with **nearest
+# neighbour**; when the scaled image is smaller than `crop`, pad the image with grey and the label
+# with **void** (255); cut a random `crop = (H, W)` window, the same for both; mirror both with
+# probability 0.5. `rng` is a `numpy.random.Generator`: draw each random number once and use it for
+# image and label alike. Return `(image, label)`.
+#
+# The check runs it on labels of two classes (0 and 3) whose image paints each class in its own
+# colour, and tells you if the label gained ids it never had, if image and label drifted apart, or
+# if a zoom-out never left void padding. Before you run it: which of those three would a bilinear
+# label resize trigger, and which a flip of the image alone?
+
+
+# %%
+def augment_pair(image, label, crop, rng):
+    # scale (image bilinear, label nearest), pad (grey / 255), crop, flip: the same draws for both
+    raise NotImplementedError
+
+
+# %%
+from course_utils import exercise_updates_b
+
+exercise_updates_b.check_label_safe_augment(augment_pair)
+
+# %% [markdown]
 # ### Void in the loss: how the seed encoded it
 #
 # The seed's network had exactly `C` outputs (7 on IDD) and a `C x C` confusion matrix: void was
@@ -462,7 +490,8 @@ plt.show()
 #   frequency) are an option for the loss, off by default and on in the `cpu` profile's CamVid recipe.
 # * `data.make_dataset` decodes, caches (when the split fits), shuffles, scales, crops, flips and
 #   jitters in parallel; labels are only resized by nearest neighbour, padded with void and flipped.
-#   A value check catches a bilinear label before rounding, not after: use nearest neighbour.
+#   A value check catches a bilinear label before rounding, not after: use nearest neighbour, and
+#   draw one scale, one window and one flip for image and label alike (your `augment_pair`).
 # * Void is ignored by the loss (`masked_sparse_ce`). The seed encoded void as an all-zero one-hot
 #   row over its 7 outputs and averaged over every pixel, which scales its loss by the labelled share.
 # * The parallel pipeline outruns a Python generator (the factor depends on the machine: measure it);
@@ -528,7 +557,8 @@ checks_practice.check_label_validator(is_valid_label)
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# `augment_pair`'s is `exercise_updates_b.solution_label_safe_augment`; the others are in
+# `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python

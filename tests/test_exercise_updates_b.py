@@ -82,3 +82,47 @@ def test_seed_head_does_not_commute_with_upsampling():
     y = keras.layers.UpSampling2D(4, interpolation="bilinear")(y)
     classify_first = keras.Model(inputs, y)(x).numpy()
     assert np.max(np.abs(up_first - classify_first)) > 1e-3
+
+
+def test_label_safe_augment_solution_passes(capsys):
+    ex.check_label_safe_augment(ex.solution_label_safe_augment)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_label_safe_augment_catches_the_usual_bugs(capsys):
+    import cv2
+
+    def stub(image, label, crop, rng):
+        raise NotImplementedError
+
+    ex.check_label_safe_augment(stub)
+    assert "Not attempted" in capsys.readouterr().out
+
+    def bilinear_label(image, label, crop, rng):
+        image, label = ex.solution_label_safe_augment(image, label, crop, rng)
+        blurred = cv2.resize(label, (label.shape[1] // 2, label.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+        return image, cv2.resize(blurred, (crop[1], crop[0]), interpolation=cv2.INTER_LINEAR)
+
+    with pytest.raises(ExerciseError, match="nearest neighbour"):
+        ex.check_label_safe_augment(bilinear_label)
+
+    def flip_image_only(image, label, crop, rng):
+        image, label = ex.solution_label_safe_augment(image, label, crop, rng)
+        return image[:, ::-1], label
+
+    with pytest.raises(ExerciseError, match="not aligned"):
+        ex.check_label_safe_augment(flip_image_only)
+
+    def no_zoom_out(image, label, crop, rng):
+        h, w = label.shape
+        top, left = rng.integers(0, h - crop[0] + 1), rng.integers(0, w - crop[1] + 1)
+        return image[top : top + crop[0], left : left + crop[1]], label[top : top + crop[0], left : left + crop[1]]
+
+    with pytest.raises(ExerciseError, match="void padding"):
+        ex.check_label_safe_augment(no_zoom_out)
+
+    def wrong_size(image, label, crop, rng):
+        return image, label
+
+    with pytest.raises(ExerciseError, match="must be"):
+        ex.check_label_safe_augment(wrong_size)
