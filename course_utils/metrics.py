@@ -45,6 +45,9 @@ __all__ = [
     "frequency_weighted_iou",
     "summarize",
     "StreamingMeanIoU",
+    "precision_recall",
+    "effective_label_stride",
+    "epoch_to_epoch_noise",
 ]
 
 
@@ -296,3 +299,59 @@ def boundary_error_rates(
         raise ValueError("No scored (non-void) pixels in the given labels.")
     rate = lambda w, n: (w / n) if n else float("nan")  # noqa: E731
     return rate(wrong_band, n_band), rate(wrong_inner, n_inner), n_band / total
+
+
+def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision and recall of a confusion matrix (rows truth, columns prediction).
+
+    Recall of class ``c`` is ``cm[c, c] / cm[c, :].sum()``: the share of its true pixels found
+    (the diagonal of the row-normalised matrix). Precision is ``cm[c, c] / cm[:, c].sum()``: the
+    share of the pixels predicted as ``c`` that are ``c`` (the diagonal of the column-normalised
+    matrix). IoU is at most the smaller of the two. A class never present in the truth has an
+    undefined recall, one never predicted an undefined precision: both are ``nan``.
+
+    >>> p, r = precision_recall(np.array([[8, 2], [6, 4]]))
+    >>> p.round(3).tolist(), r.round(3).tolist()
+    ([0.571, 0.667], [0.8, 0.4])
+    """
+    cm = _check_cm(cm).astype(np.float64)
+    tp = np.diag(cm)
+    predicted, true = cm.sum(axis=0), cm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), np.nan)
+        recall = np.where(true > 0, tp / np.maximum(true, 1), np.nan)
+    return precision, recall
+
+
+def effective_label_stride(output_stride: int, input_scale: float = 1.0) -> float:
+    """Label pixels per logit cell (along one axis) when the model sees images scaled by ``input_scale``.
+
+    The logits of a network of output stride ``OS`` lie on a grid ``OS`` times coarser than
+    its *input*. When the input is the image resized by ``input_scale`` and the logits are
+    scored against labels at the image's own resolution, one logit cell covers
+    ``OS / input_scale`` label pixels: output stride 16 at half size is a stride of 32
+    against the labels.
+
+    >>> effective_label_stride(16, 0.5)
+    32.0
+    """
+    if output_stride < 1 or not input_scale > 0:
+        raise ValueError(f"need output_stride >= 1 and input_scale > 0, got {output_stride}, {input_scale}.")
+    return float(output_stride) / float(input_scale)
+
+
+def epoch_to_epoch_noise(values: Sequence[float], last: int = 8) -> float:
+    """A run's own noise: the median absolute change between consecutive epochs over the last ``last``.
+
+    Near the end of a run the score should barely move; what it still moves from one epoch to the
+    next, with the weights changing little, is a floor under any difference worth acting on: a
+    comparison of two settings whose gap is smaller than this (from single runs) cannot tell them
+    apart.
+
+    >>> epoch_to_epoch_noise([0.1, 0.5, 0.52, 0.50, 0.53], last=3)
+    0.02
+    """
+    tail = np.asarray(values, dtype=np.float64)[-(last + 1) :] if last >= 1 else np.asarray([])
+    if tail.size < 2:
+        raise ValueError(f"need at least two epochs (and last >= 1), got {len(values)} values, last={last}.")
+    return float(np.round(np.median(np.abs(np.diff(tail))), 12))

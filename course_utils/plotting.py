@@ -142,12 +142,16 @@ def load_history(history) -> dict[str, list[float]]:
     return out
 
 
-def plot_history(history, title: str | None = None) -> Figure:
-    """Loss, mIoU and (when logged) learning rate per epoch, train vs validation."""
+def plot_history(history, title: str | None = None, loss_title: str | None = None) -> Figure:
+    """Loss, mIoU and (when logged) learning rate per epoch, train vs validation.
+
+    ``loss_title`` replaces the loss panel's title, e.g. to say that the training loss is
+    class-weighted while the validation loss is not (the two are then different quantities).
+    """
     h = load_history(history)
     if not h:
         raise ValueError("The history is empty: nothing to plot.")
-    panels = [("loss", "Loss (masked cross-entropy)"), ("miou", "Mean IoU")]
+    panels = [("loss", loss_title or "Loss (masked cross-entropy)"), ("miou", "Mean IoU")]
     panels = [(k, t) for k, t in panels if k in h or f"val_{k}" in h]
     lr_key = next((k for k in ("learning_rate", "lr") if k in h), None)
     n = len(panels) + (lr_key is not None)
@@ -165,6 +169,7 @@ def plot_history(history, title: str | None = None) -> Figure:
         else:
             ax.set_title(label, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel("mean IoU" if key == "miou" else key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if lr_key is not None:
@@ -174,6 +179,7 @@ def plot_history(history, title: str | None = None) -> Figure:
             ax.set_yscale("log")
         ax.set_title("Learning rate", fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate")
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)

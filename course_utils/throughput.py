@@ -16,7 +16,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["naive_batches", "images_per_second"]
+__all__ = ["seed_one_hot", "naive_batches", "images_per_second"]
+
+
+def seed_one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The seed notebook's label encoding: one-hot over ``num_classes`` channels, void an all-zero row.
+
+    The seed built ``np.eye(C)``-style targets from label maps that still held void (255); any id
+    ``>= num_classes`` indexes the extra last row of ``eye(C + 1)``, whose first ``C`` entries are 0.
+    The network had ``C`` outputs: void was never a class of its own, it was a pixel with no target.
+
+    >>> seed_one_hot(np.array([0, 2, 255]), 3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+    eye = np.eye(num_classes + 1, dtype=np.float32)[:, :num_classes]
+    return eye[np.minimum(np.asarray(labels), num_classes)]
 
 
 def naive_batches(
@@ -39,7 +53,6 @@ def naive_batches(
     pairs = list_pairs(root, split)
     if len(pairs) < batch_size:
         raise ValueError(f"Split {split!r} of {root} has {len(pairs)} images, fewer than batch_size={batch_size}.")
-    eye = np.eye(num_classes + 1, dtype=np.float32)[:, :num_classes]
     rng = np.random.default_rng(seed)
     h, w = int(size[0]), int(size[1])
     while True:
@@ -55,7 +68,7 @@ def naive_batches(
                 img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (w, h)).astype(np.float32) / 255.0
                 lbl = cv2.resize(lbl, (w, h), interpolation=cv2.INTER_NEAREST)
                 images.append(img)
-                labels.append(eye[np.minimum(lbl, num_classes)])
+                labels.append(seed_one_hot(lbl, num_classes))
             yield np.stack(images), np.stack(labels)
 
 

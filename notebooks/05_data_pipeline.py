@@ -30,9 +30,11 @@
 # 2. measure class frequencies and explain why mean IoU, not pixel accuracy, is the score of
 #    semantic segmentation;
 # 3. describe each stage of the `tf.data` pipeline and show that augmentation never creates a
-#    label value that is not a class id or void (255);
+#    label value that is not a class id or void (255), and write a label-safe scale-crop-flip
+#    yourself;
 # 4. measure the pipeline's throughput against a plain Python generator;
-# 5. state what a per-pixel colour classifier achieves, the baseline every model must beat.
+# 5. state what a per-pixel colour classifier achieves, the baseline every model must beat;
+# 6. say how the seed notebook encoded void in its targets, and predict what that does to its loss.
 #
 # **Prerequisites.** Notebooks 00-04 (the model); NumPy and a first look at `tf.data`.
 
@@ -154,6 +156,19 @@ for name, c, p in zip(info.classes, counts, share):
     print(f"{name:<20} {c:>10,d} pixels  {100 * p:5.1f} %")
 
 # %% [markdown]
+# The same count on real streets: the validation pixels of CamVid per class, read from the stored
+# confusion matrix of the course's CamVid reference run (its row sums are the true pixels of each
+# class). Which classes would you call rare there, and how do they compare with MiniDrive's?
+
+# %%
+from course_utils import reference_runs
+
+camvid_ref = reference_runs.load_reference_run("camvid-cpu")
+camvid_true = camvid_ref.confusion_matrix("val").sum(axis=1)
+for name, c in zip(camvid_ref.meta["classes"], camvid_true):
+    print(f"CamVid val  {name:<12} {c:>12,d} pixels  {100 * c / camvid_true.sum():5.1f} %")
+
+# %% [markdown]
 # ### Why mean IoU and not pixel accuracy
 #
 # **Pixel accuracy** counts correct pixels over all labelled pixels. **IoU** of a class is
@@ -181,21 +196,33 @@ for name, cm in (("always the majority class", cm_lazy), ("blind to the rare cla
     print(f"{name:<26} pixel accuracy {metrics.pixel_accuracy(cm):.3f}   mean IoU {metrics.mean_iou(cm):.3f}")
 
 # %% [markdown]
-# Missing every rare class costs a few points of pixel accuracy, because they are few pixels, and a
-# large part of the mean IoU, because each of them counts as much as the road. On real driving data
-# the effect is the same (the seed notebook's IDD model had 88 % test accuracy but 0.575 test
-# mIoU). We report both numbers, but we train and choose models by mIoU.
+# Read the two lines above before the prose. The **blind** model is the lesson: it loses only the
+# pixels of the rare classes, so its pixel accuracy stays high, while its mean IoU drops by the
+# share of classes it never predicts. The majority-class model is poor on both scores here, because
+# no class of a street scene holds most of the pixels (compare its accuracy with the largest share
+# in the table above): "always road" is not a decent model of a street. On real driving data the
+# blind model's pattern is the usual one (the seed notebook's IDD model had 88 % test accuracy but
+# 0.575 test mIoU). We report both numbers, but we train and choose models by mIoU.
 #
-# Unbalanced classes also motivate **class weights** in the loss: the inverse log frequency
-# `1 / ln(1.02 + p)` (ENet; the talk's reference code) gives rare classes weights up to ~50 and
-# frequent ones ~2; median-frequency balancing is the other classic choice. The course trains
-# without weights by default (`TrainConfig(class_weighting=True)` turns them on).
+# Unbalanced classes also motivate **class weights** in the loss. The inverse log frequency
+# `w = 1 / ln(1.02 + p)` (ENet; the talk's reference code), with `p` a class's share of the
+# pixels, is bounded: the rarest class gets at most `1 / ln(1.02)`, and even a class holding half
+# of all pixels keeps a weight above 1, so frequent classes are not switched off. Median-frequency balancing, `median(p) / p`, is the other classic choice and is
+# not bounded. The cell prints the inverse-log weight on a range of shares, the median-frequency
+# weights of this dataset, and which runs of the course use weights at all.
 
 # %%
-for name, w_log, w_med in zip(
-    info.classes, data.class_weights(counts, "inverse_log"), data.class_weights(counts, "median")
-):
-    print(f"{name:<20} inverse log {w_log:6.2f}   median frequency {w_med:6.2f}")
+from course_utils.train import TrainConfig
+
+for p in (0.5, 0.3, 0.1, 0.03, 0.01, 0.001, 0.0):
+    print(f"share {p:5.3f}: inverse-log weight {float(data.class_weights([p, 1 - p])[0]):6.2f}")
+for name, w_med in zip(info.classes, data.class_weights(counts, "median")):
+    print(f"{name:<20} median-frequency weight {w_med:6.2f}")
+camvid_recipe = get_profile("cpu").dataset_recipes.get("camvid", {})
+print("class weights by default (TrainConfig):", TrainConfig().class_weighting)
+print(
+    "class weights in the cpu profile's CamVid recipe (the run 06 and 07 show):", camvid_recipe.get("class_weighting")
+)
 
 # %% [markdown]
 # ## 3. The `tf.data` input pipeline
@@ -205,16 +232,18 @@ for name, w_log, w_med in zip(
 #
 # 1. `from_tensor_slices` over the (image, label) file paths;
 # 2. `map(decode)` in parallel: PNG bytes to tensors (`num_parallel_calls=AUTOTUNE`);
-# 3. `shuffle`, then `repeat` for training;
-# 4. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe) and a **random crop**.
+# 3. `cache()` for training when the decoded split fits in `data.CACHE_BUDGET_BYTES` (printed below):
+#    each PNG is decoded once and kept in memory, the main speed-up of section 4;
+# 4. `shuffle`, then `repeat` for training;
+# 5. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe) and a **random crop**.
 #    Zooming in, a window of the image is resized to the crop; zooming out, the scaled image is
 #    smaller than the crop and the rest is padding (image grey, label **void**). Then a
 #    **horizontal flip**;
-# 5. `batch`, then light brightness, contrast and saturation jitter on the images only (one
+# 6. `batch`, then light brightness, contrast and saturation jitter on the images only (one
 #    XLA-compiled function per batch), then `prefetch`, so that the next batch is prepared while
 #    the model trains.
 #
-# Step 4 resizes with TensorFlow's fast `ResizeBilinear` kernel and cuts with slices and pads. The
+# Step 5 resizes with TensorFlow's fast `ResizeBilinear` kernel and cuts with slices and pads. The
 # same crops are written out in NumPy in `course_utils/augment.py`, pixel by pixel, as the
 # specification; a test checks that both give the same crops.
 #
@@ -231,6 +260,7 @@ train_ds = data.make_dataset(
     scale_range=(0.5, 2.0),
 )
 print(train_ds.element_spec)
+print(f"cache budget for decoded training images: {data.CACHE_BUDGET_BYTES / 2**30:.0f} GiB")
 
 # %% [markdown]
 # Here is one training image augmented six times (scale 0.5-2.0, crop, flip, jitter); black in the
@@ -266,10 +296,12 @@ plt.show()
 # %% [markdown]
 # ### Labels are never blurred
 #
-# A label is a class id: the average of "road" (0) and "vehicle" (3) is not a class. Images may be
-# resized bilinearly; labels must be resized with **nearest neighbour**, padded with void and
-# flipped, nothing else. Check it on every augmented view above, and see what a bilinear resize
-# would have made of the same label.
+# A label is a class id. Averaging ids, as a bilinear resize does at every border, gives a number
+# between them: before rounding it is no id at all (2.5); after rounding to `uint8` it is usually a
+# *valid* id of the wrong class (between road 0 and vehicle 3 lie 1 and 2), and between a class and
+# void (255) it is garbage such as 129. Images may be resized bilinearly; labels must be resized with
+# **nearest neighbour**, padded with void and flipped, nothing else. Check it on every augmented view
+# above, and see what a bilinear resize would have made of the same label, before and after rounding.
 
 # %%
 allowed = set(range(info.num_classes)) | {info.ignore_index}
@@ -287,42 +319,91 @@ print(
     f"a bilinear resize of the same label invents values such as {examples} "
     f"on {100 * invalid.mean():.1f} % of the pixels"
 )
+nearest = tf.image.resize(raw[None, ..., None], blurred.shape, method="nearest")[0, ..., 0].numpy()
+rounded = np.round(blurred).astype(np.uint8)
+valid_but_wrong = np.isin(rounded, list(allowed)) & (rounded != nearest)
+print(
+    f"rounded to uint8: {100 * (~np.isin(rounded, list(allowed))).mean():.1f} % invalid values left, and "
+    f"{100 * valid_but_wrong.mean():.1f} % of the pixels hold a valid id that differs from nearest neighbour"
+)
 
 # %% [markdown]
-# ### Void in the loss: the seed's one-hot cross-entropy
+# ### Write it yourself: a label-safe augmentation
 #
-# The seed one-hot encoded its labels and trained with a plain categorical cross-entropy, so void
-# pixels (padding, unlabelled regions) became one more class the network had to predict.
-# `course_utils.losses.masked_sparse_ce` averages over the labelled pixels only. Take a real training
-# batch (the first of a few with void padding) and a "model" that is right on every labelled pixel
-# (logit 4 for the true class) and simply predicts road where the label is void, as a sensible
-# network would on padding:
+# Write `augment_pair(image, label, crop, rng)` in NumPy (OpenCV's `cv2.resize` is allowed): draw a
+# random scale between 0.5 and 2.0 and resize the image bilinearly and the label with **nearest
+# neighbour**; when the scaled image is smaller than `crop`, pad the image with grey and the label
+# with **void** (255); cut a random `crop = (H, W)` window, the same for both; mirror both with
+# probability 0.5. `rng` is a `numpy.random.Generator`: draw each random number once and use it for
+# image and label alike. Return `(image, label)`.
+#
+# The check runs it on labels of two classes (0 and 3) whose image paints each class in its own
+# colour, and tells you if the label gained ids it never had, if image and label drifted apart, or
+# if a zoom-out never left void padding. Before you run it: which of those three would a bilinear
+# label resize trigger, and which a flip of the image alone?
+
+
+# %%
+def augment_pair(image, label, crop, rng):
+    # scale (image bilinear, label nearest), pad (grey / 255), crop, flip: the same draws for both
+    raise NotImplementedError
+
+
+# %%
+from course_utils import exercise_updates_b
+
+exercise_updates_b.check_label_safe_augment(augment_pair)
+
+# %% [markdown]
+# ### Void in the loss: how the seed encoded it
+#
+# The seed's network had exactly `C` outputs (7 on IDD) and a `C x C` confusion matrix: void was
+# never a class of its own. Its generator one-hot encoded the label maps as they came, void (255)
+# included, with an identity matrix of `C + 1` rows cut to `C` columns: a void pixel indexes the
+# extra row, whose entries are all 0. `throughput.seed_one_hot` is that encoding, and
+# `experiments.naive_batches` (section 4) uses it. The seed then averaged Keras'
+# `categorical_crossentropy` over **every** pixel. The course's `losses.masked_sparse_ce` averages
+# over the **labelled** pixels only.
+#
+# **Predict before you run.** Take a real training batch with void in it (zoom-out padding) and a
+# "model" that is right on every labelled pixel (logit 4 for the true class) and says road on void.
+# A void pixel's target row is all zero, so its loss term is `-sum(0 * log p) = 0`. Will the seed's
+# loss be larger or smaller than the masked one, and by what factor? Write your guess down, then
+# run the cell.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from course_utils.throughput import seed_one_hot
+
 C = info.num_classes
 for _, yb in train_ds.take(8):
     if np.any(yb.numpy() == info.ignore_index):
         break
 y = yb.numpy().astype(np.int64)
 void = y == info.ignore_index
-guess = np.where(void, 0, y)  # road (class 0) on void pixels
-logits = 4.0 * tf.one_hot(guess, C + 1)  # C classes + a "void class" channel for the seed's loss
-masked = float(masked_sparse_ce()(y, logits[..., :C]))
-seed_targets = tf.one_hot(np.where(void, C, y), C + 1)  # void becomes class C
-per_pixel = keras.losses.categorical_crossentropy(seed_targets, logits, from_logits=True).numpy()
+logits = 4.0 * tf.one_hot(np.where(void, 0, y), C)  # C outputs, as the seed had; road on void pixels
+targets = seed_one_hot(y, C)
 print(f"batch {tuple(y.shape)}: {100 * void.mean():.1f} % void pixels")
-print(f"masked_sparse_ce (void ignored):      {masked:.3f}")
-print(f"one-hot CE, void as a class (seed):   {per_pixel.mean():.3f}")
-print(f"share of the seed's loss from void:   {100 * per_pixel[void].sum() / per_pixel.sum():.0f} %")
+print(
+    "target row sums on void pixels:",
+    np.unique(targets[void].sum(-1)).tolist(),
+    "| elsewhere:",
+    np.unique(targets[~void].sum(-1)).tolist(),
+)
+masked = float(masked_sparse_ce()(y, logits))
+seed_loss = float(keras.ops.mean(keras.losses.categorical_crossentropy(targets, logits, from_logits=True)))
+print(f"masked_sparse_ce (mean over labelled pixels): {masked:.4f}")
+print(f"seed's loss (mean over all pixels):           {seed_loss:.4f}")
+print(f"ratio {seed_loss / masked:.3f} against the labelled share {1 - void.mean():.3f}")
 
 # %% [markdown]
-# The losses differ, and the void pixels bring far more of the seed's loss than their share of the
-# pixels: the network is
-# punished for not predicting "void" on padding, i.e. for not learning where the augmentation padded
-# the image. That wastes capacity and gradient on pixels nobody labelled, and on real data void also
-# covers ambiguous regions, which the loss then asks the model to recognise as a class of its own.
-# The course ignores void in the loss (`ignore_index=255`) and in the metrics.
+# The seed's loss is the masked loss times the share of labelled pixels: void adds 0 to the sum and 1
+# to the count. So its loss, and the size of its gradient, shrink by a factor that changes from batch
+# to batch with the amount of void, a learning rate that nobody chose. (The seed did no scale
+# augmentation, so its void came from unlabelled regions of IDD, not from padding; the arithmetic is
+# the same.) There is a second, subtler effect on the gradient of a void pixel, which notebook 06
+# measures on a trained model (its section "The seed's loss counted void pixels"). The course ignores
+# void in the loss (`ignore_index=255`) and in the metrics.
 #
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
@@ -346,8 +427,9 @@ print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast
 publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
 
 # %% [markdown]
-# With tiny images (the smoke profile) the fixed costs dominate and the gap is small. At 240x480
-# on an idle 2-core CPU, `benchmarks/input_pipeline.py` measured the pipeline at 5.3x to 8.3x the
+# The ratio printed above comes from this machine, at this profile's image size, with whatever
+# else runs on it: read it as one measurement, not a constant (the stored notebook was executed on a
+# shared machine). At 240x480 on an idle 2-core CPU, `benchmarks/input_pipeline.py` measured the pipeline at 5.3x to 8.3x the
 # generator (median 7.3x over five runs) with its default in-memory cache of decoded images, and at
 # 2.1x to 3.0x when it decodes every PNG in every epoch (then PNG decoding is the limit; see
 # `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. Getting there
@@ -359,7 +441,8 @@ publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
 #
 # Could colour alone segment a scene? `baselines.fit_colour_baseline` trains a small random forest
 # on the RGB and HSV values of labelled pixels; each pixel is then classified on its own, without
-# context. Every model of the course must beat it clearly; notebook 07 puts them side by side.
+# context. Every *trained* model of the course must beat it clearly; notebook 07 puts the CamVid
+# reference run beside it. (A smoke-profile network, trained for seconds, may well lose to it.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -391,21 +474,28 @@ fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 
 # %% [markdown]
-# The colour classifier gets the large uniform regions roughly right and speckles everywhere else:
-# grey cars on grey roads, green verges next to green trees. Telling them apart needs shape and
-# context, which is what the atrous backbone and ASPP provide.
+# Compare the prediction with the ground truth before reading on: where is the colour classifier
+# right, and where does it speckle? Its errors follow colour, not objects: a pixel is judged alone,
+# so a grey vehicle on a grey road, or a green verge beside green trees, gets whichever class owns
+# that colour most often in training. Telling them apart needs shape and context, which is what
+# the atrous backbone and ASPP provide. Its score above is the bar the network must clear.
 #
 # ## Summary
 #
 # * A prepared dataset is `dataset.json` + RGB images + uint8 label maps (class id or 255 = void);
 #   the palette is for drawing only.
-# * Classes are very unbalanced: predicting the majority class gives a decent pixel accuracy and a
-#   tiny mean IoU. mIoU is the score; class weights are an option for the loss.
-# * `data.make_dataset` decodes, scales, crops, flips and jitters in parallel; labels are only
-#   resized by nearest neighbour, padded with void and flipped, so they keep valid values.
-# * Void is ignored by the loss (`masked_sparse_ce`); a one-hot cross-entropy that counts it as a
-#   class, as the seed's did, trains the model to predict padding.
-# * The parallel pipeline outruns a Python generator; the colour baseline is the bar to clear.
+# * Classes are very unbalanced: a model blind to the rare classes keeps a high pixel accuracy and
+#   loses much of its mean IoU; no single class holds most of a street scene, so even the majority
+#   class scores poorly. mIoU is the score; class weights (inverse log frequency, bounded, or median
+#   frequency) are an option for the loss, off by default and on in the `cpu` profile's CamVid recipe.
+# * `data.make_dataset` decodes, caches (when the split fits), shuffles, scales, crops, flips and
+#   jitters in parallel; labels are only resized by nearest neighbour, padded with void and flipped.
+#   A value check catches a bilinear label before rounding, not after: use nearest neighbour, and
+#   draw one scale, one window and one flip for image and label alike (your `augment_pair`).
+# * Void is ignored by the loss (`masked_sparse_ce`). The seed encoded void as an all-zero one-hot
+#   row over its 7 outputs and averaged over every pixel, which scales its loss by the labelled share.
+# * The parallel pipeline outruns a Python generator (the factor depends on the machine: measure it);
+#   the colour baseline is the bar to clear.
 #
 # Next: `06_training.ipynb` trains DeepLabV3 on this data.
 #
@@ -429,6 +519,10 @@ miou_1 = None  # your code
 checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
 
 # %% [markdown]
+# **Diagnose.** A colleague's model reaches a pixel accuracy close to the blind model's above but a
+# mean IoU far below it, and its row-normalised confusion matrix has three empty columns. Which
+# classes are those columns likely to be, and which setting of section 2 would you try first?
+#
 # ### Exercise 2: class weights
 # Compute the inverse-log-frequency weights `w_c = 1 / ln(1.02 + p_c)`, with `p_c` the share of
 # labelled training pixels of class `c`, into `weights_2` (one per class), without
@@ -444,8 +538,10 @@ checks_practice.check_class_weights(weights_2, counts)
 # ### Exercise 3: a label validator
 # Write `is_valid_label(label, num_classes)` that returns `True` when every value of `label` is a
 # class id (`0 .. num_classes - 1`) or void (255), and `False` otherwise (for example a value 2.5
-# left by a bilinear resize, or an id that is too large). Use it as a guard whenever you write your
-# own augmentation.
+# left by a bilinear resize, or an id that is too large). It is a cheap guard for a data loader, but
+# section 3 showed its limit: after rounding, a bilinear resize leaves mostly *valid* wrong ids.
+# **Explain why** in one sentence, and name the check that does catch it (compare with a
+# nearest-neighbour resize of the same label).
 
 
 # %%
@@ -461,7 +557,8 @@ checks_practice.check_label_validator(is_valid_label)
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# `augment_pair`'s is `exercise_updates_b.solution_label_safe_augment`; the others are in
+# `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python

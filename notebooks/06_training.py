@@ -20,19 +20,25 @@
 #
 # We train the DeepLabV3 of notebooks 02-04 on the data of notebook 05. One call,
 # `course_utils.train.train(config, dataset_root, run_dir)`, does it; this notebook opens it up:
-# the two training recipes, what a GPU adds (mixed precision, XLA), the callbacks that keep the
-# best model and survive a lost connection, and what to do when training goes wrong.
+# the course's training recipes, what mixed precision and XLA change, the callbacks that keep the
+# best model and survive a lost connection, why BatchNorm statistics need care, and what to do when
+# training goes wrong.
 #
 # **Learning objectives.** After this notebook you can
 #
-# 1. compare the seed notebook's recipe (Adam, plateau schedule, early stopping) with the paper's
-#    (SGD, poly learning rate, weight decay, random-scale crops) and choose one;
-# 2. explain what mixed precision and XLA change on a GPU and how the run profile switches them;
+# 1. compare the course's three recipes: the seed notebook's (Adam, plateau schedule, early
+#    stopping), the paper's (SGD, poly learning rate, weight decay, random-scale crops) and the
+#    `fast` one of the CamVid reference run (Adam, warm-up, poly), and say when each fits;
+# 2. explain what mixed precision and XLA change, and which precision the library picks on which
+#    device;
 # 3. name the callbacks of a run and what each one watches, and plot the poly schedule;
-# 4. resume a run after a disconnect and read its training curves;
-# 5. react to a loss that turns `nan` or to an out-of-memory error.
+# 4. resume a run after a disconnect and read training curves, including a validation loss that
+#    lies *below* the training loss;
+# 5. explain why BatchNorm statistics must be re-estimated after a short run from scratch;
+# 6. react to a loss that turns `nan` or to an out-of-memory error, and diagnose a run from its
+#    curves.
 #
-# **Prerequisites.** `05_data_pipeline.ipynb`; the model of `04_deeplabv3.ipynb`.
+# **Prerequisites.** `05_data_pipeline.ipynb`; the model of `04_deeplabv3_model.ipynb`.
 # Long GPU runs are better started from the command line (`python -m course_utils train ...`,
 # section 7); this notebook trains small.
 
@@ -69,45 +75,66 @@ info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 
 # %% [markdown]
-# ## 1. Two recipes
+# ## 1. The recipes
 #
-# The **seed recipe** is what the course's original notebook did (its bugs fixed): Adam at 1e-3,
-# the learning rate divided by 5 when the validation mIoU has not improved for 3 epochs
-# (`ReduceLROnPlateau`), training stopped after 5 such epochs (`EarlyStopping`). It needs no
-# tuning and suits short runs. One difference: the seed set `min_lr=0.0005`, so its rate could fall
-# only once, from 1e-3 to 5e-4 (its log repeats "reducing learning rate to 0.0005" and the rate stays
-# there); the course's seed recipe lets it fall further, to 1e-6.
+# A **recipe** is the optimizer, the learning-rate schedule and the regularisation of a run. The
+# course has the ones printed below (`train.RECIPES`):
 #
-# The **paper recipe** is DeepLabV3's: SGD with momentum 0.9, the **poly** learning rate
-# `lr = base * (1 - step / total_steps) ** 0.9` from 1e-2 down to 0, weight decay 1e-4 on the
-# convolution kernels, random-scale crops (0.5 to 2.0) and a fixed number of steps. It is the
-# recipe behind the published numbers, but the paper also starts from ImageNet weights, trains with
-# batch 16 on 513x513 crops and ends with a fine-tune at output stride 8 with frozen BatchNorm; with
-# `weights=None`, batch 8 and no such phase, the course's runs should not be expected to reach them.
+# * **`seed`**: what the course's original notebook did (its bugs fixed): Adam, the learning rate
+#   divided by 5 when the validation mIoU has not improved for 3 epochs (`ReduceLROnPlateau`), the
+#   run stopped after 5 such epochs (`EarlyStopping`). It needs no step budget. One difference: the
+#   seed set `min_lr=0.0005`, so its rate could fall only once (its log repeats "reducing learning
+#   rate to 0.0005"); the course's seed recipe lets it fall further.
+# * **`paper`**: DeepLabV3's: SGD with momentum 0.9, the **poly** learning rate
+#   `lr = base * (1 - step / total_steps) ** 0.9` down to 0, L2 weight decay on the convolution
+#   kernels, random-scale crops and a fixed number of steps. (The paper's PASCAL VOC runs start at
+#   0.007 with batch 16 on 513x513 crops from ImageNet weights, then fine-tune at output stride 8 with
+#   frozen BatchNorm; the course's base rate is in the table.)
+# * **`fast`**: the recipe of the CamVid reference run shown in section 6: Adam with the poly decay,
+#   after a linear **warm-up**. Warm-up starts the rate near 0 and raises it linearly to its base value
+#   over the first steps (one epoch in the `cpu` profile's CamVid recipe, printed below): at the start the BatchNorm statistics and the adaptive
+#   moments of Adam are still estimates of a few batches, and a full-size first step can throw a
+#   network from scratch far off. It is the recipe the course's CPU experiments settled on
+#   (`docs/results.md`); it has not been compared with `paper` on the same budget.
 #
-# Both use the same loss (cross-entropy from logits, void ignored) and the same metric (mean IoU
-# accumulated over the epoch, `val_miou` on the validation split). `TrainConfig.from_profile`
-# sizes either from the run profile.
+# All use the same loss (cross-entropy from logits, void ignored) and the same metric (mean IoU
+# accumulated over the epoch, `val_miou` on the validation split). `TrainConfig.from_profile` sizes
+# each from the run profile; a profile may also name a recipe per dataset (printed below). Which to
+# choose: `seed` when you do not know how long to train; `paper` or `fast` when you do (a poly
+# schedule needs its total number of steps), `fast` when the budget is small. The course has **not**
+# run the recipes against each other on the same data: section 6's two reference runs differ in
+# dataset as well as recipe, so they do not decide between them (exercise 6 asks what would).
 
 # %%
-seed_cfg = train.TrainConfig.from_profile(profile, recipe="seed")
-paper_cfg = train.TrainConfig.from_profile(profile, recipe="paper")
+print("recipes:", train.RECIPES)
+cfgs = {name: train.TrainConfig.from_profile(profile, recipe=name) for name in train.RECIPES}
+seed_cfg, paper_cfg = cfgs["seed"], cfgs["paper"]
 steps = train.make_datasets(seed_cfg, root)[2]
 
-table = PrettyTable(["", "seed recipe", "paper recipe"])
+
+def schedule_of(c):
+    if c.recipe == "seed":
+        return "ReduceLROnPlateau(val_miou)"
+    return "poly, power 0.9" + (f", warm-up {c.warmup_epochs:g} epoch(s)" if c.warmup_epochs else "")
+
+
+table = PrettyTable(["", *(f"{name} recipe" for name in cfgs)])
 table.align = "l"
 for cfg_name, get in [
     ("optimizer", lambda c: type(train.make_optimizer(c, steps * c.epochs)).__name__),
     ("base learning rate", lambda c: c.base_learning_rate),
-    ("schedule", lambda c: "ReduceLROnPlateau(val_miou)" if c.recipe == "seed" else "poly, power 0.9"),
-    ("weight decay", lambda c: c.weight_decay if c.recipe == "paper" else "-"),
+    ("schedule", schedule_of),
+    ("weight decay", lambda c: c.weight_decay if c.recipe == "paper" else "- (not applied)"),
     ("random scale", lambda c: c.scale_range),
     ("early stopping patience", lambda c: c.early_stopping_patience or "-"),
 ]:
-    table.add_row([cfg_name, get(seed_cfg), get(paper_cfg)])
-for field in ("backbone", "output_stride", "multi_grid", "image_size", "batch_size", "epochs"):
-    table.add_row([field, getattr(seed_cfg, field), getattr(paper_cfg, field)])
+    table.add_row([cfg_name, *(get(c) for c in cfgs.values())])
+for field in ("backbone", "weights", "output_stride", "multi_grid", "image_size", "batch_size", "epochs"):
+    table.add_row([field, *(getattr(c, field) for c in cfgs.values())])
 print(table)
+for p in PROFILES.values():
+    for dataset_name, recipe in p.dataset_recipes.items():
+        print(f"profile {p.name}, dataset {dataset_name}: {recipe}")
 
 # %% [markdown]
 # ### The poly schedule
@@ -162,21 +189,38 @@ for floor in (5e-4, 1e-6):
 # ## 2. Run profiles
 #
 # Three profiles size everything: `smoke` (seconds, for tests), `cpu` (a laptop, minutes) and `gpu`
-# (the paper's DeepLabV3-ResNet-50 at the dataset's resolution). Set `COURSE_PROFILE` before
-# starting Jupyter; the code is the same in all three.
+# (DeepLabV3-ResNet-50 at the dataset's resolution). Set `COURSE_PROFILE` before starting Jupyter;
+# the code is the same in all three. Two columns need reading:
+#
+# * **weights**: where the backbone starts. `None` is from scratch (`he_normal` noise); the `gpu`
+#   profile starts from ImageNet weights, as the paper does.
+# * **stage-4 rates**: the dilation rates the units of the last ResNet stage really get. Multi-grid
+#   multiplies the stage's rate by `multi_grid[i]` for unit `i`, but ResNet-18 has only **two** units
+#   in that stage, so of `(1, 2, 4)` only the first two factors are used; the paper's three-unit
+#   stage (ResNet-50/101) uses all three. The `cpu` profile's model is therefore not the paper's
+#   (smaller backbone, truncated multi-grid, and on half-size CamVid a feature map so small that
+#   ASPP's largest rates mostly see padding: notebooks 03 and 04).
 
 # %%
-table = PrettyTable(["profile", "backbone", "OS", "crop", "batch", "epochs", "steps/epoch", "mixed precision", "XLA"])
+from course_utils.model import resnet
+
+table = PrettyTable(
+    ["profile", "backbone", "weights", "OS", "stage-4 rates", "crop", "batch", "epochs", "precision", "XLA"]
+)
 for p in PROFILES.values():
+    depth = int(p.backbone.removeprefix("resnet"))
+    stage4_rate = resnet.stage_strides_and_rates(p.output_stride)[3][1]
+    rates = resnet.multi_grid_rates(stage4_rate, resnet.RESNET_SPECS[depth][1][3], p.multi_grid)
     table.add_row(
         [
             p.name,
             p.backbone,
+            p.weights,
             p.output_stride,
+            f"{rates} from MG {p.multi_grid}",
             f"{p.image_size[0]}x{p.image_size[1]}",
             p.batch_size,
             p.epochs,
-            p.steps_per_epoch or "all",
             p.mixed_precision,
             p.jit_compile,
         ]
@@ -184,28 +228,51 @@ for p in PROFILES.values():
 print(table)
 
 # %% [markdown]
-# ## 3. Mixed precision and XLA on a GPU
+# ## 3. Mixed precision and XLA
 #
-# **Mixed precision** (`keras.mixed_precision.set_dtype_policy("mixed_float16")`) computes
-# convolutions in float16 while the weights stay float32. Tensor cores of recent NVIDIA GPUs are
-# many times faster in float16 and activations take half the memory, so batches can be larger.
-# Keras wraps the optimizer in a `LossScaleOptimizer` that multiplies the loss before the backward
-# pass so that small gradients do not underflow in float16. The model's last layer stays float32
-# (our `logits` layer), so the loss and the softmax are computed in full precision. On TPUs use
-# `mixed_bfloat16`, which needs no loss scaling.
+# **Mixed precision** computes convolutions in a 16-bit type while the weights stay float32. There
+# are two 16-bit types. **float16** keeps 10 bits of mantissa but a small exponent range: small
+# gradients underflow to 0, so Keras wraps the optimizer in a `LossScaleOptimizer` that multiplies
+# the loss before the backward pass and divides the gradients after. **bfloat16** keeps float32's
+# exponent range with 7 bits of mantissa: no loss scaling needed. Tensor cores of recent NVIDIA
+# GPUs, TPUs, and CPUs with AMX or AVX512-BF16 units multiply in 16 bits several times faster than
+# in float32, and activations take half the memory. The model's last layer stays float32 (our
+# `logits` layer), so the loss and the softmax are computed in full precision.
 #
-# **XLA** (`model.compile(jit_compile=True)`) compiles the whole training step into fused GPU
-# kernels: fewer launches and memory round trips, typically 10-30 % faster, after a longer first
-# step (compilation).
+# With `mixed_precision="auto"` (the `cpu` and `gpu` profiles) the library decides at run time with
+# `hardware.choose_precision`. Its rule, printed for each kind of device rather than typed here:
+
+# %%
+from course_utils import hardware
+
+for kind, capability, cpu_bf16 in (
+    ("cpu", None, False),
+    ("cpu", None, True),
+    ("gpu", (7, 5), None),
+    ("gpu", (8, 0), None),
+    ("tpu", None, None),
+):
+    policy, why = hardware.choose_precision(kind, capability, cpu_bf16)
+    device = f"{kind}" + (f" cc {capability[0]}.{capability[1]}" if capability else "")
+    device += "" if cpu_bf16 is None else (" with AMX/AVX512-BF16" if cpu_bf16 else " without fast bf16")
+    print(f"{device:<32} -> {policy:<15} ({why})")
+for ref_name in reference_runs.list_reference_runs():
+    print(f"reference run {ref_name} trained in {reference_runs.load_reference_run(ref_name).meta['precision_policy']}")
+
+# %% [markdown]
+# A T4 or V100 (compute capability 7.x) gets float16 with loss scaling, an A100, L4 or H100 bf16, a
+# CPU bf16 only when it has the units for it, else float32 (float16 on a CPU is slow). The reference
+# runs of section 6 trained in bf16 on a CPU that has AMX.
 #
-# The `gpu` profile turns both on; `train.resolve_precision_policy` applies mixed precision only
-# when a GPU or TPU is present (float16 on a CPU is slow), so the same code runs everywhere.
+# **XLA** (`model.compile(jit_compile=True)`) compiles the whole training step into fused kernels:
+# fewer launches and memory round trips, after a longer first step (compilation). The `gpu`
+# profile turns it on. The course has no GPU measurement of either speed-up; on this machine:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 gpu_cfg = train.TrainConfig.from_profile("gpu")
-print(f"gpu profile asks for mixed_precision={gpu_cfg.mixed_precision}, jit_compile={gpu_cfg.jit_compile}")
-print("policy on this machine:", train.resolve_precision_policy(gpu_cfg))
+print(f"gpu profile asks for mixed_precision={gpu_cfg.mixed_precision!r}, jit_compile={gpu_cfg.jit_compile}")
+print("policy on this machine:", train.resolve_precision_policy(gpu_cfg), "|", hardware.choose_precision()[1])
 print(report.system_status())
 
 # %% [markdown]
@@ -215,7 +282,8 @@ print(report.system_status())
 #
 # * `BackupAndRestore`: saves weights, optimizer state and position every epoch (or every N steps),
 #   so that an interrupted run continues where it stopped;
-# * `NaNGuard`: stops at the first `nan` loss and explains what to try;
+# * `NaNGuard`: stops the run at the first `nan` loss it sees (it looks every 100 steps and at the
+#   end of each epoch, section 9) and explains what to try;
 # * `ModelCheckpoint`: keeps `best.keras`, the model with the **highest `val_miou`** so far (the
 #   last epoch is rarely the best);
 # * `CSVLogger`: `history.csv`, one row per epoch;
@@ -302,10 +370,13 @@ print("files of the run:", sorted(p.name for p in run_dir.iterdir() if p.name !=
 # mIoU and learning rate, train against validation, and marks the best validation epoch: the one
 # `best.keras` holds. A validation loss that climbs while the training loss keeps falling is the
 # usual sign of over-fitting, but read it next to the validation mIoU: in the seed's run the
-# validation loss rose from epoch 5 while its validation mIoU kept improving until epoch 15. The
-# model grew over-confident on the pixels it got wrong (the loss punishes confident mistakes), not
-# worse at segmenting. That is why the best model is kept by `val_miou`, not by the loss, nor is it
-# simply the last.
+# validation loss rose from epoch 5 while its validation mIoU stayed on a plateau (between 0.598 and
+# 0.623 until epoch 15, within its own epoch-to-epoch noise). The model grew over-confident on the
+# pixels it got wrong (the loss punishes confident mistakes), not worse at segmenting. That is why the
+# best model is kept by `val_miou`, not by the loss, nor is it simply the last. Two more rules for
+# reading curves: the two losses must be the **same quantity** to be compared (section 6's reference
+# run shows a case where they are not), and a difference between two epochs or two runs means
+# something only when it is larger than the noise from one epoch to the next.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -370,27 +441,52 @@ print(f"{'softmax(z)':>18}: {tf.nn.softmax(z).numpy().round(3)[0]}")
 # ### What the same code reaches with time: reference runs
 #
 # The course ships **reference runs**: complete trainings made with one command on stated
-# hardware (`course_utils.reference_runs`), the same in every profile. The first is DeepLabV3-ResNet-18
-# trained **from scratch on real street scenes** (CamVid, 11 classes) on a 2-core CPU in under an
-# hour with the `cpu` profile's CamVid recipe: Adam with a poly decay, images at half size, bf16
-# on CPUs that have it, class weights, and BatchNorm statistics re-estimated before every
-# validation (section 8 explains why). The second is the `cpu` profile on MiniDrive. Their curves
-# are real: compare their shape with the live run above.
+# hardware (`course_utils.reference_runs`), the same in every profile. Each prints its command,
+# hardware, recipe and scores below; their curves are drawn from their stored `history.csv`. The
+# CamVid one is DeepLabV3-ResNet-18 trained **from scratch on real street scenes** on a 2-core CPU
+# with the `cpu` profile's CamVid recipe (printed in section 1).
 #
 # **From scratch, and why the seed stopped at 0.575.** The seed's 0.575 test mIoU (IDD, notebook 07)
-# came from a ResNet-50 whose weights started from `he_normal` noise, like every run of this course
-# (`weights=None`; the library's convolutions use the same initialiser). That, more than any of its
-# bugs, is what held it back: the DeepLabV3 paper never trains from scratch, it starts from ImageNet
-# weights. The course has no pre-trained run on the same data to put a number on the gap (the `gpu`
-# profile's recipe is written out in `docs/results.md`, not run); what it has are the reference runs
-# below, from scratch on a CPU, and the published CamVid results of notebook 07, all pre-trained.
-# Notebook 02 shows how to load ImageNet weights into the same backbone; notebook 08 lists the
-# ablation that measures it.
+# came from a ResNet-50 whose weights started from `he_normal` noise. The `smoke` and `cpu` profiles
+# train from scratch too; the `gpu` profile starts from ImageNet weights (the table of section 2),
+# as the DeepLabV3 paper always does. Missing pre-training is a likely reason for the seed's score,
+# but the course has **not measured** how much it costs: no run of the `gpu` profile is stored
+# (`docs/results.md` writes its recipe out), so that is an expectation, not a result. Notebook 02
+# shows how ImageNet weights are loaded into the same backbone; notebook 08 lists the ablation that
+# would measure it.
 
 # %%
-for ref_name in ("camvid-cpu", "minidrive-cpu"):
-    reference_runs.show_reference_run(ref_name, parts=("summary", "curves"), width=860)
+for ref_name in reference_runs.list_reference_runs():
+    ref = reference_runs.show_reference_run(ref_name, parts=("summary",))
+    weighted = ref.meta["config"]["class_weighting"]
+    fig = plotting.plot_history(
+        ref.history_csv,
+        title=f"reference run {ref_name}",
+        loss_title="Loss: train " + ("class-weighted" if weighted else "unweighted") + ", val unweighted",
+    )
+    plt.show()
+    h = plotting.load_history(ref.history_csv)
+    below = int(np.sum(np.asarray(h["val_loss"]) < np.asarray(h["loss"])))
+    last, best = h["val_miou"][-1], max(h["val_miou"])
+    noise = metrics.epoch_to_epoch_noise(h["val_miou"], last=len(h["val_miou"]) // 2)
+    print(
+        f"{ref_name}: class weights {weighted}; val loss below train loss in {below} of {len(h['loss'])} epochs; "
+        f"val mIoU best {best:.3f}, last {last:.3f}; epoch-to-epoch change (median, second half) {noise:.3f}"
+    )
 
+# %% [markdown]
+# **Why the CamVid validation loss lies below the training loss.** Over-fitting would show the
+# opposite. Here the two curves are not the same quantity. The training loss is the loss the
+# optimizer minimised: with class weights on (printed above), a **weighted** mean in which a pixel of a
+# rare class counts many times more than a road pixel, and rare classes are the ones the model gets
+# wrong most. The validation loss (`validation.native_scores`) is the plain, **unweighted** mean
+# cross-entropy over the labelled pixels. On top of that, the training loss is measured on augmented
+# crops (zoomed, flipped, colour-jittered) while the weights change during the epoch, the validation
+# loss on whole images with the epoch's final weights. The validation mIoU above the training mIoU
+# in early epochs has the last two reasons. On MiniDrive, without class weights, compare the curves.
+# The printed epoch-to-epoch change is the floor under any conclusion drawn from single runs: two
+# settings whose scores differ by less than that cannot be told apart (notebook 07 comes back to it).
+#
 # ## 7. Long runs: the command line
 #
 # A notebook is a poor place for a 10-hour run. The CLI trains with the same code, resumes when
@@ -406,11 +502,14 @@ for ref_name in ("camvid-cpu", "minidrive-cpu"):
 # while training, and with **moving averages** of those statistics at inference:
 # `moving = momentum * moving + (1 - momentum) * batch`. Four consequences matter for this course:
 #
-# * **Memory.** The moving average forgets with a time constant of about `1 / (1 - momentum)`
-#   steps: 100 steps at Keras' default 0.99, 3,333 at the DeepLabV3 paper's 0.9997. A run of a few
-#   hundred steps from scratch ends with averages that still remember the random initialisation,
-#   so the model at inference is not the model that trained: a validation loss of hundreds next to
-#   a training loss of 1 is the symptom (a first CamVid run of this course showed exactly that).
+# * **Memory and lag.** The moving averages start at mean 0 and variance 1 (not random values) and
+#   forget them geometrically: after `N` steps the initial values keep a weight of `momentum ** N`
+#   (printed below). At Keras' default 0.99 that is a time constant of about 100 steps, at the
+#   DeepLabV3 paper's 0.9997 about 3,333. Even once the start is forgotten, the averages **lag**:
+#   they mix statistics of the last hundred-odd steps, taken while the weights of a network from
+#   scratch were still changing fast, and on augmented crops rather than whole images. Either way
+#   the model at inference is not the model that trained: a validation loss of hundreds next to a
+#   training loss of 1 is the symptom (a first CamVid run of this course showed exactly that).
 # * **Re-estimation ("precise BN").** `validation.recalibrate_batchnorm` replaces the averages by
 #   the plain mean of the statistics of a few training batches, run in training mode, without
 #   changing a weight. `train()` does it before every validation (`recalibrate_bn`, 10 batches by
@@ -447,7 +546,8 @@ fresh_loss, fresh_cm = validation.native_scores(model, val_batches, info.num_cla
 print(f"stale statistics:       val loss {stale_loss:8.2f}, val mIoU {metrics.mean_iou(stale_cm):.3f}")
 print(f"re-estimated ({used} batches): val loss {fresh_loss:8.2f}, val mIoU {metrics.mean_iou(fresh_cm):.3f}")
 for m in (0.9, 0.99, 0.9997):
-    print(f"momentum {m}: memory of about {1 / (1 - m):,.0f} steps")
+    kept = ", ".join(f"{100 * m**n:.0f} % after {n} steps" for n in (100, 300, 1000))
+    print(f"momentum {m}: time constant about {1 / (1 - m):,.0f} steps; initial values keep {kept}")
 
 # %% [markdown]
 # ## 9. When training goes wrong
@@ -473,23 +573,37 @@ model.stop_training = False
 # last layer is float32 and try without it; check the input normalisation ([-1, 1]).
 #
 # **Out of memory (`ResourceExhaustedError`, "OOM when allocating tensor").** Activation memory
-# grows with batch x crop area and with a smaller output stride: the last stage and ASPP run on a 4x
-# larger map at output stride 8 than at 16, but the stages before them do not change, so the whole
-# model needs about 1.7x the activation memory (notebook 02 measures 207 -> 351 MB). In this order:
+# grows with batch x crop area and with a smaller output stride. Going from output stride 16 to 8
+# removes the stride of the last **two** stages (printed below: `(stride, rate)` of the first unit of
+# stages 1-4), so stages 3 and 4 and ASPP all run on maps 4x larger (2x per side) than at 16
+# (notebook 02 measures the activation memory of both). In this order:
 # halve the batch size (`--batch-size`; with batch-norm keep it >= 8 or freeze BN statistics), use a
 # smaller crop (`--image-size`), turn on mixed precision, go back to output stride 16, and evaluate
 # large images in tiles (`--tile H W`, notebook 07). Restart the kernel after an OOM: TensorFlow
 # does not always give the memory back.
-#
+
+# %%
+for os_ in (16, 8):
+    print(f"output stride {os_:>2}: stages 1-4 (stride, rate) = {resnet.stage_strides_and_rates(os_)}")
+
+# %% [markdown]
+
 # ## Summary
 #
-# * Seed recipe: Adam + plateau + early stopping on `val_miou`; paper recipe: SGD + poly + weight
-#   decay + random-scale crops. The same loss and metric, sized by the profile.
-# * On a GPU, mixed precision and XLA make training several times faster; the profile switches them
-#   and the code falls back to float32 on a CPU.
-# * `best.keras` is chosen by `val_miou`; `BackupAndRestore` makes a run resumable; the history is
-#   a CSV file whose curves tell over-fitting from under-training.
-# * `nan`: lower the learning rate, check the labels. OOM: smaller batch or crop, mixed precision.
+# * Three recipes: `seed` (Adam + plateau + early stopping on `val_miou`), `paper` (SGD + poly +
+#   weight decay + random-scale crops), `fast` (Adam + warm-up + poly, the CamVid reference run's).
+#   The same loss and metric, sized by the profile; the `gpu` profile starts from ImageNet weights,
+#   the others from scratch. ResNet-18's two-unit last stage uses only part of multi-grid.
+# * Mixed precision: `hardware.choose_precision` picks bf16 on TPUs, GPUs of compute capability 8.0
+#   or more and CPUs with AMX/AVX512-BF16, float16 with loss scaling on older GPUs, float32
+#   elsewhere. XLA fuses the step; the course has not measured either speed-up on a GPU.
+# * `best.keras` is chosen by `val_miou`; `BackupAndRestore` makes a run resumable; the history is a
+#   CSV file whose curves tell over-fitting from under-training, provided the train and val losses
+#   are the same quantity (class weights make them differ) and the difference beats the noise.
+# * BatchNorm's moving averages remember their start and lag behind the weights: re-estimate them
+#   before validating a short run from scratch.
+# * `nan`: lower the learning rate, check the labels. OOM: smaller batch or crop, mixed precision,
+#   output stride 16 (8 enlarges the last two stages).
 #
 # ## Exercises
 #
@@ -515,8 +629,9 @@ checks_practice.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000
 # %% [markdown]
 # ### Exercise 2: how long does the poly schedule run?
 # How many optimizer steps does `paper_cfg` train for on this dataset? (The poly rate reaches 0
-# exactly then.) `info.counts["train"]` is the number of training images. Store the number in
-# `answer_2`.
+# exactly then.) Compute it from `info.counts["train"]`, the batch size and the epochs of
+# `paper_cfg` (incomplete batches are dropped), not from the printed `steps`. Store the number in
+# `answer_2`. Then predict: with a warm-up of one epoch, at which step does the rate peak?
 
 # %%
 answer_2 = None  # steps per epoch x epochs
@@ -528,6 +643,8 @@ checks_practice.check_total_steps(answer_2, paper_cfg, root)
 # ### Exercise 3: which model is kept?
 # Build the callbacks of `paper_cfg` with `train.make_callbacks(paper_cfg, some_folder, None)`,
 # find the `keras.callbacks.ModelCheckpoint` among them and store `(monitor, mode)` in `answer_3`.
+# Then explain why: what would the checkpoint keep with `mode="min"`, and why would monitoring
+# `val_loss` instead have kept an earlier epoch of the seed's run (section 6)?
 
 # %%
 answer_3 = None  # (monitor, mode)
@@ -552,11 +669,42 @@ answer_4 = None  # norm of the seed's gradient / norm of the course's gradient
 # %%
 checks_practice.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
 
+# %% [markdown]
+# ### Exercise 5 (diagnose): which setting is at work?
+# Each of the four runs below shows one of the causes printed under the figures: over-fitting, a
+# learning rate too high, stale BatchNorm statistics at validation, or a class-weighted training
+# loss read against an unweighted validation loss. Read loss and mIoU together, decide, and store
+# `{run letter: cause}` in `answer_5` (copy the causes from `exercise_updates_b.CURVE_CAUSES`).
+# For each, name the fix: which section of this notebook treats it?
+
+# %%
+from course_utils import exercise_updates_b
+
+for letter, history in exercise_updates_b.diagnosis_histories().items():
+    fig = plotting.plot_history(history, title=f"run {letter}")
+    plt.show()
+print("causes:", exercise_updates_b.CURVE_CAUSES)
+
+# %%
+answer_5 = None  # {"A": cause, "B": cause, "C": cause, "D": cause}
+
+# %%
+exercise_updates_b.check_curve_diagnosis(answer_5)
+
+# %% [markdown]
+# ### Exercise 6 (explain): what would decide between two recipes?
+# Section 1 says the course has not compared the recipes on the same data. Write down the runs you
+# would make to decide between `seed` and `fast` on MiniDrive with the `cpu` profile: how many, what
+# stays fixed, what you compare (best epoch or last, on which split), and how large a difference
+# must be before you act on it, given the epoch-to-epoch change printed under section 6's curves.
+# (No check: compare your plan with notebook 08's rules for controlled experiments.)
+
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
+# Exercise 5's is `exercise_updates_b.solution_curve_diagnosis()`; the others are in
+# `course_utils/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python

@@ -1,0 +1,339 @@
+"""Facts stated in the prose of notebooks 05, 06, 07 and 09 (and docs/results.md), checked against the library.
+
+Each test reads a notebook's jupytext source and fails when what the prose says and what the
+library does (or a stored reference run holds) disagree: precision policy, recipes, profile
+settings, multi-grid, the stages output stride 8 changes, stored run figures, and
+cross-references to other notebooks, documents and files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import data, hardware, metrics, reference_runs, throughput, train
+from course_utils.model import resnet
+from course_utils.profiles import PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {
+    "05": ROOT / "notebooks" / "05_data_pipeline.py",
+    "06": ROOT / "notebooks" / "06_training.py",
+    "07": ROOT / "notebooks" / "07_evaluation.py",
+    "09": ROOT / "notebooks" / "09_beyond.py",
+}
+
+
+def cells(nb: str) -> list[tuple[str, str]]:
+    """The notebook's cells as ``(kind, text)``, kind ``"markdown"`` or ``"code"`` (the header dropped)."""
+    source = NOTEBOOKS[nb].read_text()
+    parts = re.split(r"^# %%(.*)$", source, flags=re.M)
+    out = []
+    for marker, body in zip(parts[1::2], parts[2::2]):
+        out.append(("markdown" if "[markdown]" in marker else "code", body))
+    return out
+
+
+def prose(nb: str) -> str:
+    """The markdown of a notebook, comment markers removed, lines joined with spaces."""
+    lines = []
+    for kind, body in cells(nb):
+        if kind == "markdown":
+            lines += [line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines()]
+    return re.sub(r"\s+", " ", " ".join(lines))
+
+
+def code(nb: str) -> str:
+    return "\n".join(body for kind, body in cells(nb) if kind == "code")
+
+
+def runs() -> dict[str, reference_runs.ReferenceRun]:
+    return {name: reference_runs.load_reference_run(name) for name in reference_runs.list_reference_runs()}
+
+
+# --------------------------------------------------------------------------- craft
+
+
+@pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
+def test_no_markdown_inside_code_cells(nb):
+    for kind, body in cells(nb):
+        if kind == "code":
+            headings = [line for line in body.splitlines() if re.match(r"^# #+ ", line)]
+            assert not headings, f"notebook {nb}: markdown heading inside a code cell: {headings[0]!r}"
+
+
+@pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
+def test_objectives_at_top_and_summary_at_end(nb):
+    text = prose(nb)
+    assert "Learning objectives" in text[:3000], f"notebook {nb} states no objectives near the top"
+    assert "## Summary" in text, f"notebook {nb} has no summary"
+
+
+# --------------------------------------------------------------------------- 05
+
+
+def test_05_seed_void_story_matches_the_library():
+    text = prose("05")
+    assert "one more class the network had to predict" not in text
+    assert "all zero" in text and "seed_one_hot" in text
+    one_hot = throughput.seed_one_hot(np.array([[0, 6, 255]]), 7)
+    assert one_hot.shape == (1, 3, 7)  # C outputs, no void channel
+    assert one_hot[0, 2].sum() == 0 and one_hot[0, 0].sum() == 1
+    assert "seed_one_hot(" in inspect.getsource(throughput.naive_batches)  # one encoding, shared
+    assert "all-zero row" in prose("06")  # 06 tells the same story
+
+
+def test_05_class_weight_claims():
+    text = prose("05")
+    assert "off by default and on in the `cpu` profile's CamVid recipe" in text
+    assert train.TrainConfig().class_weighting is False
+    assert PROFILES["cpu"].dataset_recipes["camvid"]["class_weighting"] is True
+    # "bounded: at most 1 / ln(1.02)"; "a class holding half of all pixels keeps a weight above 1"
+    assert float(data.class_weights([0.0, 1.0])[0]) == pytest.approx(1 / np.log(1.02), rel=1e-6)
+    assert float(data.class_weights([0.5, 0.5])[0]) > 1
+    assert "frequent ones ~2" not in text
+
+
+def test_05_pipeline_lists_the_cache_and_prose_matches_outputs():
+    text = prose("05")
+    assert "`cache()`" in text and "CACHE_BUDGET_BYTES" in text
+    assert hasattr(data, "CACHE_BUDGET_BYTES")
+    assert ".cache()" in inspect.getsource(data.make_dataset)
+    assert "the gap is small" not in text
+    assert "decent pixel accuracy" not in text
+
+
+# --------------------------------------------------------------------------- 06
+
+
+def test_06_recipes_are_the_library_recipes():
+    text = prose("06")
+    assert "train.RECIPES" in code("06")
+    assert "Two recipes" not in text and "two training recipes" not in text
+    for recipe in train.RECIPES:
+        assert f"**`{recipe}`**" in text, f"recipe {recipe} is not introduced in 06"
+    assert train.TrainConfig().reduce_lr_factor == 0.2 and "with factor 0.2" in text  # the plateau schedule
+    assert "divided by 5" in text
+    assert PROFILES["cpu"].dataset_recipes["camvid"]["recipe"] == "fast"  # "the recipe of the CamVid reference run"
+    assert runs()["camvid-cpu"].meta["config"]["recipe"] == "fast"
+
+
+def test_06_precision_policy_as_the_library_chooses_it():
+    text = prose("06")
+    assert "hardware.choose_precision" in text and "hardware.choose_precision(" in code("06")
+    assert "falls back to float32 on a CPU" not in text
+    assert "only when a GPU or TPU is present" not in text
+    # the rule as the prose states it
+    assert hardware.choose_precision("cpu", cpu_bf16=True)[0] == "mixed_bfloat16"
+    assert hardware.choose_precision("cpu", cpu_bf16=False)[0] == "float32"
+    assert hardware.choose_precision("gpu", (7, 5))[0] == "mixed_float16"
+    assert hardware.choose_precision("gpu", (8, 0))[0] == "mixed_bfloat16"
+    assert hardware.choose_precision("tpu")[0] == "mixed_bfloat16"
+    assert "(the `cpu` and `gpu` profiles)" in text
+    assert PROFILES["cpu"].mixed_precision == "auto" and PROFILES["gpu"].mixed_precision == "auto"
+    # "The reference runs of section 6 trained in bf16 on a CPU that has AMX."
+    for run in runs().values():
+        assert run.meta["precision_policy"] == "mixed_bfloat16"
+        assert "AMX" in run.meta["hardware"]
+
+
+def test_06_profile_weights():
+    text = prose("06")
+    assert "the `gpu` profile starts from ImageNet weights" in text
+    assert "like every run of this course" not in text
+    assert PROFILES["gpu"].weights == "imagenet"
+    assert PROFILES["smoke"].weights is None and PROFILES["cpu"].weights is None
+
+
+def test_06_output_stride_8_changes_the_last_two_stages():
+    text = prose("06")
+    assert "last **two** stages" in text
+    assert "the stages before them do not change" not in text
+    os16, os8 = resnet.stage_strides_and_rates(16), resnet.stage_strides_and_rates(8)
+    changed = [i for i in range(4) if os16[i] != os8[i]]
+    assert changed == [2, 3]
+
+
+def test_06_multi_grid_on_resnet18():
+    text = prose("06")
+    assert "ResNet-18 has only **two** units" in text
+    assert resnet.RESNET_SPECS[18][1][3] == 2 and resnet.RESNET_SPECS[50][1][3] == 3
+    rate = resnet.stage_strides_and_rates(16)[3][1]
+    assert resnet.multi_grid_rates(rate, 2, (1, 2, 4)) == [rate, 2 * rate]  # the 4 is never used
+    assert PROFILES["cpu"].backbone == "resnet18" and PROFILES["cpu"].multi_grid == (1, 2, 4)
+
+
+def test_06_validation_loss_below_training_loss_is_explained():
+    text = prose("06")
+    assert "**weighted** mean" in text and "**unweighted** mean" in text
+    from course_utils.plotting import load_history
+
+    camvid = runs()["camvid-cpu"]
+    assert camvid.meta["config"]["class_weighting"] is True
+    h = load_history(camvid.history_csv)
+    assert all(v < t for v, t in zip(h["val_loss"], h["loss"]))  # "lies below the training loss"
+    assert runs()["minidrive-cpu"].meta["config"]["class_weighting"] is False  # "On MiniDrive, without class weights"
+
+
+def test_06_bn_section_is_markdown_and_weight_decay_recipe():
+    headings = [line for kind, body in cells("06") if kind == "markdown" for line in body.splitlines()]
+    assert "# ## 8. BatchNorm: the statistics inference uses" in headings
+    assert "# ## 7. Long runs: the command line" in headings
+    # the recipe table prints weight decay only for `paper`: that is where train.py applies it
+    assert 'config.recipe == "paper" and config.weight_decay' in inspect.getsource(train)
+
+
+# --------------------------------------------------------------------------- 07
+
+
+def test_07_tta_claims_follow_the_stored_runs():
+    text = prose("07")
+    for stale in ("1-2 points", "a point or two", "typically adds"):
+        assert stale not in text
+    assert "list_reference_runs()" in code("07") and 'meta["tta"]' in code("07")
+    # summary: "it helped the run trained with random scales and hurt the one trained at one scale"
+    assert "helped the run trained with random scales and hurt the one trained at one scale" in text
+    for name, run in runs().items():
+        lo, hi = run.meta["config"]["scale_range"]
+        gain = run.meta["tta"]["gain"]
+        assert (gain > 0) == (hi > lo), f"{name}: TTA gain {gain:+.3f} with training scales {lo}-{hi}"
+
+
+def test_07_effective_stride_and_pole():
+    text = prose("07")
+    assert "(32 for the CamVid run" in text
+    cfg = runs()["camvid-cpu"].meta["config"]
+    assert metrics.effective_label_stride(cfg["output_stride"], cfg["input_scale"]) == 32
+    cm = runs()["camvid-cpu"].confusion_matrix("val")
+    classes = runs()["camvid-cpu"].meta["classes"]
+    assert metrics.iou_per_class(cm)[classes.index("pole")] < 0.01  # "The class with IoU 0"
+
+
+def test_07_class_weights_trade_precision_for_recall():
+    text = prose("07")
+    assert "class weights bought the rare classes recall with precision" in text
+    run = runs()["camvid-cpu"]
+    assert run.meta["config"]["class_weighting"] is True
+    cm = run.confusion_matrix("val")
+    precision, recall = metrics.precision_recall(cm)
+    iou = metrics.iou_per_class(cm)
+    rare = [c for c in range(len(cm)) if cm[c].sum() / cm.sum() < 0.03 and iou[c] > 0.01]
+    assert rare and all(precision[c] < recall[c] for c in rare)
+
+
+def test_07_selection_caveat_is_backed_by_the_history():
+    from course_utils.plotting import load_history
+
+    run = runs()["camvid-cpu"]
+    h = load_history(run.history_csv)
+    assert int(np.argmax(h["val_miou"])) + 1 == run.meta["best_epoch"]
+    assert h["val_miou"][-1] < max(h["val_miou"])  # "Its last epoch" is below the reported best
+    assert "usually well above mIoU" in prose("07") and "always far above" not in prose("07")
+
+
+# --------------------------------------------------------------------------- 09
+
+
+def test_09_seed_head_does_not_commute():
+    text = prose("09")
+    assert "does **not** commute" in text
+    assert "they **commute**: the logits are the same" not in text
+    assert "UpSampling2D(16)`, then `Conv2D(64, 1, relu)`, then `Conv2D(7, 1, relu)`" in text
+    from course_utils import exercise_updates_b
+
+    src = inspect.getsource(exercise_updates_b.seed_head_model)
+    assert 'Conv2D(hidden, 1, activation="relu"' in src and "UpSampling2D(factor" in src
+
+
+def test_09_camvid_input_scale_is_printed_not_typed():
+    assert 'dataset_recipes["camvid"]["input_scale"]' in code("09")
+    assert "+106 %" not in prose("09")
+    if "under an hour" in prose("09"):  # the stored CamVid run's wall time
+        assert runs()["camvid-cpu"].meta["wall_seconds"] < 3600
+
+
+# --------------------------------------------------------------------------- stored figures quoted in prose
+
+# figures from outside the library (the seed notebook, the papers, published tables) that prose may type
+EXTERNAL = {
+    "0.575",  # the seed's test mIoU (seed notebook)
+    "0.598",  # the seed's val mIoU range after epoch 5 (seed notebook's log)
+    "0.623",
+    "0.09",  # the seed's train-val gap
+    "0.0005",  # the seed's min_lr (seed notebook)
+    "0.007",  # the paper's base learning rate on PASCAL VOC
+    "0.001",
+    "0.9",  # momentum / poly power (paper)
+    "0.99",  # Keras' BatchNorm momentum
+    "0.9997",  # the paper's BatchNorm momentum
+    "0.2",  # the plateau factor: checked against TrainConfig in test_06_recipes_are_the_library_recipes
+    "0.5",  # a scale in prose or a command line
+    "0.75",
+}
+
+
+def stored_figures() -> set[str]:
+    out = set()
+    for run in runs().values():
+        values = [
+            run.miou("val"),
+            run.splits["val"]["pixel_accuracy"],
+            run.meta["tta"]["miou"],
+            run.meta["tta"]["gain"],
+        ]
+        values += [run.meta["colour_baseline"]["miou"], run.meta["colour_baseline"]["pixel_accuracy"]]
+        values += [v for v in run.splits["val"]["per_class_iou"].values() if v is not None]
+        for v in values:
+            out |= {f"{v:.3f}", f"{v:.2f}", f"{abs(v):.3f}"}
+    return out
+
+
+@pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
+def test_decimal_figures_in_prose_are_stored_or_external(nb):
+    allowed = EXTERNAL | stored_figures()
+    unknown = sorted(set(re.findall(r"(?<![\d.])0\.\d+", prose(nb))) - allowed)
+    assert not unknown, f"notebook {nb} types {unknown}: print them from the library, or list their source"
+
+
+def test_docs_results_quotes_the_stored_camvid_run():
+    text = (ROOT / "docs" / "results.md").read_text()
+    run = runs()["camvid-cpu"]
+    from course_utils.plotting import load_history
+
+    h = load_history(run.history_csv)
+    m = re.search(r"val mIoU (0\.\d+)\*\* \(best epoch, (\d+) of (\d+); the last epoch (0\.\d+)\)", text)
+    assert m, "docs/results.md no longer states the camvid-cpu headline in the tested form"
+    assert m.group(1) == f"{run.miou('val'):.3f}"
+    assert int(m.group(2)) == run.meta["best_epoch"] and int(m.group(3)) == run.meta["epochs"]
+    assert m.group(4) == f"{h['val_miou'][-1]:.3f}"
+    # FC-DenseNet103 trained from scratch; the stored weight_decay of non-paper runs is not applied
+    assert re.search(r"FC-DenseNet103 66\.9\s+trained \*\*from scratch\*\*", text)
+    for run in runs().values():
+        if run.meta["config"]["recipe"] != "paper" and run.meta["config"]["weight_decay"]:
+            assert "**not used**" in text and f"`{run.name}`" in text
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+@pytest.mark.parametrize("nb", sorted(NOTEBOOKS))
+def test_cross_references_exist(nb):
+    source = NOTEBOOKS[nb].read_text()
+    for ref in set(re.findall(r"\b(\d\d_[a-z0-9_]+)\.ipynb", source)):
+        assert (ROOT / "notebooks" / f"{ref}.py").is_file(), f"notebook {nb} points to missing {ref}.ipynb"
+    for ref in set(re.findall(r"\b((?:docs|course_utils|data_scripts|benchmarks|tools)/[\w./-]+\.(?:md|py))", source)):
+        assert (ROOT / ref).is_file(), f"notebook {nb} points to missing {ref}"
+    for number in set(re.findall(r"[Nn]otebooks? (\d\d)\b", source)):
+        assert list((ROOT / "notebooks").glob(f"{number}_*.py")), f"notebook {nb} points to missing notebook {number}"
+    import importlib
+
+    modules = ("data", "train", "experiments", "metrics", "validation", "losses", "throughput", "hardware")
+    modules += ("evaluate", "reference_runs", "plotting", "baselines", "exercise_updates_b")
+    for module, name in set(re.findall(r"`(?:course_utils\.)?(" + "|".join(modules) + r")\.(\w+)", source)):
+        assert hasattr(importlib.import_module(f"course_utils.{module}"), name), (
+            f"notebook {nb} names {module}.{name}, which does not exist"
+        )
