@@ -22,12 +22,12 @@
 # comparison of ResNet-18, -50 and -101 backbones, then set up the course's own ablation study on
 # CamVid: output stride 8 against 16, multi-grid, the image-pooling branch of ASPP, the V3+ decoder,
 # class weights and the training recipe, one change at a time from the `cpu` recipe, with the
-# baseline trained twice to measure the noise.
+# baseline trained with three seeds to measure the noise.
 #
 # **Learning objectives.** After this notebook you can
 #
 # 1. design a controlled comparison: one change per row, everything else (data, recipe, sizes,
-#    schedule) fixed, and a baseline repeated with another seed to size the run-to-run noise;
+#    schedule) fixed, and the baseline repeated with three seeds to size the run-to-run noise;
 # 2. predict the cost of a change before running it (parameters, multiply-accumulates, feature-map
 #    size, the dilation rates that really act on the map);
 # 3. tell a live small run, which checks the code, from a stored result, which answers the question,
@@ -48,7 +48,7 @@ DATASET = "auto"
 
 # %matplotlib inline
 
-import dataclasses  # noqa: F401 (for exercise 4)
+import dataclasses  # noqa: F401 (for exercise 3)
 
 import keras
 import matplotlib.pyplot as plt
@@ -86,7 +86,9 @@ print(talk)
 # wins. Before reading anything into it, ask what else changed and how large the noise is:
 #
 # * the runs trained for different numbers of epochs, and the deeper ones for *more* (the last one
-#   was also resumed), so the epochs favour depth and cannot explain the result;
+#   was also resumed); if early stopping chose those numbers they are an outcome, not a setting,
+#   and either way they do not explain why depth lost;
+# * deeper backbones often force a smaller batch or crop to fit in memory: the slides do not say;
 # * the slides do not say how much of each backbone started from ImageNet weights, nor whether the
 #   output stride was the same for every depth: two more things that may have changed with depth;
 # * each row is one run: ResNet-18 and ResNet-50 differ by 0.003 mIoU, and without a second seed
@@ -119,7 +121,10 @@ print(f"every row trains for {ablations.ABLATION_EPOCHS} epochs (a common, short
 # than twice the noise of "one run minus the mean of the baselines" away from that mean. Three seeds
 # estimate the noise roughly, so a row with no real effect still passes about one time in five: a
 # verdict is a hint to confirm with more seeds, not a proof. (Two runs would be worse: their single
-# difference is one noisy sample of the noise, and half of all no-effect rows would pass.)
+# difference is one noisy sample of the noise, and a rule built on it passes no-effect rows far more
+# often.) And the study tests six rows against the same baselines: even if none had a real effect,
+# the chance that at least one of them gets a verdict is much larger than for one row, so confirm a
+# surprising row before you believe it.
 #
 # Every row trains for a quarter of the recipe's 24 epochs: the rows compare with each other, not
 # with the stored 24-epoch `camvid-cpu` run shown in notebooks 06 and 07.
@@ -167,8 +172,9 @@ print(
 #   training step before you plan a run (`benchmarks/train_throughput.py`, `docs/benchmarks.md`).
 #
 # The `cpu` recipe's model is therefore not the paper's model: multi-grid is truncated and the
-# larger ASPP rates are mostly inactive. That image pooling matters more on such small maps is a
-# hypothesis; the "no image pooling" and "no multi-grid" rows are the experiment that tests it.
+# larger ASPP rates are mostly inactive. Whether image pooling matters *more* on such small maps is
+# a hypothesis this study cannot settle: it would need the "no image pooling" row at two input
+# scales. The study's rows say what pooling and multi-grid are worth at this one size.
 #
 # ## 4. The stored runs
 #
@@ -213,7 +219,7 @@ for run in stored:
 # and returns a row. Here it gets one, the reference, which is the model notebook 06 trained, so the
 # row is read from that run rather than trained again. In the smoke profile this checks the code,
 # and its mIoU is noise. Its `val mIoU` is the best value of the training history (the validation
-# batches of the run); exercise 4 scores the same checkpoint with `evaluate_split` on its own
+# batches of the run); exercise 3 scores the same checkpoint with `evaluate_split` on its own
 # images, so the two numbers need not agree in the smoke profile.
 
 # %%
@@ -228,13 +234,15 @@ print(experiments.ablation_table(rows))
 publish(reference_val_miou=rows[0]["val_miou"], reference_reused=rows[0]["status"].startswith("trained (re-used"))
 
 # %% [markdown]
-# The talk's backbones and the pre-training comparison are model variants too; each trains at full
-# size with one command (ImageNet weights need a machine that can download them once):
+# The talk's backbones and ImageNet pre-training are model variants too. They change the network
+# the `gpu` profile trains (ResNet-50, the paper recipe), not the `cpu` recipe of the study, so a
+# second tool trains them at full size (ImageNet weights need a machine that can download them
+# once), with the `gpu` profile's ResNet-50 from scratch as the row to compare with:
 
 # %%
 dataset_name = info.name if info.name != "minidrive" else "camvid"
 for v in variants:
-    if v.group != "ablation":  # the ablations are the study's rows above
+    if v.group == "backbone" or v.weights:  # the study above covers the ablations; ResNet-50 from scratch = ResNet-50
         print(f"{v.name:<24} {experiments.train_command(v, dataset=dataset_name, profile='gpu')}")
 
 # %% [markdown]
@@ -247,8 +255,9 @@ for v in variants:
 #
 # ## Summary
 #
-# * Change one thing per row and hold everything else fixed; run the baseline twice, and call a
-#   difference real only when it is larger than the two seeds' difference.
+# * Change one thing per row and hold everything else fixed; train the baseline with three seeds,
+#   and call a difference real only when it exceeds `noise_threshold` (twice the noise of one run
+#   against the baselines' mean); with several rows, expect some false verdicts by chance.
 # * Parameters, MACs, feature-map sizes and the dilation rates that really act are known before
 #   training (`ablations.cost_rows`): output stride 8 multiplies the MACs, multi-grid and image
 #   pooling are almost free, and at half-size CamVid the largest ASPP rates reach past the map.
