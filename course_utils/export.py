@@ -288,9 +288,8 @@ def load_runner(path: str | os.PathLike, fmt: str) -> tuple[Callable[[np.ndarray
 def _litert_interpreter(path: Path):
     """The LiteRT interpreter (``ai_edge_litert``), else TensorFlow's deprecated ``tf.lite.Interpreter``."""
     if _have("ai_edge_litert"):
-        from ai_edge_litert.interpreter import Interpreter
-
         import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
 
         version = getattr(ai_edge_litert, "__version__", "")
         return Interpreter(model_path=str(path)), f"LiteRT interpreter {version}".strip()
