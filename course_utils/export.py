@@ -347,7 +347,11 @@ def _write(model: keras.Model, fmt: str, path: Path, via: str) -> str:
         via = "keras" if _keras_supports(fmt) else "converter"
     keras_format = {"onnx": "onnx", "litert": "litert"}[fmt]
     if via == "keras":
-        model.export(str(path), format=keras_format, verbose=False, **_kwargs(fmt))
+        import warnings
+
+        with warnings.catch_warnings():  # Keras' tf2onnx patch for NumPy 2 touches np.object (a FutureWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(path), format=keras_format, verbose=False, **_kwargs(fmt))
         return f"Model.export('{keras_format}') (Keras {keras.__version__})"
     # the standard converters, from a SavedModel written next to the file
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".savedmodel-") as tmp:

@@ -55,6 +55,8 @@ __all__ = [
     "per_replica_batch",
     "scaled_learning_rate",
     "process_share",
+    "compare_runs",
+    "stored_comparison",
 ]
 
 #: How BatchNorm statistics are computed under :func:`use_data_parallel` (stated, and tested).
@@ -331,6 +333,18 @@ def compare_runs(folder: str | os.PathLike, steps: int = 3, global_batch: int = 
                 "weights": float(max(np.max(np.abs(data[k] - ref[k])) for k in weights)),
             }
     return result
+
+
+#: Where the course keeps the result of ``python -m course_utils.parallel compare`` (read by notebook 09).
+STORED_COMPARISON = os.path.join(os.path.dirname(__file__), "reference_runs", "data-parallel", "compare_runs.json")
+
+
+def stored_comparison() -> dict:
+    """The stored result of :func:`compare_runs` (one device vs 2 devices vs 2 processes)."""
+    import json
+
+    with open(STORED_COMPARISON, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def _main(argv: list[str]) -> int:
