@@ -432,6 +432,7 @@ def export_model(
         if taken:
             raise ExportError(f"{taken[0]} exists: choose another output folder or pass --overwrite to replace it.")
     inputs = sample_inputs(model, seed)
+    _keras_logits(model, inputs[-1])  # Keras' ONNX export refuses a model that was never called (a fresh load)
     out.parent.mkdir(parents=True, exist_ok=True)
     records: dict[str, ExportRecord] = {}
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))

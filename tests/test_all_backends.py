@@ -125,3 +125,52 @@ def test_backend_builds_trains_evaluates_and_predicts(backend, tensorflow, tiny_
     assert len(list((tmp_path / "pred").glob("*_mask.png"))) == 1
     if tensorflow == "block-tensorflow":
         assert not result["tensorflow_imported"]
+
+
+DATA_PARALLEL_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    from course_utils import parallel, train as T
+    from course_utils.model import build_deeplabv3
+
+    root, out = sys.argv[1], sys.argv[2]
+    distribution = parallel.use_data_parallel()  # all local devices: the CPU split in two
+    cfg = T.TrainConfig.from_profile("smoke", recipe="seed", image_size=(32, 64), eval_size=None, batch_size=2,
+                                     epochs=1, steps_per_epoch=2, tensorboard=False, max_val_images=2,
+                                     jit_compile=True)
+    build = lambda n: build_deeplabv3(n, backbone="resnet18", aspp_filters=16, bn_momentum=0.9)
+    model, hist = T.train(cfg, root, out + "/run", model=build, verbose=0)
+    kernel = model.trainable_variables[0].value
+    print("RESULT " + json.dumps({
+        "devices": int(distribution.device_mesh.devices.size), "steps": int(model.optimizer.iterations),
+        "loss": hist.history["loss"][-1], "sharding": str(kernel.sharding),
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.backends
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="pip install 'jax[cpu]'")
+def test_course_training_runs_data_parallel_over_local_devices(tiny_dataset, tmp_path):
+    """train.train (PyDataset pipeline, the course's model) under keras.distribution.DataParallel, 2 devices."""
+    script = tmp_path / "dp_worker.py"
+    script.write_text(DATA_PARALLEL_WORKER)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tiny_dataset), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert done.returncode == 0 and "RESULT " in done.stdout, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT ")[1])
+    assert result["devices"] == 2 and result["steps"] == 2 and np.isfinite(result["loss"])
+    assert "'batch': 2" in result["sharding"]  # the weights live on the 2-device mesh, replicated
