@@ -164,3 +164,13 @@ def test_standard_converters_when_keras_cannot(tmp_path):
     records = E.export_model(tiny_model(), tmp_path / "exp", ["onnx", "litert"], via="converter", log=None)
     assert records["onnx"].writer.startswith("tf2onnx") and records["litert"].writer.startswith("TFLiteConverter")
     assert all(r.check["agreement"] >= E.MIN_AGREEMENT for r in records.values())
+
+
+def test_litert_is_checked_with_tensorflows_interpreter_without_ai_edge_litert(tmp_path, monkeypatch):
+    """The dev extra has no ai-edge-litert: LiteRT files are then checked with tf.lite.Interpreter."""
+    real = E._have
+    monkeypatch.setattr(E, "_have", lambda module: module != "ai_edge_litert" and real(module))
+    records = E.export_model(tiny_model(), tmp_path / "exp", ["litert"], log=None)
+    assert records["litert"].runtime.startswith("tf.lite.Interpreter")
+    assert records["litert"].check["agreement"] >= E.MIN_AGREEMENT
+    assert records["litert"].input["height"] == "dynamic"
