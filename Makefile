@@ -5,6 +5,8 @@
 #                   few-minute mechanics check
 #   make test       install what is missing, lint (ruff), run unit tests + strict `pytest --nbval`
 #                   over every notebook
+#   make test-backends  the model builds, trains, evaluates and predicts under TensorFlow, JAX and
+#                   PyTorch (those installed; installs the [backends] extra)
 #   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
@@ -20,10 +22,10 @@ PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 
-.PHONY: help install course test lint unit notebooks e2e browser data clean
+.PHONY: help install course test test-backends lint unit notebooks e2e browser data clean
 
 help:
-	@sed -n '1,14p' Makefile
+	@sed -n '1,16p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +40,10 @@ course: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PARALLEL)
+
+test-backends: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[backends]"
+	COURSE_TEST_BACKENDS=1 $(PY) -m pytest tests/test_all_backends.py tests/test_backends.py tests/test_parallel.py -p no:nbval -o addopts="-ra" $(PARALLEL)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

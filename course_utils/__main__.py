@@ -304,15 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser(
         "export",
-        help="write a .keras file and a TensorFlow SavedModel.",
+        help="write the model as .keras, SavedModel, ONNX and/or LiteRT, each checked against Keras.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     x.add_argument("--checkpoint", required=True)
     x.add_argument(
         "--out",
         required=True,
-        help="output folder (model.keras and saved_model/, written together); an existing export there is replaced.",
+        help="output folder (model.keras, saved_model/, model.onnx, model.tflite, each with a .json of its "
+        "input convention; written together or not at all).",
     )
+    x.add_argument(
+        "--format",
+        nargs="+",
+        default=["keras", "saved_model"],
+        metavar="FORMAT",
+        help="some of keras, saved_model, onnx, litert (onnx and litert need the [export] extra).",
+    )
+    x.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export in --out.")
     return parser
 
 
@@ -612,27 +621,29 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-EXPORT_OUTPUTS = ("model.keras", "saved_model")
-
-
 def _cmd_export(args) -> int:
     from course_utils import evaluate
-    from course_utils.safe_io import atomic_path, check_writable
+    from course_utils import export as exporter
+    from course_utils.safe_io import check_writable
 
+    formats = exporter.check_formats(args.format)  # an unknown format or a missing converter: before loading
+    exporter.check_tools(formats)
     out = check_writable(args.out, folder=True, option="--out")
     if out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_OUTPUTS)
+        ours = {n for name in exporter.FILENAMES.values() for n in (name, name + ".json")}
+        others = sorted(p.name for p in out.iterdir() if p.name not in ours)
         if others:
             raise CLIError(
-                f"--out {out} holds other files ({', '.join(others[:3])}); export replaces the whole folder, "
+                f"--out {out} holds other files ({', '.join(others[:3])}); export writes only its own files, "
                 "so choose an empty or new --out."
             )
     model = evaluate.load_checkpoint(args.checkpoint)
-    with atomic_path(out) as tmp:  # model.keras and saved_model/ appear together or not at all
-        tmp.mkdir()
-        model.save(tmp / "model.keras")
-        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
-    print(f"Exported {out.name}/model.keras and {out.name}/saved_model (serving signature 'serve').")
+    records = exporter.export_model(
+        model, out, formats, overwrite=args.overwrite, source=Path(args.checkpoint).name, log=None
+    )
+    for record in records.values():
+        print(exporter.describe(record))
+    print(f"Exported to {out} ({', '.join(records)}); each file's input convention is in <file>.json beside it.")
     return 0
 
 

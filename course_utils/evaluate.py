@@ -23,7 +23,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+try:
+    import tensorflow as tf
+except ImportError:  # JAX or PyTorch without TensorFlow: inference goes through course_utils.portable
+    tf = None
 
 from course_utils import metrics as M
 
@@ -239,8 +243,13 @@ def predict_proba(
     back; with ``flip`` the mirrored batch is run too and its output mirrored
     back. The result is the mean of all these probability maps, copied to the
     host as a NumPy array (evaluation keeps them on the device instead, see
-    :func:`evaluate_split`).
+    :func:`evaluate_split`). Under a backend other than TensorFlow:
+    :func:`course_utils.portable.predict_proba`.
     """
+    from course_utils import portable
+
+    if portable.uses_portable_path():
+        return portable.predict_proba(model, images, scales, flip, tile_size, overlap)
     return _predict_proba_tensor(model, images, scales, flip, tile_size, overlap).numpy()
 
 
@@ -312,6 +321,11 @@ def predict_image(
         raise ValueError(f"predict_image expects one RGB image [H, W, 3], got shape {x.shape}.")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 127.5 - 1.0
+    from course_utils import portable
+
+    if portable.uses_portable_path():
+        probs = portable.predict_proba(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
+        return probs if return_probs else probs.argmax(-1).astype(np.int32)
     probs = _predict_proba_tensor(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
     if return_probs:
         return probs.numpy()
@@ -412,9 +426,13 @@ def evaluate_split(
             native size, the honest setting for reported numbers).
         overlap: tile overlap.
     """
-    from course_utils import data
+    from course_utils import data, portable
     from course_utils.profiles import get_profile
 
+    if portable.uses_portable_path():  # a JAX or PyTorch model cannot run inside tf.data / tf.function
+        return portable.evaluate_split(
+            model, root, split, batch_size, tta_scales, flip, max_images, tile, image_size, overlap
+        )
     info = data.load_info(root)
     check_num_classes(model, info.num_classes, root)
     if batch_size is None:

@@ -27,9 +27,11 @@
 # 1. explain what the DeepLabV3+ decoder adds (stride-4 features, sharper boundaries), measure its
 #    cost against DeepLabV3, and say what a fair measurement of its gain needs;
 # 2. run a trained model on any image file, with clear errors for files that cannot be read;
-# 3. export a model as a `.keras` file and a TensorFlow SavedModel and check that the export
-#    predicts the same;
-# 4. find your way in the literature around DeepLab.
+# 3. export a model as a `.keras` file, a TensorFlow SavedModel and ONNX, and check in ONNX Runtime
+#    that the export predicts the same;
+# 4. plan data-parallel training: global and per-replica batch, learning-rate scaling, BatchNorm
+#    across replicas;
+# 5. find your way in the literature around DeepLab.
 #
 # **Prerequisites.** Notebooks 06 (training) and 07 (evaluation).
 
@@ -290,7 +292,94 @@ print("same classes as the Keras model:", bool(np.array_equal(served.argmax(-1),
 # The SavedModel takes images normalised to [-1, 1] of any size and returns logits; a serving
 # program applies `argmax` (or a softmax for confidences) itself.
 #
-# ## 4. Further reading
+# ### ONNX, checked in ONNX Runtime
+#
+# Outside TensorFlow, apps run models in **ONNX Runtime** (servers, browsers, phones) or **LiteRT**
+# (phones, microcontrollers). The command line writes those too, and checks each file it writes:
+# it loads the file in its own runtime, runs a few images of two sizes, and compares the argmax
+# masks with Keras' (at least 99.9 % of the pixels must agree, else nothing is written). Beside
+# each file, a small JSON says how to feed it: float range, channel order, fixed or dynamic size.
+#
+# ```
+# python -m course_utils export --checkpoint runs/<run>/best.keras --out exported/ --format keras saved_model onnx litert
+# ```
+#
+# (ONNX and LiteRT need `pip install 'deeplabv3-course[export]'`.) Here, your model to ONNX with the
+# same library call, then the check by hand in ONNX Runtime on your image:
+
+# %%
+from course_utils import export as exporter
+
+records = exporter.export_model(model, export_dir, ["onnx"], log=None)
+onnx_record = records["onnx"]
+for key in ("name", "layout", "channel_order", "range", "height", "width"):
+    print(f"{key:14s}", onnx_record.input[key])
+print("argmax agrees with Keras on >= 99.9 % of the check pixels:", onnx_record.check["agreement"] >= 0.999)
+
+# %%
+import onnxruntime as ort
+
+session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+onnx_logits = session.run(None, {session.get_inputs()[0].name: np.asarray(x, np.float32)})[0]
+keras_ids = keras.ops.convert_to_numpy(model(x, training=False)).argmax(-1)
+print("ONNX Runtime output:", onnx_logits.shape, onnx_logits.dtype)
+print("same class on >= 99.9 % of your image's pixels:", bool((onnx_logits.argmax(-1) == keras_ids).mean() >= 0.999))
+
+# %% [markdown]
+# `docs/benchmarks.md` compares the CPU latency of the four formats for the CamVid R18.
+#
+# ## 4. Training on several devices: data parallelism
+#
+# With more than one GPU (or machine), the usual way to train faster is **data parallelism**: every
+# device holds a copy of the model, each step's batch is split between them, each computes the
+# gradients of its share, the gradients are averaged (an *all-reduce*), and every copy applies the
+# same update. Three quantities to keep apart:
+#
+# * the **global batch**: images per optimizer step, over all devices;
+# * the **per-replica batch**: global batch / number of devices (what each device computes on);
+# * the **learning rate**: tuned for a global batch. Keep the global batch when you add devices and
+#   nothing changes but the speed; grow it with the devices and scale the learning rate with it
+#   (the *linear scaling rule*, with a few epochs of warm-up).
+#
+# **BatchNorm across replicas.** A BatchNorm normalises with the mean and variance of *its* batch.
+# If each device used its own share (per-replica statistics), 8 crops over 4 GPUs would give
+# statistics of 2 images each: noise, worst in ASPP's image-pooling branch (one value per image).
+# *Synchronised* BatchNorm computes the statistics of the global batch. In Keras 3 on the JAX
+# backend, `keras.distribution.DataParallel` compiles one program over the sharded global batch,
+# so BatchNorm's moments are taken over all devices (synchronised) without any switch; under
+# TensorFlow's `MirroredStrategy` (one machine) the course switches it on with
+# `course_utils.distribute.use_synchronized_batchnorm`.
+#
+# `course_utils.parallel` wraps Keras' API: `initialize_processes(coordinator, n, i)` joins several
+# processes (`keras.distribution.initialize`), `use_data_parallel()` shards every batch over all
+# devices of all processes. A plan for 2 machines of 2 GPUs each, with a learning rate tuned for
+# a batch of 8:
+
+# %%
+from course_utils import parallel
+
+print(parallel.plan(global_batch=16, replicas=4, processes=2, base_lr=0.01, base_batch=8).describe())
+
+# %% [markdown]
+# **The evidence.** `python -m course_utils.parallel compare out.json` trains a small
+# Conv-BatchNorm-ReLU-Conv model for 3 steps with a global batch of 4 three ways: on one device; on
+# the CPU split into 2 devices; and in **2 processes** of one device each, joined through a local
+# coordinator, each feeding 2 images per step. If BatchNorm used per-replica statistics, or the
+# gradients were not averaged, the runs would drift apart; they agree to float rounding
+# (`tests/test_parallel.py` re-runs this on every test run). The stored result:
+
+# %%
+comparison = parallel.stored_comparison()
+table = PrettyTable(["run", "devices", "processes", "losses of the 3 steps", "max |diff| vs one device"])
+for name, run in comparison["runs"].items():
+    diff = comparison["max_abs_diff"].get(name)
+    worst = "reference" if diff is None else f"{max(diff['losses'], diff['weights']):.1e}"
+    table.add_row([name, run["devices"], run["processes"], ", ".join(f"{v:.4f}" for v in run["losses"]), worst])
+print(table)
+print("BatchNorm:", comparison["batchnorm"])
+
+# %% [markdown]
+# ## 5. Further reading
 #
 # The DeepLab family, in order:
 #
@@ -335,8 +424,10 @@ print("same classes as the Keras model:", bool(np.array_equal(served.argmax(-1),
 #   linear classifier of notebook 04, and costs far more than classifying first.
 # * Any image file can be segmented with `evaluate.predict_image` (or `python -m course_utils
 #   predict`); bad files fail with a message naming them.
-# * Export as `.keras` for Keras and as a SavedModel for everything else, and check that the export
-#   predicts the same.
+# * Export as `.keras` for Keras, as a SavedModel for TensorFlow, as ONNX or LiteRT for apps, and
+#   check that the export predicts the same (the CLI does it for every file it writes).
+# * Data parallelism splits the global batch over replicas; keep the global batch or scale the
+#   learning rate with it; on JAX, `keras.distribution.DataParallel` synchronises BatchNorm.
 #
 # ## Exercises
 #
