@@ -301,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     _add_tta(p)
     p.add_argument("--alpha", type=_float_in(0.0, 1.0), default=0.5, help="overlay opacity in [0, 1].")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace earlier predictions in --out (files predict did not write are never replaced).",
+    )
 
     x = sub.add_parser(
         "export",
@@ -395,6 +400,7 @@ def _cmd_train(args) -> int:
         overrides["tensorboard"] = False
     info = data.load_info(root)
     config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, **overrides)
+    _check_recipe_options(args, config)
     eval_splits = None
     if args.evaluate is not None:
         eval_splits = _check_splits(args.evaluate or None, info, root, "--evaluate") or [
@@ -402,6 +408,7 @@ def _cmd_train(args) -> int:
         ]
     requested = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
     check_writable(requested, folder=True, option="--run-dir")
+    runs.check_run_folder(requested)
     choice = runs.choose_run_dir(requested, "overwrite" if args.overwrite else "suffix")
     run_dir = choice.path
     if choice.action == "resume":
@@ -473,7 +480,7 @@ def _cmd_evaluate(args) -> int:
     from course_utils import data, evaluate, plotting, report
     from course_utils.datasets.common import check_prepared
     from course_utils.profiles import get_profile
-    from course_utils.safe_io import check_writable
+    from course_utils.safe_io import check_writable, remove_stale_temps
 
     root = _dataset_root(args.dataset)
     info = data.load_info(root)
@@ -485,6 +492,14 @@ def _cmd_evaluate(args) -> int:
     check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     if out.suffix.lower() != ".json":
         raise CLIError(f"--out {out} must name a .json file (e.g. {out.with_suffix('.json')}).")
+    profile = get_profile()
+    if args.image_size:
+        from course_utils.datasets.common import INFERENCE_BYTES_PER_PIXEL, check_size_fits
+
+        check_size_fits(
+            args.image_size, "--image-size", args.batch_size or profile.batch_size, INFERENCE_BYTES_PER_PIXEL
+        )
+    remove_stale_temps(out.parent)
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
         model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
@@ -569,8 +584,8 @@ def output_stems(paths: list[Path]) -> list[str]:
 
 def _cmd_predict(args) -> int:
     from course_utils import data, evaluate, plotting
-    from course_utils.datasets.common import write_png
-    from course_utils.safe_io import atomic_path, check_writable
+    from course_utils.datasets.common import tag_png, write_png
+    from course_utils.safe_io import atomic_path, check_writable, remove_stale_temps
 
     out = check_writable(args.out, folder=True, option="--out")
     model = evaluate.load_checkpoint(args.checkpoint)
@@ -593,7 +608,9 @@ def _cmd_predict(args) -> int:
                     f"{out / f'{stem}_{suffix}.png'} is one of the input images and would be overwritten; "
                     "choose another --out."
                 )
+    _check_prediction_targets(out, stems, args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     scales = _absolute_scales(args)
     for (path, rgb), stem in zip(images, stems):
         ids = evaluate.predict_image(
@@ -607,6 +624,7 @@ def _cmd_predict(args) -> int:
         for suffix, array in (("mask", mask), ("overlay", plotting.overlay(rgb, mask, alpha=args.alpha))):
             with atomic_path(out / f"{stem}_{suffix}.png") as tmp:
                 write_png(tmp, array)
+                tag_png(tmp, *PREDICTION_TAG)
         renamed = "" if stem == path.stem else f" (renamed: another input is also called {path.name})"
         print(f"{path}: {out.name}/{stem}_mask.png, {out.name}/{stem}_overlay.png{renamed}")
     return 0
@@ -617,7 +635,7 @@ EXPORT_OUTPUTS = ("model.keras", "saved_model")
 
 def _cmd_export(args) -> int:
     from course_utils import evaluate
-    from course_utils.safe_io import atomic_path, check_writable
+    from course_utils.safe_io import atomic_path, check_writable, remove_stale_temps
 
     out = check_writable(args.out, folder=True, option="--out")
     if out.is_dir():
@@ -628,12 +646,68 @@ def _cmd_export(args) -> int:
                 "so choose an empty or new --out."
             )
     model = evaluate.load_checkpoint(args.checkpoint)
+    remove_stale_temps(out.parent)  # a killed export's half-written folder
     with atomic_path(out) as tmp:  # model.keras and saved_model/ appear together or not at all
         tmp.mkdir()
         model.save(tmp / "model.keras")
         model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
     print(f"Exported {out.name}/model.keras and {out.name}/saved_model (serving signature 'serve').")
     return 0
+
+
+def _interrupted_what(args) -> str:
+    """What a Ctrl-C left behind, in a few words (every output is written atomically)."""
+    if args.command == "train":
+        return (
+            "an unfinished run resumes from its last backup when the same train command runs again "
+            "(nothing half-written)"
+        )
+    if args.command == "predict":
+        return "the masks printed above were written, no other file (nothing half-written)"
+    return "nothing written"
+
+
+#: PNG text key that marks a file written by ``predict`` (so it may be replaced with --overwrite).
+PREDICTION_TAG = ("Software", "course_utils predict")
+
+
+def _check_prediction_targets(out: Path, stems: list[str], overwrite: bool) -> None:
+    """Refuse to replace a file ``predict`` did not write, or an earlier prediction without ``--overwrite``."""
+    from course_utils.datasets.common import png_text
+
+    for stem in stems:
+        for suffix in ("mask", "overlay"):
+            target = out / f"{stem}_{suffix}.png"
+            if not (target.exists() or target.is_symlink()):
+                continue
+            ours = (
+                target.is_file()
+                and not target.is_symlink()
+                and png_text(target).get(PREDICTION_TAG[0]) == (PREDICTION_TAG[1])
+            )
+            if not ours:
+                raise CLIError(
+                    f"{target} exists and was not written by predict (e.g. your own label): it is never "
+                    "replaced; move it away or choose another --out."
+                )
+            if not overwrite:
+                raise CLIError(
+                    f"{target} holds an earlier prediction; pass --overwrite to replace it, or choose another --out."
+                )
+
+
+def _check_recipe_options(args, config) -> None:
+    """Refuse options the chosen recipe ignores (they would be recorded in config.json as if applied)."""
+    if args.weight_decay is not None and config.recipe != "paper":
+        raise CLIError(
+            f"--weight-decay is used by the paper recipe only (the {config.recipe} recipe has no weight decay): "
+            "pass --recipe paper, or leave --weight-decay out."
+        )
+    if args.warmup_epochs is not None and config.recipe == "seed":
+        raise CLIError(
+            "--warmup-epochs is used by the fast and paper recipes only (seed keeps Adam at a constant rate): "
+            "pass --recipe fast or --recipe paper, or leave --warmup-epochs out."
+        )
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "export": _cmd_export}
@@ -646,6 +720,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        from course_utils.datasets.common import interrupted
+
+        return interrupted(_interrupted_what(args))
     except (CLIError, OSError, ValueError, RuntimeError) as err:  # OSError: not found, permission, disk full
         if args.debug:
             raise

@@ -29,7 +29,7 @@ def class_weight_experiment(base, root, run_dir, reference_result, train_counts,
     from course_utils import evaluate, train
 
     switched_config = dataclasses.replace(base, class_weighting=not base.class_weighting)
-    model, _ = train.train(switched_config, root, run_dir, verbose=0)
+    model, _ = train.train(switched_config, root, run_dir, verbose=0, if_finished="overwrite")  # a re-run repeats it
     switched_result = evaluate.evaluate_split(
         model, root, "val", max_images=max_images, **evaluate.scoring_kwargs(switched_config)
     )
