@@ -5,6 +5,8 @@
 #                   few-minute mechanics check
 #   make test       install what is missing, lint (ruff), run unit tests + strict `pytest --nbval`
 #                   over every notebook
+#   make test-faults  slow fault-injection tests (a real concurrent training, a real Ctrl-C, a killed
+#                   export; tests/test_reliability2.py with COURSE_FAULT_TESTS=1), not part of `make test`
 #   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
@@ -20,10 +22,10 @@ PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 
-.PHONY: help install course test lint unit notebooks e2e browser data clean
+.PHONY: help install course test test-faults lint unit notebooks e2e browser data clean
 
 help:
-	@sed -n '1,14p' Makefile
+	@sed -n '1,16p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +40,9 @@ course: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PARALLEL)
+
+test-faults: $(STAMP)
+	COURSE_FAULT_TESTS=1 $(PY) -m pytest tests/test_reliability2.py -p no:nbval -o addopts="-ra"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -87,6 +87,14 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _no_escape(fn, *args):
+    """``fn(*args)``; a ``KeyboardInterrupt`` that escapes is a test failure, not the end of the session."""
+    try:
+        return fn(*args)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped (a traceback for the user)")
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -437,7 +445,7 @@ def test_ctrl_c_in_a_cli_command_is_one_line_and_status_130(command, monkeypatch
     argv = {"train": ["train"], "evaluate": ["evaluate", "--checkpoint", "x.keras"],
             "predict": ["predict", "a.png", "--checkpoint", "x.keras", "--out", "o"],
             "export": ["export", "--checkpoint", "x.keras", "--out", "o"]}[command]  # fmt: skip
-    assert cli.main(argv) == 130
+    assert _no_escape(cli.main, argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("interrupted; ")
     assert ("resumes" in err[0]) == (command == "train")
@@ -449,13 +457,13 @@ def test_ctrl_c_in_the_dataset_scripts_is_one_line_and_status_130(tmp_path, monk
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    assert common.run_preparation("CamVid", interrupt) == 130
+    assert _no_escape(common.run_preparation, "CamVid", interrupt) == 130
     assert capsys.readouterr().err.strip().startswith("interrupted; nothing written")
     spec = importlib.util.spec_from_file_location("make_minidrive", REPO / "data_scripts" / "make_minidrive.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     monkeypatch.setattr(script, "build_minidrive", interrupt)
-    assert script.main(["--out", str(tmp_path / "md")]) == 130
+    assert _no_escape(script.main, ["--out", str(tmp_path / "md")]) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
         "interrupted; nothing written (the partial dataset was removed)"
     ]
