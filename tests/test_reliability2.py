@@ -123,13 +123,22 @@ def test_training_into_a_folder_another_live_process_trains_is_refused(tiny_root
     assert _tree(run) == before  # nothing written, the owner's lock kept
 
 
-def test_a_stale_lock_is_replaced_and_released_at_the_end(tiny_root, tmp_path):
+def test_a_stale_lock_is_replaced_and_only_its_owner_releases_it(tmp_path, live_pid):
     run = tmp_path / "run"
     run.mkdir()
-    (run / runs.LOCK_FILE).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
-    _, history = T.train(tiny_config(), tiny_root, run, model=tiny_model, verbose=0)
-    assert history.run_dir == run and (run / "final.keras").is_file()
-    assert not (run / runs.LOCK_FILE).exists()
+    lock = run / runs.LOCK_FILE
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))  # a killed training's
+    assert runs.acquire_run_lock(run) == lock
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    runs.release_run_lock(run)
+    assert not lock.exists()
+    lock.write_text("{half a json")  # killed while writing the lock: stale too
+    runs.acquire_run_lock(run)
+    lock.write_text(json.dumps({"pid": live_pid, "host": socket.gethostname()}))
+    runs.release_run_lock(run)  # not ours: kept
+    assert lock.exists()
+    with pytest.raises(runs.RunLockedError, match="delete the lock file if that process is gone"):
+        runs.acquire_run_lock(run)
 
 
 def test_the_cli_refuses_a_locked_run_in_one_line(tiny_root, tmp_path, live_pid, fast_cli, capsys):
@@ -243,6 +252,7 @@ def test_predict_replaces_its_own_earlier_predictions_only_with_overwrite(
 def test_library_train_into_a_finished_run_refuses_unless_told(tiny_root, tmp_path):
     run = tmp_path / "run"
     T.train(tiny_config(), tiny_root, run, model=tiny_model, verbose=0)
+    assert not (run / runs.LOCK_FILE).exists()  # released when the training ends
     before = _tree(run)
     with pytest.raises(FileExistsError, match="if_finished='suffix'"):
         T.train(tiny_config(), tiny_root, run, model=tiny_model, verbose=0)
