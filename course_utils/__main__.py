@@ -409,6 +409,7 @@ def _cmd_train(args) -> int:
     requested = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
     check_writable(requested, folder=True, option="--run-dir")
     runs.check_run_folder(requested)
+    runs.check_run_lock(requested)  # before comparing configurations: "busy" is the first thing to say
     choice = runs.choose_run_dir(requested, "overwrite" if args.overwrite else "suffix")
     run_dir = choice.path
     if choice.action == "resume":
@@ -664,6 +665,8 @@ def _interrupted_what(args) -> str:
         )
     if args.command == "predict":
         return "the masks printed above were written, no other file (nothing half-written)"
+    if args.command == "evaluate":
+        return "nothing written (the results file is written only once the whole evaluation is done)"
     return "nothing written"
 
 

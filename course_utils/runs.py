@@ -399,15 +399,15 @@ def _is_course_config(path: Path) -> bool:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(stored, dict) and isinstance(stored.get("config"), dict) and "dataset" in stored
+    return isinstance(stored, dict) and isinstance(stored.get("config"), dict)
 
 
 def check_run_folder(run_dir: str | os.PathLike, option: str = "--run-dir") -> None:
     """Refuse a folder that holds files but is not a run folder of the course; reads only.
 
     A run folder is missing, empty, or has the ``config.json`` a course run
-    writes (``{"config": {...}, "dataset": ...}``); hidden lock and temporary
-    files alone do not count.
+    writes (``{"config": {...}, ...}``); hidden lock and temporary files alone
+    do not count.
 
     Raises:
         FileExistsError: one line naming the folder, what is in it and the fix.
