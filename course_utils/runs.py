@@ -242,8 +242,11 @@ def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.Pat
 
     A checkpoint is re-used only when ``run_dir/config.json`` records
     ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
-    and ``best.keras`` loads; otherwise ``run_dir`` is trained afresh with
-    :func:`course_utils.train.train` (an unfinished run there is resumed).
+    and ``best.keras`` loads; the numbered siblings ``<run_dir>-2``, ``-3``... are
+    looked at too. Otherwise a new run is trained with :func:`course_utils.train.train`:
+    in ``run_dir`` when it holds no finished run (an unfinished run there is
+    resumed), else in the first free sibling, and one line says so. A finished
+    run (another configuration, an unreadable checkpoint) is never replaced.
 
     Returns:
         ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
