@@ -15,7 +15,11 @@ Bad input (a missing checkpoint, an unreadable image, a model trained for
 another number of classes, an option out of range, a folder that cannot be
 written) ends with a one-line message and exit status 2, before any long work.
 A finished run is never overwritten unless ``--overwrite`` is given: a new
-folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`).
+folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`); a folder
+another training is writing into (its lock file) or that is not a run folder of
+the course is refused. ``predict`` never replaces a file it did not write, and
+its own earlier outputs only with ``--overwrite``. Ctrl-C ends any command with
+one line and exit status 130.
 """
 
 from __future__ import annotations
