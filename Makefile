@@ -7,6 +7,8 @@
 #                   over every notebook
 #   make test-backends  the model builds, trains, evaluates and predicts under TensorFlow, JAX and
 #                   PyTorch (those installed; installs the [backends] extra)
+#   make test-faults  slow fault-injection tests (a real concurrent training, a real Ctrl-C, a killed
+#                   export; tests/test_reliability2.py with COURSE_FAULT_TESTS=1), not part of `make test`
 #   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
 #
@@ -22,10 +24,10 @@ PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.course-installed
 
-.PHONY: help install course test test-backends lint unit notebooks e2e browser data clean
+.PHONY: help install course test test-backends test-faults lint unit notebooks e2e browser data clean
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,18p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +46,9 @@ test: $(STAMP) lint
 test-backends: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[backends]"
 	COURSE_TEST_BACKENDS=1 $(PY) -m pytest tests/test_all_backends.py tests/test_backends.py tests/test_parallel.py -p no:nbval -o addopts="-ra" $(PARALLEL)
+
+test-faults: $(STAMP)
+	COURSE_FAULT_TESTS=1 $(PY) -m pytest tests/test_reliability2.py -p no:nbval -o addopts="-ra"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

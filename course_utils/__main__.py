@@ -15,7 +15,11 @@ Bad input (a missing checkpoint, an unreadable image, a model trained for
 another number of classes, an option out of range, a folder that cannot be
 written) ends with a one-line message and exit status 2, before any long work.
 A finished run is never overwritten unless ``--overwrite`` is given: a new
-folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`).
+folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`); a folder
+another training is writing into (its lock file) or that is not a run folder of
+the course is refused. ``predict`` never replaces a file it did not write, and
+its own earlier outputs only with ``--overwrite``. Ctrl-C ends any command with
+one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -301,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     _add_tta(p)
     p.add_argument("--alpha", type=_float_in(0.0, 1.0), default=0.5, help="overlay opacity in [0, 1].")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace earlier predictions in --out (files predict did not write are never replaced).",
+    )
 
     x = sub.add_parser(
         "export",
@@ -404,6 +413,7 @@ def _cmd_train(args) -> int:
         overrides["tensorboard"] = False
     info = data.load_info(root)
     config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, **overrides)
+    _check_recipe_options(args, config)
     eval_splits = None
     if args.evaluate is not None:
         eval_splits = _check_splits(args.evaluate or None, info, root, "--evaluate") or [
@@ -411,6 +421,8 @@ def _cmd_train(args) -> int:
         ]
     requested = Path(args.run_dir) if args.run_dir else runs_dir() / f"{info.name}-{config.backbone}-{config.recipe}"
     check_writable(requested, folder=True, option="--run-dir")
+    runs.check_run_folder(requested)
+    runs.check_run_lock(requested)  # before comparing configurations: "busy" is the first thing to say
     choice = runs.choose_run_dir(requested, "overwrite" if args.overwrite else "suffix")
     run_dir = choice.path
     if choice.action == "resume":
@@ -482,7 +494,7 @@ def _cmd_evaluate(args) -> int:
     from course_utils import data, evaluate, plotting, report
     from course_utils.datasets.common import check_prepared
     from course_utils.profiles import get_profile
-    from course_utils.safe_io import check_writable
+    from course_utils.safe_io import check_writable, remove_stale_temps
 
     root = _dataset_root(args.dataset)
     info = data.load_info(root)
@@ -494,6 +506,14 @@ def _cmd_evaluate(args) -> int:
     check_writable(out, folder=False, option="--out")  # before the long evaluation, not after it
     if out.suffix.lower() != ".json":
         raise CLIError(f"--out {out} must name a .json file (e.g. {out.with_suffix('.json')}).")
+    profile = get_profile()
+    if args.image_size:
+        from course_utils.datasets.common import INFERENCE_BYTES_PER_PIXEL, check_size_fits
+
+        check_size_fits(
+            args.image_size, "--image-size", args.batch_size or profile.batch_size, INFERENCE_BYTES_PER_PIXEL
+        )
+    remove_stale_temps(out.parent)
     model = evaluate.load_checkpoint(args.checkpoint)
     if args.output_stride:
         model = evaluate.with_output_stride(model, Path(args.checkpoint).parent / "config.json", args.output_stride)
@@ -578,8 +598,8 @@ def output_stems(paths: list[Path]) -> list[str]:
 
 def _cmd_predict(args) -> int:
     from course_utils import data, evaluate, plotting
-    from course_utils.datasets.common import write_png
-    from course_utils.safe_io import atomic_path, check_writable
+    from course_utils.datasets.common import tag_png, write_png
+    from course_utils.safe_io import atomic_path, check_writable, remove_stale_temps
 
     out = check_writable(args.out, folder=True, option="--out")
     model = evaluate.load_checkpoint(args.checkpoint)
@@ -602,7 +622,9 @@ def _cmd_predict(args) -> int:
                     f"{out / f'{stem}_{suffix}.png'} is one of the input images and would be overwritten; "
                     "choose another --out."
                 )
+    _check_prediction_targets(out, stems, args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     scales = _absolute_scales(args)
     for (path, rgb), stem in zip(images, stems):
         ids = evaluate.predict_image(
@@ -616,6 +638,7 @@ def _cmd_predict(args) -> int:
         for suffix, array in (("mask", mask), ("overlay", plotting.overlay(rgb, mask, alpha=args.alpha))):
             with atomic_path(out / f"{stem}_{suffix}.png") as tmp:
                 write_png(tmp, array)
+                tag_png(tmp, *PREDICTION_TAG)
         renamed = "" if stem == path.stem else f" (renamed: another input is also called {path.name})"
         print(f"{path}: {out.name}/{stem}_mask.png, {out.name}/{stem}_overlay.png{renamed}")
     return 0
@@ -624,7 +647,7 @@ def _cmd_predict(args) -> int:
 def _cmd_export(args) -> int:
     from course_utils import evaluate
     from course_utils import export as exporter
-    from course_utils.safe_io import check_writable
+    from course_utils.safe_io import check_writable, remove_stale_temps
 
     formats = exporter.check_formats(args.format)  # an unknown format or a missing converter: before loading
     exporter.check_tools(formats)
@@ -638,6 +661,7 @@ def _cmd_export(args) -> int:
                 "so choose an empty or new --out."
             )
     model = evaluate.load_checkpoint(args.checkpoint)
+    remove_stale_temps(out.parent)  # what a killed export left behind
     records = exporter.export_model(
         model, out, formats, overwrite=args.overwrite, source=Path(args.checkpoint).name, log=None
     )
@@ -645,6 +669,63 @@ def _cmd_export(args) -> int:
         print(exporter.describe(record))
     print(f"Exported to {out} ({', '.join(records)}); each file's input convention is in <file>.json beside it.")
     return 0
+
+
+def _interrupted_what(args) -> str:
+    """What a Ctrl-C left behind, in a few words (every output is written atomically)."""
+    if args.command == "train":
+        return (
+            "an unfinished run resumes from its last backup when the same train command runs again "
+            "(nothing half-written)"
+        )
+    if args.command == "predict":
+        return "the masks printed above were written, no other file (nothing half-written)"
+    if args.command == "evaluate":
+        return "nothing written (the results file is written only once the whole evaluation is done)"
+    return "nothing written"
+
+
+#: PNG text key that marks a file written by ``predict`` (so it may be replaced with --overwrite).
+PREDICTION_TAG = ("Software", "course_utils predict")
+
+
+def _check_prediction_targets(out: Path, stems: list[str], overwrite: bool) -> None:
+    """Refuse to replace a file ``predict`` did not write, or an earlier prediction without ``--overwrite``."""
+    from course_utils.datasets.common import png_text
+
+    for stem in stems:
+        for suffix in ("mask", "overlay"):
+            target = out / f"{stem}_{suffix}.png"
+            if not (target.exists() or target.is_symlink()):
+                continue
+            ours = (
+                target.is_file()
+                and not target.is_symlink()
+                and png_text(target).get(PREDICTION_TAG[0]) == (PREDICTION_TAG[1])
+            )
+            if not ours:
+                raise CLIError(
+                    f"{target} exists and was not written by predict (e.g. your own label): it is never "
+                    "replaced; move it away or choose another --out."
+                )
+            if not overwrite:
+                raise CLIError(
+                    f"{target} holds an earlier prediction; pass --overwrite to replace it, or choose another --out."
+                )
+
+
+def _check_recipe_options(args, config) -> None:
+    """Refuse options the chosen recipe ignores (they would be recorded in config.json as if applied)."""
+    if args.weight_decay is not None and config.recipe != "paper":
+        raise CLIError(
+            f"--weight-decay is used by the paper recipe only (the {config.recipe} recipe has no weight decay): "
+            "pass --recipe paper, or leave --weight-decay out."
+        )
+    if args.warmup_epochs is not None and config.recipe == "seed":
+        raise CLIError(
+            "--warmup-epochs is used by the fast and paper recipes only (seed keeps Adam at a constant rate): "
+            "pass --recipe fast or --recipe paper, or leave --warmup-epochs out."
+        )
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "export": _cmd_export}
@@ -657,6 +738,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        from course_utils.datasets.common import interrupted
+
+        return interrupted(_interrupted_what(args))
     except (CLIError, OSError, ValueError, RuntimeError) as err:  # OSError: not found, permission, disk full
         if args.debug:
             raise

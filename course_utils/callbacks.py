@@ -161,7 +161,8 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
     csv_path = run_dir / "history.csv"
     best = previous_best(csv_path) if resumed_epoch is not None else None
     cbs: list[keras.callbacks.Callback] = [
-        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every),
+        # deleted by train() after the final save (runs.finish_run), not when fit() ends
+        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every, delete_checkpoint=False),
         ResumeInfo(resumed_epoch is not None),
         EpochTimer(),
         NaNGuard(run_dir),

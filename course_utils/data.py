@@ -206,6 +206,23 @@ def denormalize_image(x) -> np.ndarray:
 # --------------------------------------------------------------------------- tf.data
 
 
+def decode_label_png(raw):
+    """A label PNG's bytes as its ``uint8`` ids ``[H, W]``, whether stored in 8 or 16 bits.
+
+    ``tf.io.decode_png`` rescales a 16-bit PNG to 8 bits (id 3 would become 0);
+    a 16-bit file is decoded as such and its ids kept (ids above 255 are caught
+    by :func:`course_utils.datasets.common.check_prepared`, naming the file).
+    """
+    import tensorflow as tf
+
+    sixteen_bits = tf.equal(tf.strings.substr(raw, 24, 1), b"\x10")  # the IHDR bit depth
+    return tf.cond(
+        sixteen_bits,
+        lambda: tf.cast(tf.minimum(tf.io.decode_png(raw, channels=1, dtype=tf.uint16), 255), tf.uint8),
+        lambda: tf.io.decode_png(raw, channels=1),
+    )[..., 0]
+
+
 def _augment_train(image, label, seed, crop, scale_range, augment):
     """Random scale + crop with void padding + flip, jitter drawn (:func:`course_utils.augment.crop_tf`).
 
@@ -276,6 +293,8 @@ def make_dataset(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if image_size is not None and (len(image_size) != 2 or min(int(v) for v in image_size) < 1):
+        raise ValueError(f"image_size must be (height, width) of at least 1 pixel each, got {tuple(image_size)}.")
     lo, hi = float(scale_range[0]), float(scale_range[1])
     if not 0 < lo <= hi:
         raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
@@ -302,7 +321,7 @@ def make_dataset(
 
     def decode(img_path, lbl_path):
         image = tf.io.decode_png(tf.io.read_file(img_path), channels=3)
-        label = tf.io.decode_png(tf.io.read_file(lbl_path), channels=1)[..., 0]
+        label = decode_label_png(tf.io.read_file(lbl_path))
         return image, label
 
     if cache is None:  # keep decoded training images in memory when they fit in the budget
@@ -403,6 +422,23 @@ def _is_prepared(root: Path) -> bool:
         return True
     except (FileNotFoundError, ValueError):
         return False
+
+
+def _say_if_damaged(root: Path, log=print) -> None:
+    """One line when "auto" skips ``root`` because its ``dataset.json`` is damaged: the file and the repair."""
+    meta = root / DATASET_JSON
+    if not meta.is_file():
+        return
+    try:
+        load_info(root)
+    except (FileNotFoundError, ValueError) as err:
+        name = root.name.split("-")[0].lower()
+        command = PREPARE_COMMANDS.get(name, "python data_scripts/<script>.py --out {out}").format(out=root)
+        reason = " ".join(str(err).split())[:160]
+        log(
+            f"Skipping {root}: {meta} is damaged ({reason}). To repair it, move the folder away "
+            f"(mv {root} {root}.damaged) and run `{command}`."
+        )
 
 
 def ensure_minidrive(profile=None, root: str | os.PathLike | None = None) -> Path:
@@ -524,6 +560,7 @@ def find_dataset(name: str | None = None, profile=None, log=print) -> Path:
         for candidate in AUTO_ORDER:
             if candidate != "minidrive" and _is_prepared(base / candidate):
                 return (base / candidate).resolve()
+            _say_if_damaged(base / candidate, log)
         profile = profile or get_profile()
         wanted = getattr(profile, "auto_dataset", None)
         if wanted == "camvid":
@@ -558,6 +595,11 @@ def find_dataset(name: str | None = None, profile=None, log=print) -> Path:
             f"`{PREPARE_COMMANDS[key].format(out=root)}` (or set {DATASET_ENV}=auto)."
         )
     root = Path(name).expanduser()
+    if root.is_symlink() and not root.exists():
+        raise ValueError(
+            f"Dataset {name!r} is a symbolic link that leads nowhere (a loop or a missing target): "
+            "pass the real folder of a prepared dataset."
+        )
     if root.is_dir():
         load_info(root)  # clear error when it is not a prepared dataset
         return root.resolve()

@@ -184,6 +184,8 @@ _PROB_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
     """``images -> softmax probabilities`` (a traced function for Keras models, cached)."""
+    if isinstance(model, keras.Model) and keras.backend.backend() != "tensorflow":
+        return _eager_prob_fn(model)
     if isinstance(model, keras.Model):
         fn = _PROB_FNS.get(model)
         if fn is None:
@@ -193,6 +195,22 @@ def _prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
             _PROB_FNS[model] = fn
         return fn
     return lambda x: tf.nn.softmax(tf.cast(model(x), tf.float32), -1)
+
+
+def _eager_prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``images -> softmax probabilities`` for a Keras model of another backend (JAX, PyTorch).
+
+    A ``tf.function`` cannot trace such a model: the batch goes to the model as
+    a NumPy array, and the float32 softmax comes back as a TensorFlow tensor, so
+    the rest of the evaluation is the same code on every backend.
+    """
+    ops = keras.ops
+
+    def fn(x):
+        logits = model(np.asarray(x, np.float32), training=False)
+        return tf.convert_to_tensor(ops.convert_to_numpy(ops.softmax(ops.cast(logits, "float32"), axis=-1)))
+
+    return fn
 
 
 def tile_windows(length: int, tile: int, overlap: float) -> list[int]:
@@ -390,13 +408,19 @@ def _batch_confusion(labels, probs, num_classes: int, ignore_index: int | None) 
     Raises the same ``ValueError`` as :func:`course_utils.metrics.confusion_matrix`
     for a label outside ``[0, C)`` that is not void.
     """
-    counts, bad, bad_value = _confusion_fn(num_classes, ignore_index)(labels, probs)
+    if keras.backend.backend() == "tensorflow":
+        counts, bad, bad_value = _confusion_fn(num_classes, ignore_index)(labels, probs)
+    else:  # keras.ops of another backend cannot run inside a tf.function: count eagerly
+        counts, bad, bad_value = (
+            np.asarray(keras.ops.convert_to_numpy(v))
+            for v in confusion_update(np.asarray(labels), np.asarray(probs), num_classes, ignore_index)
+        )
     if int(bad):
         raise ValueError(
             f"confusion_matrix: label value {int(bad_value)} is outside [0, {num_classes}) and is not "
             f"the ignore index {ignore_index}; map unknown labels to {M.IGNORE_INDEX} or fix num_classes."
         )
-    return counts.numpy().astype(np.int64)
+    return np.asarray(counts).astype(np.int64)
 
 
 def evaluate_split(
@@ -427,6 +451,7 @@ def evaluate_split(
         overlap: tile overlap.
     """
     from course_utils import data, portable
+    from course_utils.datasets.common import check_prepared
     from course_utils.profiles import get_profile
 
     if portable.uses_portable_path():  # a JAX or PyTorch model cannot run inside tf.data / tf.function
@@ -435,6 +460,8 @@ def evaluate_split(
         )
     info = data.load_info(root)
     check_num_classes(model, info.num_classes, root)
+    if not info.counts or split in info.counts:
+        check_prepared(root, [split], info.num_classes)  # a label value neither a class nor void: names the file
     if batch_size is None:
         batch_size = get_profile().batch_size
     if image_size is None and info.image_size is None:

@@ -211,7 +211,9 @@ def run_variant(variant: Variant, base_config, dataset_root: str | os.PathLike, 
         weights=variant.weights,
         tensorboard=False,
     )
-    model, history = train.train(config, dataset_root, run_dir, model=variant.build, verbose=0)
+    model, history = train.train(
+        config, dataset_root, run_dir, model=variant.build, verbose=0, if_finished="overwrite"
+    )  # a comparison row is re-measured on purpose
     h = history.history
     seconds = h.get("epoch_seconds") or [math.nan]
     val = h.get("val_miou") or [math.nan]

@@ -38,6 +38,14 @@ __all__ = [
     "choose_run_dir",
     "clear_run",
     "check_resume",
+    "RunLockedError",
+    "LOCK_FILE",
+    "acquire_run_lock",
+    "release_run_lock",
+    "check_run_lock",
+    "check_run_folder",
+    "choose_library_run_dir",
+    "finish_run",
 ]
 
 #: Files and folders that a training run writes into its folder (and that --overwrite may delete).
@@ -234,29 +242,219 @@ def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.Pat
 
     A checkpoint is re-used only when ``run_dir/config.json`` records
     ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
-    and ``best.keras`` loads; otherwise ``run_dir`` is trained afresh with
-    :func:`course_utils.train.train` (an unfinished run there is resumed).
+    and ``best.keras`` loads; the numbered siblings ``<run_dir>-2``, ``-3``... are
+    looked at too. Otherwise a new run is trained with :func:`course_utils.train.train`:
+    in ``run_dir`` when it holds no finished run (an unfinished run there is
+    resumed), else in the first free sibling, and one line says so. A finished
+    run (another configuration, an unreadable checkpoint) is never replaced.
 
     Returns:
         ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
     """
     from course_utils import evaluate, train
 
-    run_dir = Path(run_dir)
-    stored = _stored_config(run_dir)
-    matches = (
-        stored is not None
-        and _model_fields(stored.get("config") or {}) == _model_fields(config.to_dict())
-        and stored.get("dataset") == Path(dataset_root).name
-        and (run_dir / "final.keras").is_file()
-        and not (run_dir / "backup").exists()
-    )
-    if matches:
-        try:
-            return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
-        except (FileNotFoundError, ValueError):
-            pass  # an unreadable or stale checkpoint: train again below
+    requested = Path(run_dir)
+    for run_dir in _candidate_run_dirs(requested):
+        stored = _stored_config(run_dir)
+        matches = (
+            stored is not None
+            and _model_fields(_requested_config(stored)) == _model_fields(config.to_dict())
+            and stored.get("dataset") == Path(dataset_root).name
+            and (run_dir / "final.keras").is_file()
+            and not (run_dir / "backup").exists()
+        )
+        if matches:
+            try:
+                return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
+            except (FileNotFoundError, ValueError):
+                pass  # an unreadable or stale checkpoint: train again below (never over it)
+    run_dir = _train_target(requested)
     train_kwargs.setdefault("verbose", 0)
+    train_kwargs.setdefault("if_finished", "error")
     model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
     best = run_dir / "best.keras"
     return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"
+
+
+def _requested_config(stored: dict) -> dict:
+    """The configuration a run was asked for: ``weights`` as requested when it fell back to scratch."""
+    cfg = dict(stored.get("config") or {})
+    if stored.get("weights_requested") is not None:
+        cfg["weights"] = stored["weights_requested"]
+    return cfg
+
+
+def _candidate_run_dirs(run_dir: Path) -> list[Path]:
+    """``run_dir`` and its existing numbered siblings ``<run_dir>-2``, ``-3``... (where changed configs went)."""
+    found = [run_dir]
+    n = 2
+    while run_dir.with_name(f"{run_dir.name}-{n}").is_dir():
+        found.append(run_dir.with_name(f"{run_dir.name}-{n}"))
+        n += 1
+    return found
+
+
+def _train_target(run_dir: Path) -> Path:
+    """Where :func:`load_or_train` trains: ``run_dir`` unless it holds a finished run (then a new sibling).
+
+    Prints one line when the finished run is kept and the new run goes elsewhere.
+    """
+    if run_state(run_dir) != "finished":
+        return run_dir
+    new = _suffixed(run_dir)
+    print(
+        f"{run_dir} holds a finished run of another configuration (or an unreadable checkpoint), kept; "
+        f"this configuration is trained into {new}."
+    )
+    return new
+
+
+# ------------------------------------------------------------ one writer per run folder
+
+#: Lock file of a run folder while a training writes into it (holds the owner's pid and host).
+LOCK_FILE = ".training.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is training into the run folder."""
+
+
+def _read_lock(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _lock_alive(owner: dict | None) -> bool:
+    """Whether the lock's owner still runs (a lock of another machine is taken as alive)."""
+    import socket
+
+    from course_utils.safe_io import _pid_alive
+
+    if not isinstance(owner, dict):
+        return False  # unreadable: a writer killed while writing it
+    if owner.get("host") not in (None, socket.gethostname()):
+        return True
+    try:
+        pid = int(owner.get("pid"))
+    except (TypeError, ValueError):
+        return False
+    return pid != os.getpid() and _pid_alive(pid)
+
+
+def _locked_message(run_dir: Path, owner: dict) -> str:
+    return (
+        f"{run_dir} is being trained by another process (pid {owner.get('pid')} on {owner.get('host')}, "
+        f"since {owner.get('started', '?')}; lock file {run_dir / LOCK_FILE}): wait for it to finish, "
+        "pass another --run-dir, or delete the lock file if that process is gone."
+    )
+
+
+def check_run_lock(run_dir: str | os.PathLike) -> None:
+    """Raise :class:`RunLockedError` when a live process holds ``run_dir``'s lock; reads only."""
+    run_dir = Path(run_dir)
+    owner = _read_lock(run_dir / LOCK_FILE)
+    if (run_dir / LOCK_FILE).exists() and _lock_alive(owner):
+        raise RunLockedError(_locked_message(run_dir, owner))
+
+
+def acquire_run_lock(run_dir: str | os.PathLike) -> Path:
+    """Create ``run_dir/.training.lock`` (pid, host, start time) atomically; a stale lock is replaced.
+
+    Raises:
+        RunLockedError: a live process holds the lock.
+    """
+    import socket
+    import time
+
+    run_dir = Path(run_dir)
+    path = run_dir / LOCK_FILE
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            current = _read_lock(path)
+            if _lock_alive(current):
+                raise RunLockedError(_locked_message(run_dir, current)) from None
+            path.unlink(missing_ok=True)  # stale: its owner is gone
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(owner, fh)
+        return path
+    raise RunLockedError(f"Could not take the lock {path}: another process keeps replacing it; retry.")
+
+
+def release_run_lock(run_dir: str | os.PathLike) -> None:
+    """Delete ``run_dir``'s lock when this process holds it."""
+    path = Path(run_dir) / LOCK_FILE
+    owner = _read_lock(path)
+    if isinstance(owner, dict) and owner.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------ only course run folders
+
+
+def _is_course_config(path: Path) -> bool:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(stored, dict) and isinstance(stored.get("config"), dict)
+
+
+def check_run_folder(run_dir: str | os.PathLike, option: str = "--run-dir") -> None:
+    """Refuse a folder that holds files but is not a run folder of the course; reads only.
+
+    A run folder is missing, empty, or has the ``config.json`` a course run
+    writes (``{"config": {...}, ...}``); hidden lock and temporary files alone
+    do not count.
+
+    Raises:
+        FileExistsError: one line naming the folder, what is in it and the fix.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    entries = [p for p in run_dir.iterdir() if not (p.name == LOCK_FILE or ".tmp-" in p.name)]
+    if not entries or _is_course_config(run_dir / "config.json"):
+        return
+    why = (
+        "its config.json is not one a course run writes"
+        if (run_dir / "config.json").exists()
+        else f"it has no course config.json (it holds {', '.join(sorted(p.name for p in entries)[:3])})"
+    )
+    raise FileExistsError(
+        f"{option} {run_dir} is not a run folder of the course: {why}. Nothing was written; pass a new or "
+        f"empty {option}."
+    )
+
+
+def choose_library_run_dir(run_dir: str | os.PathLike, if_finished: str | None) -> RunChoice:
+    """:func:`choose_run_dir` for :func:`course_utils.train.train`: a finished run needs ``if_finished``.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a finished run and ``if_finished`` is ``None`` (the message
+            names the three choices) or ``"error"``.
+    """
+    if if_finished is not None:
+        return choose_run_dir(run_dir, if_finished)
+    try:
+        return choose_run_dir(run_dir, "error")
+    except FileExistsError as err:
+        if run_state(run_dir) != "finished":
+            raise
+        raise FileExistsError(
+            f"{Path(run_dir)} holds a finished run, which train() does not replace unless told: pass "
+            "if_finished='suffix' (train into a new <run_dir>-2), if_finished='overwrite' (replace it) or "
+            "another run_dir."
+        ) from err
+
+
+def finish_run(run_dir: str | os.PathLike) -> None:
+    """Delete ``run_dir/backup`` once the final save is done: only then does the run count as finished."""
+    backup = Path(run_dir) / "backup"
+    if backup.is_dir():
+        shutil.rmtree(backup, ignore_errors=True)

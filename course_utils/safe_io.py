@@ -73,7 +73,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
     try:
-        yield tmp
+        with _naming(path):
+            yield tmp
         if tmp.is_dir() and path.is_dir():
             old = _temp_name(path.with_name(path.name + ".old"))
             os.replace(path, old)
@@ -86,6 +87,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Give an ``OSError`` raised without a file name (a full disk inside a writer) the name of ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename or not err.errno:
+            raise
+        raise type(err)(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

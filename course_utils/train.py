@@ -166,6 +166,7 @@ class TrainConfig:
             raise ValueError(f"steps_per_execution must be >= 1, got {self.steps_per_execution}.")
         if not 0.0 <= float(self.bn_momentum) < 1.0:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum} (the paper uses 0.9997).")
+        _check_ranges(self)
 
     @classmethod
     def from_profile(
@@ -231,6 +232,52 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def _check_ranges(config: TrainConfig) -> None:
+    """Refuse sizes and counts no run can use, with the valid range (one line each)."""
+    for name in ("image_size", "eval_size"):
+        size = getattr(config, name)
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise ValueError(f"{name} must be two sizes (height, width) >= 1 pixel, got {size}.")
+    for name in ("epochs", "batch_size"):
+        if int(getattr(config, name)) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}.")
+    for name in ("steps_per_epoch", "val_steps"):
+        value = getattr(config, name)
+        if value is not None and int(value) < 1:
+            raise ValueError(f"{name} must be >= 1 (or None for a whole pass), got {value}.")
+    if config.weight_decay < 0 or (config.learning_rate is not None and not config.learning_rate > 0):
+        raise ValueError(
+            f"weight_decay must be >= 0 and learning_rate > 0, got {config.weight_decay} and {config.learning_rate}."
+        )
+    if not 0.0 <= float(config.warmup_epochs) < int(config.epochs):
+        raise ValueError(
+            f"warmup_epochs must be in [0, epochs) = [0, {config.epochs}), got {config.warmup_epochs}: "
+            "a warm-up as long as the run leaves no epoch at the full learning rate."
+        )
+    from course_utils.datasets.common import INFERENCE_BYTES_PER_PIXEL, check_size_fits
+
+    check_size_fits(config.image_size, "image_size", batch=int(config.batch_size))
+    if config.eval_size is not None:
+        check_size_fits(config.eval_size, "eval_size", int(config.batch_size), INFERENCE_BYTES_PER_PIXEL)
+
+
+def _record_weights(config: TrainConfig, net: keras.Model) -> tuple[TrainConfig, dict]:
+    """The config as the model was really built, plus what to add to ``config.json``.
+
+    A model asked for ImageNet weights that fell back to training from scratch
+    (``COURSE_ALLOW_SCRATCH=1`` offline) has no Caffe input adapter: its config
+    records ``weights: null`` (so ``evaluate`` rebuilds the same model) and
+    ``weights_requested`` what was asked for.
+    """
+    has_adapter = any(layer.name == "caffe_input_adapter" for layer in net.layers)
+    extra = {"preprocessing": "caffe" if has_adapter else "none"}
+    if config.weights is not None and not has_adapter:
+        extra["weights_requested"] = config.weights
+        print(f"Recorded weights: null in config.json (the model was built without {config.weights!r} weights).")
+        config = dataclasses.replace(config, weights=None)
+    return config, extra
 
 
 # --------------------------------------------------------------------- data helpers
@@ -454,7 +501,7 @@ def train(
     strategy=None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
-    if_finished: str = "overwrite",
+    if_finished: str | None = None,
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Train a segmentation model on a prepared dataset; resumable.
 
@@ -475,14 +522,19 @@ def train(
         verbose: passed to ``model.fit``.
         if_finished: when ``run_dir`` holds a finished run: ``"overwrite"``
             (replace its outputs), ``"suffix"`` (train into ``<run_dir>-2``...)
-            or ``"error"`` (see :func:`course_utils.runs.choose_run_dir`).
+            or ``"error"`` (see :func:`course_utils.runs.choose_run_dir`); the
+            default ``None`` refuses, saying so (nothing is replaced unless asked).
+            A folder that is not a run folder of the course is refused, and so
+            is one another live process is training into (its lock file).
 
     Returns:
         ``(model, history)``; ``history.terminated_on_nan`` tells whether the
         loss diverged, ``history.run_dir`` where the run was written.
     """
-    choice = runs.choose_run_dir(run_dir, if_finished)
+    runs.check_run_folder(run_dir, option="run_dir")
+    choice = runs.choose_library_run_dir(run_dir, if_finished)
     run_dir = choice.path
+    runs.check_run_lock(run_dir)
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, steps, val_steps, info = make_datasets(config, dataset_root)
     num_classes = int(info.num_classes)
@@ -534,8 +586,50 @@ def train(
             compile_for_training(net, config, num_classes, steps * config.epochs, class_weights)
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
+    recorded = {}
+    if model is None:
+        config, recorded = _record_weights(config, net)
 
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: a validation failure leaves no empty folder
+    runs.acquire_run_lock(run_dir)
+    try:
+        return _train_locked(
+            config,
+            dataset_root,
+            run_dir,
+            choice,
+            net,
+            info,
+            policy,
+            strategy,
+            (train_ds, val_ds, steps, val_steps),
+            resumed_epoch,
+            callbacks,
+            verbose,
+            recorded,
+        )
+    finally:
+        runs.release_run_lock(run_dir)
+
+
+def _train_locked(
+    config: TrainConfig,
+    dataset_root: str | os.PathLike,
+    run_dir: Path,
+    choice: runs.RunChoice,
+    net: keras.Model,
+    info,
+    policy: str,
+    strategy,
+    pipelines: tuple,
+    resumed_epoch: int | None,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int | str,
+    recorded: dict,
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """The part of :func:`train` that writes into ``run_dir`` (called while holding its lock)."""
+    num_classes = int(info.num_classes)
+    train_ds, val_ds, steps, val_steps = pipelines
     safe_io.remove_stale_temps(run_dir)
     if choice.action == "overwrite":
         runs.clear_run(run_dir)
@@ -555,6 +649,7 @@ def train(
                 "replicas": strategy.num_replicas_in_sync,
                 "steps_per_epoch": steps,
                 "params": int(net.count_params()),
+                **recorded,
             },
             indent=2,
         ),
@@ -589,6 +684,7 @@ def train(
     if not history.terminated_on_nan:
         with safe_io.atomic_path(run_dir / "final.keras") as tmp:
             net.save(tmp)
+    runs.finish_run(run_dir)  # the backup goes only now: a kill during the final save leaves it resumable
     try:
         from course_utils import plotting
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from course_utils.datasets.common import CLI_ERRORS, int_at_least, one_line
+from course_utils.datasets.common import CLI_ERRORS, check_size_option, int_at_least, interrupted, one_line
 from course_utils.datasets.minidrive import build_minidrive
 
 
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "--overwrite", action="store_true", help="replace an existing --out that holds a MiniDrive dataset"
     )
     args = parser.parse_args(argv)
+    check_size_option(parser, (args.height, args.width))
     start = time.perf_counter()
     try:
         out = build_minidrive(
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except CLI_ERRORS as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return interrupted("nothing written (the partial dataset was removed)")
     print(
         f"MiniDrive written to {out} in {time.perf_counter() - start:.1f} s "
         f"(train {args.train}, val {args.val}, test {args.test}, {args.height}x{args.width})"

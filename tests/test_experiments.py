@@ -63,15 +63,15 @@ def test_load_or_train_trains_then_loads_and_retrains_on_a_changed_config(tiny_r
     x = np.zeros((1, 32, 64, 3), np.float32)
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-5)
 
-    # a different model is never served from the old checkpoint
+    # a different model is never served from the old checkpoint, nor trained over it (issue 26: run-2)
     other = dataclasses.replace(config, multi_grid=None)
     _, how = experiments.load_or_train(other, tiny_root, run_dir)
-    assert how == "trained"
+    assert how == "trained" and (tmp_path / "run-2" / "final.keras").is_file()
 
-    # an unreadable checkpoint is replaced by a new run
-    (run_dir / "best.keras").write_text("not a model")
+    # an unreadable checkpoint is not served either: a new run (kept beside it)
+    (tmp_path / "run-2" / "best.keras").write_text("not a model")
     _, how = experiments.load_or_train(other, tiny_root, run_dir)
-    assert how == "trained"
+    assert how == "trained" and (tmp_path / "run-3" / "final.keras").is_file()
     assert experiments.load_or_train(other, tiny_root, run_dir)[1] == "loaded"
 
 

@@ -153,6 +153,24 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created, deepest first, as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (partial data to resume) or already gone
+
+
 def download_file(
     url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0, progress: bool = False
 ) -> Path:
@@ -172,6 +190,7 @@ def download_file(
     if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256):
         return dest
     part = dest.with_name(dest.name + ".part")
+    created = _missing_folders(dest.parent)
     dest.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "deeplabv3-course"})
@@ -199,6 +218,7 @@ def download_file(
                     fh.write(block)
                     bar.update(len(block))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
+        _remove_empty(created)
         raise ConnectionError(
             f"Could not download {url} ({err}). This machine seems to be offline. Download the "
             "CamVid folder of the SegNet tutorial by other means and run "

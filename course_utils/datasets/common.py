@@ -81,7 +81,12 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
         )
     if label.dtype != np.uint8:
         if label.dtype == np.uint16 and label.max(initial=0) <= 255:
-            label = label.astype(np.uint8)
+            label = label.astype(np.uint8)  # the same ids stored in 16 bits
+        elif label.dtype == np.uint16:
+            raise BadPairError(
+                f"Label {path} holds the value {int(label.max())}, which is neither a class id nor void (255): "
+                "store the class ids 0..C-1 and 255 for void (8 or 16 bits), or prepare the dataset again."
+            )
         else:
             raise BadPairError(f"Label {path} has dtype {label.dtype}; expected 8-bit class ids.")
     return label
@@ -103,6 +108,44 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     if not ok:  # pragma: no cover - cv2 only fails on impossible input
         raise OSError(f"Could not encode {path}")
     buf.tofile(str(path))
+
+
+def tag_png(path: str | os.PathLike, key: str, value: str) -> None:
+    """Add a ``tEXt`` chunk ``key=value`` right after the header of the PNG at ``path`` (rewrites it)."""
+    import struct
+    import zlib
+
+    path = Path(path)
+    raw = path.read_bytes()
+    if not (raw.startswith(_PNG_SIGNATURE) and raw[12:16] == b"IHDR"):
+        raise ValueError(f"{path} is not a PNG file; cannot tag it.")
+    body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
+    path.write_bytes(raw[:end_of_header] + chunk + raw[end_of_header:])
+
+
+def png_text(path: str | os.PathLike) -> dict[str, str]:
+    """The ``tEXt`` chunks of a PNG file as ``{key: value}`` (empty for another format or an unreadable file)."""
+    import struct
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return {}
+    if not raw.startswith(_PNG_SIGNATURE):
+        return {}
+    found, pos = {}, 8
+    while pos + 8 <= len(raw):
+        (length,) = struct.unpack(">I", raw[pos : pos + 4])
+        kind, data = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
+        if kind == b"tEXt" and b"\0" in data:
+            key, value = data.split(b"\0", 1)
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        if kind in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + length
+    return found
 
 
 def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -179,14 +222,28 @@ def check_replaceable(out: str | os.PathLike, kind: str | None = None) -> None:
         )
 
 
+def resolve_path(path: str | os.PathLike, option: str) -> Path:
+    """``Path(path).resolve()``, with a symbolic link loop as one clear ``ValueError`` naming the option.
+
+    Raises:
+        ValueError: ``path`` (or a folder on the way to it) is a link that points back to itself.
+    """
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as err:  # Python < 3.13: RuntimeError("Symlink loop from ...")
+        raise ValueError(
+            f"{option} {path} is a symbolic link loop (it leads back to itself, {err}): pass the real folder."
+        ) from None
+
+
 def check_out_apart(out: str | os.PathLike, source: str | os.PathLike, option: str = "--source") -> None:
     """Refuse an output folder equal to, inside, or containing the source folder.
 
     Raises:
         ValueError: one line naming both folders.
     """
-    o = Path(out).expanduser().resolve()
-    s = Path(source).expanduser().resolve()
+    o = resolve_path(out, "--out")
+    s = resolve_path(source, option)
     if o == s or s in o.parents or o in s.parents:
         rel = "is" if o == s else ("is inside" if s in o.parents else "contains")
         raise ValueError(
@@ -559,6 +616,55 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
     return Path(path)
 
 
+# --------------------------------------------------------------------------- sizes that fit
+
+#: Bytes per pixel a generated or prepared scene needs at least (RGB, label, float32 working copies).
+SCENE_BYTES_PER_PIXEL = 32
+#: Bytes per pixel a DeepLabV3 forward and backward pass needs at least (activations of every layer).
+MODEL_BYTES_PER_PIXEL = 1024
+#: Bytes per pixel of a forward pass alone (inference keeps few activations alive at once).
+INFERENCE_BYTES_PER_PIXEL = 256
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (``0`` where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_size_fits(
+    size: Sequence[int],
+    what: str,
+    batch: int = 1,
+    bytes_per_pixel: int = MODEL_BYTES_PER_PIXEL,
+    memory: int | None = None,
+) -> None:
+    """Refuse, up front, a ``(height, width)`` whose batch cannot fit in this machine's memory.
+
+    The need is a lower bound: ``batch * height * width * bytes_per_pixel``.
+
+    Raises:
+        ValueError: one line with the memory the size would need, the memory
+            there is, and the largest square side that fits.
+    """
+    h, w = (int(v) for v in size)
+    memory = physical_memory() if memory is None else int(memory)
+    need = max(1, int(batch)) * h * w * int(bytes_per_pixel)
+    if memory and need > memory:
+        side = int((memory / (max(1, int(batch)) * bytes_per_pixel)) ** 0.5)
+        raise ValueError(
+            f"{what} {h} x {w} would need at least {_gib(need)} of memory"
+            f"{f' for a batch of {batch}' if batch > 1 else ''} (this machine has {_gib(memory)}): "
+            f"choose a smaller size, at most about {side} x {side} pixels."
+        )
+
+
 # --------------------------------------------------------------------------- command lines
 
 #: Errors a preparation script reports as one line (exit status 2) instead of a traceback.
@@ -630,10 +736,20 @@ def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -
     )
 
 
+def check_size_option(parser, size: Sequence[int]) -> None:
+    """``parser.error`` (exit status 2) when ``--height``/``--width`` cannot fit in memory."""
+    try:
+        check_size_fits(size, "--height --width", bytes_per_pixel=SCENE_BYTES_PER_PIXEL)
+    except ValueError as err:
+        parser.error(str(err))
+
+
 def size_from_args(parser, args) -> tuple[int, int] | None:
     """The ``(height, width)`` the arguments ask for, or ``None``; both or neither must be given."""
     if (args.height is None) != (args.width is None):
         parser.error("give both --height and --width, or neither")
+    if args.height is not None:
+        check_size_option(parser, (args.height, args.width))
     return (args.height, args.width) if args.height else None
 
 
@@ -646,14 +762,36 @@ def run_preparation(name: str, prepare: Callable[[], PrepareResult]) -> int:
     except CLI_ERRORS as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return interrupted("nothing written (the partial output was removed; a download resumes on the next run)")
     for item in result.excluded:
         print(f"excluded: {item}")
     print(f"{name} written to {result.root}: {result.counts}")
     return 0
 
 
+#: Exit status of a command stopped with Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+def interrupted(what: str) -> int:
+    """Print ``interrupted; <what>`` as one line on stderr and return :data:`EXIT_INTERRUPTED` (Ctrl-C)."""
+    import sys
+
+    print(f"interrupted; {what}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def one_line(err: BaseException) -> str:
     """The message of ``err`` on one line; an OS error names its path and the usual fix."""
+    import errno
+
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {err.filename}" if err.filename else ""
+        return (
+            f"The disk is full (no space left on device){where}: free some space on that disk, or write to "
+            "another disk (another --out or --run-dir), and run the command again; nothing half-written was kept."
+        )
     if isinstance(err, OSError) and err.filename and err.strerror and str(err).startswith("["):
         return (
             f"{err.strerror}: {err.filename}. Choose another location or fix the permissions "

@@ -140,7 +140,20 @@ def _polygon_points(obj: dict, where: str) -> list[tuple[float, float]]:
         valid = False
     if not valid:
         raise BadPairError(f"{where} has an invalid polygon (need a list of [x, y] numbers); re-extract the file.")
+    _check_finite(pts, obj, where)
     return pts
+
+
+def _check_finite(points: list[tuple[float, float]], obj: dict, where: str) -> None:
+    """Refuse NaN or infinite coordinates (Python's JSON reader accepts ``NaN`` and ``Infinity``)."""
+    import math
+
+    bad = next((p for p in points if not all(math.isfinite(v) for v in p)), None)
+    if bad is not None:
+        raise BadPairError(
+            f"{where}, label {obj.get('label')!r}, has a non-finite polygon point {list(bad)}: the file is "
+            "damaged; re-extract it (or pass --skip-bad to leave the image out)."
+        )
 
 
 def rasterize_polygons(path: str | os.PathLike) -> np.ndarray:

@@ -395,7 +395,7 @@ def _imagenet_resnet(depth: int) -> keras.Model:
     app = getattr(keras.applications, _KERAS_APPS[depth])
     local = local_imagenet_file(depth)
     if local is not None:
-        return app(include_top=False, weights=local)
+        return _weights_file_model(app, local, depth)
     try:
         return app(include_top=False, weights="imagenet")
     except Exception as err:  # urllib/HTTP/socket errors surface as many types
@@ -407,6 +407,19 @@ def _imagenet_resnet(depth: int) -> keras.Model:
             f"the file in ~/.keras/models); offline, set {IMAGENET_WEIGHTS_ENV}=PATH to a local copy, or train "
             f"from scratch on purpose with {ALLOW_SCRATCH_ENV}=1 or weights=None (expect a much lower mIoU).",
             reason=reason[:200],
+        ) from None
+
+
+def _weights_file_model(app, path: str, depth: int) -> keras.Model:
+    """``app(include_top=False, weights=path)``, an unreadable file as one ``ValueError`` naming it and the fix."""
+    try:
+        return app(include_top=False, weights=path)
+    except Exception as err:  # h5py, permission and shape errors have many types
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise ValueError(
+            f"Weights file {path} could not be read ({reason}): it is damaged, unreadable or not the "
+            f"keras.applications ResNet-{depth} file {IMAGENET_FILES[depth][0]}. Download it again (or fix its "
+            "permissions), or train from scratch with weights=None (--weights none)."
         ) from None
 
 
@@ -447,7 +460,7 @@ def _resolve_source(source, depth: int) -> keras.Model:
         if source.endswith(".keras"):
             return keras.models.load_model(source, compile=False)
         app = getattr(keras.applications, _KERAS_APPS[depth])
-        return app(include_top=False, weights=source)
+        return _weights_file_model(app, source, depth)
     raise TypeError(f"source must be a keras.Model, 'imagenet' or a weights file path, got {type(source).__name__}.")
 
 

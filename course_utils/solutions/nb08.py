@@ -31,7 +31,7 @@ def class_weight_experiment(base, root, run_dir, reference_result, train_counts,
     from course_utils import evaluate, train
 
     switched_config = dataclasses.replace(base, class_weighting=not base.class_weighting)
-    train.train(switched_config, root, run_dir, verbose=0)
+    train.train(switched_config, root, run_dir, verbose=0, if_finished="overwrite")  # a re-run repeats it
     model = evaluate.load_checkpoint(Path(run_dir) / "best.keras")  # best against best, as the reference
     switched_result = evaluate.evaluate_split(
         model, root, "val", max_images=max_images, **evaluate.scoring_kwargs(switched_config)
