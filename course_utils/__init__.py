@@ -22,3 +22,32 @@ Modules (import them directly, e.g. ``from course_utils import data``):
 """
 
 __version__ = "0.1.0"
+
+
+def _moved(old: str, *new: str) -> None:
+    """Make module ``old`` an alias of ``new`` (one module) or a view of several, with a DeprecationWarning.
+
+    Old module paths that saved notebooks import stay for one release as two-line shims
+    calling this; the course's own code imports the new homes.
+    """
+    import importlib
+    import sys
+    import warnings
+
+    warnings.warn(
+        f"{old} has moved to {' / '.join(new)}; import it from there (the old path goes in the next release).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    targets = [importlib.import_module(name) for name in new]
+    if len(targets) == 1:
+        sys.modules[old] = targets[0]
+        return
+
+    def __getattr__(name: str):
+        for target in targets:
+            if hasattr(target, name):
+                return getattr(target, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r} (it has moved to {' / '.join(new)})")
+
+    sys.modules[old].__getattr__ = __getattr__  # type: ignore[method-assign]

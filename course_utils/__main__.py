@@ -340,8 +340,7 @@ def _cmd_train(args) -> int:
     import dataclasses
 
     from course_utils import data, evaluate, report, runs, train
-    from course_utils.paths import runs_dir
-    from course_utils.profiles import get_profile
+    from course_utils.config import get_profile, runs_dir
     from course_utils.safe_io import check_writable
 
     if args.scale_range is not None and args.scale_range[0] > args.scale_range[1]:
@@ -471,8 +470,8 @@ def _absolute_scales(args) -> tuple[float, ...]:
 
 def _cmd_evaluate(args) -> int:
     from course_utils import data, evaluate, plotting, report
+    from course_utils.config import get_profile
     from course_utils.datasets.common import check_prepared
-    from course_utils.profiles import get_profile
     from course_utils.safe_io import check_writable
 
     root = _dataset_root(args.dataset)

@@ -22,7 +22,7 @@ import keras
 from course_utils import safe_io
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.train import TrainConfig
+    from course_utils.config import TrainConfig
 
 __all__ = [
     "NaNGuard",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
+from . import config
 from .datasets.common import DATASET_JSON, IGNORE_INDEX, read_image, read_label
 
 DATASET_ENV = "COURSE_DATASET"
@@ -95,9 +95,9 @@ def _fix_hint(root: Path) -> str:
         occupied = True
     if not occupied:
         return f"Prepare it with `{cmd.format(out=root)}`."
-    out = paths.data_dir() / name
+    out = config.data_dir() / name
     if out.resolve() == root.resolve() or out.exists():
-        out = paths.data_dir() / f"{name}-prepared"
+        out = config.data_dir() / f"{name}-prepared"
     if name == "camvid" and (root / "train").is_dir() and (root / "trainannot").is_dir():
         cmd = cmd.replace("--out", f"--source {root} --out")
         return f"{root} looks like a raw CamVid copy; prepare it into a new folder with `{cmd.format(out=out)}`."
@@ -413,13 +413,13 @@ def ensure_minidrive(profile=None, root: str | os.PathLike | None = None) -> Pat
     ``profile.eval_size`` (240x480 when that is ``None``). An existing folder
     with matching counts and size is reused; anything else is rebuilt.
     """
+    from .config import get_profile
     from .datasets.minidrive import build_minidrive
-    from .profiles import get_profile
 
     profile = profile or get_profile()
     size = tuple(profile.eval_size) if profile.eval_size else DEFAULT_MINIDRIVE_SIZE
     train, val, test = (int(n) for n in profile.minidrive_counts)
-    root = Path(root) if root is not None else paths.data_dir() / f"minidrive-{profile.name}"
+    root = Path(root) if root is not None else config.data_dir() / f"minidrive-{profile.name}"
     want = {k: v for k, v in (("train", train), ("val", val), ("test", test)) if v > 0}
     if _is_prepared(root):
         info = load_info(root)
@@ -466,7 +466,7 @@ def ensure_camvid(root: str | os.PathLike | None = None, source: str | os.PathLi
 
     from .datasets import camvid
 
-    root = Path(root) if root is not None else paths.data_dir() / "camvid"
+    root = Path(root) if root is not None else config.data_dir() / "camvid"
     if _is_prepared(root):
         return root.resolve()
     source = source or os.environ.get(CAMVID_SOURCE_ENV, "").strip() or None
@@ -513,12 +513,12 @@ def find_dataset(name: str | None = None, profile=None, log=print) -> Path:
             the command that prepares it).
         ConnectionError: ``"camvid"`` was asked for by name and cannot be downloaded.
     """
-    from .profiles import get_profile
+    from .config import get_profile
 
     name = (name or "auto").strip()
     if name.lower() == "auto":  # a notebook's DATASET = "auto" defers to the environment's choice
         name = os.environ.get(DATASET_ENV, "").strip() or "auto"
-    base = paths.data_dir()
+    base = config.data_dir()
     key = name.lower()
     if key == "auto":
         for candidate in AUTO_ORDER:

@@ -413,7 +413,7 @@ def evaluate_split(
         overlap: tile overlap.
     """
     from course_utils import data
-    from course_utils.profiles import get_profile
+    from course_utils.config import get_profile
 
     info = data.load_info(root)
     check_num_classes(model, info.num_classes, root)

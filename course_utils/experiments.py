@@ -7,17 +7,18 @@ and reports parameters, seconds per epoch and validation mIoU,
 :func:`run_ablations` runs a list within a compute budget (re-using notebook
 06's run for the reference), and :func:`ablation_table` prints the rows.
 
-Run folders (``run_dir_for``, ``load_or_train``) live in
-:mod:`course_utils.runs`, the notebook callbacks in
+A notebook's run folders live here too (:func:`run_dir_for`, :func:`load_or_train`:
+the best checkpoint of a matching finished run, else a new run). The notebook callbacks live in
 :mod:`course_utils.notebook_callbacks`, boundary errors in
 :mod:`course_utils.metrics`, input-pipeline timing in
 :mod:`course_utils.throughput`, and stored full-size results in
-:mod:`course_utils.reference_runs`. They are re-exported here for old code.
+:mod:`course_utils.reference_runs`. They are re-exported here for old code (deprecated).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import keras
 
+from course_utils import evaluate, train
 from course_utils.callbacks import tensorboard_available
+from course_utils.config import Profile, runs_dir
 from course_utils.metrics import boundary_error_rates
 from course_utils.notebook_callbacks import Disconnected, LiveCurves, SimulatedDisconnect
-from course_utils.profiles import Profile
-from course_utils.runs import _model_fields, _stored_config, load_or_train, run_dir_for
 from course_utils.throughput import images_per_second, naive_batches
 
 __all__ = [
@@ -53,6 +54,65 @@ __all__ = [
     "ablation_table",
     "train_command",
 ]
+
+
+# ------------------------------------------------------------ notebook runs
+
+
+def run_dir_for(profile, dataset_name: str, tag: str) -> Path:
+    """``runs_dir()/<profile>/<dataset>-<tag>``: where a notebook keeps one run."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{dataset_name}-{tag}")
+    return runs_dir() / profile.name / safe
+
+
+def _stored_config(run_dir: Path) -> dict | None:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+#: Config fields that change how a run is logged, not the model it produces.
+BOOKKEEPING_FIELDS = ("tensorboard", "backup_every")
+
+
+def _model_fields(config: dict) -> dict:
+    config = {"image_pooling": True, **config}  # runs stored before the field existed had the branch
+    return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
+
+
+def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.PathLike, **train_kwargs):
+    """The best checkpoint of ``run_dir`` when it was trained with ``config`` on this dataset, else a new run.
+
+    A checkpoint is re-used only when ``run_dir/config.json`` records
+    ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
+    and ``best.keras`` loads; otherwise ``run_dir`` is trained afresh with
+    :func:`course_utils.train.train` (an unfinished run there is resumed).
+
+    Returns:
+        ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
+    """
+    run_dir = Path(run_dir)
+    stored = _stored_config(run_dir)
+    matches = (
+        stored is not None
+        and _model_fields(stored.get("config") or {}) == _model_fields(config.to_dict())
+        and stored.get("dataset") == Path(dataset_root).name
+        and (run_dir / "final.keras").is_file()
+        and not (run_dir / "backup").exists()
+    )
+    if matches:
+        try:
+            return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
+        except (FileNotFoundError, ValueError):
+            pass  # an unreadable or stale checkpoint: train again below
+    train_kwargs.setdefault("verbose", 0)
+    model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
+    best = run_dir / "best.keras"
+    return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"
 
 
 # --------------------------------------------------------------------- ablations
@@ -195,8 +255,6 @@ def run_variant(variant: Variant, base_config, dataset_root: str | os.PathLike, 
         "val_miou", "status"}``; ``seconds_per_epoch`` is the fastest epoch (the
         first one includes graph tracing).
     """
-    from course_utils import train
-
     if variant.weights == "imagenet" and pretrained_weights_file(variant.backbone) is None:
         return _not_run(
             variant,

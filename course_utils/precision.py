@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import keras
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.train import TrainConfig
+    from course_utils.config import TrainConfig
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "mirrored", "tpu", "default")

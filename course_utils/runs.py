@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "run_dir_for",
-    "load_or_train",
-    "BOOKKEEPING_FIELDS",
     "RUN_OUTPUTS",
     "RESUME_KEYS",
     "RunChoice",
@@ -197,66 +194,3 @@ def check_resume(
             f"Cannot resume the interrupted run in {Path(run_dir)}: its config.json differs "
             f"({'; '.join(diffs)}). Pass another --run-dir, or the run's own settings to finish it."
         )
-
-
-# ------------------------------------------------------------ notebook runs
-
-
-def run_dir_for(profile, dataset_name: str, tag: str) -> Path:
-    """``runs_dir()/<profile>/<dataset>-<tag>``: where a notebook keeps one run."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{dataset_name}-{tag}")
-    from course_utils import paths
-
-    return paths.runs_dir() / profile.name / safe
-
-
-def _stored_config(run_dir: Path) -> dict | None:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-#: Config fields that change how a run is logged, not the model it produces.
-BOOKKEEPING_FIELDS = ("tensorboard", "backup_every")
-
-
-def _model_fields(config: dict) -> dict:
-    config = {"image_pooling": True, **config}  # runs stored before the field existed had the branch
-    return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
-
-
-def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.PathLike, **train_kwargs):
-    """The best checkpoint of ``run_dir`` when it was trained with ``config`` on this dataset, else a new run.
-
-    A checkpoint is re-used only when ``run_dir/config.json`` records
-    ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
-    and ``best.keras`` loads; otherwise ``run_dir`` is trained afresh with
-    :func:`course_utils.train.train` (an unfinished run there is resumed).
-
-    Returns:
-        ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
-    """
-    from course_utils import evaluate, train
-
-    run_dir = Path(run_dir)
-    stored = _stored_config(run_dir)
-    matches = (
-        stored is not None
-        and _model_fields(stored.get("config") or {}) == _model_fields(config.to_dict())
-        and stored.get("dataset") == Path(dataset_root).name
-        and (run_dir / "final.keras").is_file()
-        and not (run_dir / "backup").exists()
-    )
-    if matches:
-        try:
-            return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
-        except (FileNotFoundError, ValueError):
-            pass  # an unreadable or stale checkpoint: train again below
-    train_kwargs.setdefault("verbose", 0)
-    model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
-    best = run_dir / "best.keras"
-    return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"

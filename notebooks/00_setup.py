@@ -102,7 +102,7 @@ print("Running on Colab" if environment.in_colab() else "Running locally")
 # %%
 from prettytable import PrettyTable
 
-from course_utils.profiles import PROFILES, get_profile
+from course_utils.config import PROFILES, get_profile
 
 fields = ["backbone", "output_stride", "image_size", "batch_size", "epochs", "minidrive_counts", "mixed_precision"]
 table = PrettyTable(["profile"] + fields)

@@ -61,7 +61,7 @@ from course_utils.model import (
     stage_strides_and_rates,
 )
 from course_utils.model.resnet import basic_unit, bottleneck_unit, dilate_keras_applications_resnet
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

@@ -65,7 +65,7 @@ import tensorflow as tf
 
 from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
 from course_utils.losses import masked_sparse_ce
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72

@@ -58,7 +58,7 @@ import numpy as np
 from prettytable import PrettyTable
 
 from course_utils import checks_practice, data, experiments, metrics, plotting, reference_runs, report, train
-from course_utils.profiles import PROFILES, get_profile
+from course_utils.config import PROFILES, get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72

@@ -67,7 +67,7 @@ from course_utils import (
     report,
     train,
 )
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72

@@ -54,7 +54,7 @@ import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
 from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, train
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72

@@ -60,7 +60,7 @@ from prettytable import PrettyTable
 from course_utils import checks_practice, data, evaluate, experiments, plotting, train
 from course_utils.datasets.common import write_png
 from course_utils.model import build_deeplabv3, format_report, model_report
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72

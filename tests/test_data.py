@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import data, profiles
+from course_utils import config, data
 from course_utils.datasets.common import write_dataset_json, write_png
 from course_utils.datasets.minidrive import build_minidrive
 
@@ -248,7 +248,7 @@ def test_find_dataset_preference_and_errors(tmp_path, monkeypatch):
 
 def test_ensure_minidrive_reuse_and_rebuild(tmp_path):
     # (its speed is measured by benchmarks, not asserted here: a loaded machine is not a failure)
-    smoke = profiles.get_profile("smoke")
+    smoke = config.get_profile("smoke")
     root = data.ensure_minidrive(smoke, root=tmp_path / "md")
     info = data.load_info(root)
     assert info.image_size == smoke.eval_size

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from course_utils import experiments
+from course_utils.config import get_profile
 from course_utils.datasets.minidrive import build_minidrive
-from course_utils.profiles import get_profile
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 
 def tiny_config(**changes):
-    from course_utils.train import TrainConfig
+    from course_utils.config import TrainConfig
 
     base = TrainConfig.from_profile(
         "smoke",

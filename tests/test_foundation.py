@@ -11,13 +11,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import environment, paths, profiles, results
+from course_utils import config, environment, results
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_profiles_are_frozen_and_ordered_by_size():
-    smoke, cpu, gpu = (profiles.get_profile(n) for n in profiles.PROFILE_NAMES)
+    smoke, cpu, gpu = (config.get_profile(n) for n in config.PROFILE_NAMES)
     with pytest.raises(dataclasses.FrozenInstanceError):
         smoke.batch_size = 99  # type: ignore[misc]
     area = lambda p: p.image_size[0] * p.image_size[1]  # noqa: E731
@@ -30,26 +30,26 @@ def test_profiles_are_frozen_and_ordered_by_size():
 
 
 def test_profile_from_environment(monkeypatch):
-    monkeypatch.setenv(profiles.PROFILE_ENV, " CPU ")
-    assert profiles.get_profile().name == "cpu"
-    monkeypatch.setenv(profiles.PROFILE_ENV, "turbo")
+    monkeypatch.setenv(config.PROFILE_ENV, " CPU ")
+    assert config.get_profile().name == "cpu"
+    monkeypatch.setenv(config.PROFILE_ENV, "turbo")
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
-        profiles.get_profile()
+        config.get_profile()
 
 
 def test_default_profile_follows_the_gpu(monkeypatch):
-    monkeypatch.delenv(profiles.PROFILE_ENV, raising=False)
-    monkeypatch.setattr(profiles, "_gpu_available", lambda: True)
-    assert profiles.get_profile().name == "gpu"
-    monkeypatch.setattr(profiles, "_gpu_available", lambda: False)
-    assert profiles.get_profile().name == "cpu"
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    monkeypatch.setattr(config, "_gpu_available", lambda: True)
+    assert config.get_profile().name == "gpu"
+    monkeypatch.setattr(config, "_gpu_available", lambda: False)
+    assert config.get_profile().name == "cpu"
 
 
 def test_data_dir_honours_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path))
-    assert paths.data_dir() == tmp_path.resolve()
-    monkeypatch.delenv(paths.DATA_ENV)
-    assert paths.data_dir() == ROOT / "data"
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path))
+    assert config.data_dir() == tmp_path.resolve()
+    monkeypatch.delenv(config.DATA_ENV)
+    assert config.data_dir() == ROOT / "data"
 
 
 def test_publish_is_silent_outside_the_runner_and_merges_inside(monkeypatch, tmp_path):

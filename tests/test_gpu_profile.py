@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from course_utils import data, train
+from course_utils.config import get_profile
 from course_utils.datasets import camvid
 from course_utils.datasets.common import write_png
 from course_utils.model import build_deeplabv3
 from course_utils.model import resnet as R
-from course_utils.profiles import get_profile
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT_COUNTS = {"train": 4, "val": 2, "test": 2}

@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from course_utils import train as T
+from course_utils.config import get_profile
 from course_utils.datasets.minidrive import build_minidrive
-from course_utils.profiles import get_profile
 
 NUM_CLASSES = 7  # MiniDrive
 

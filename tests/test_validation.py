@@ -108,7 +108,7 @@ def test_input_scale_scales_the_training_crops_source(root):
 
 
 def test_profile_dataset_recipes_apply_by_dataset_name():
-    from course_utils.profiles import get_profile
+    from course_utils.config import get_profile
 
     profile = get_profile("cpu").replace(dataset_recipes={"camvid": {"recipe": "fast", "input_scale": 0.5}})
     cfg = T.TrainConfig.from_profile(profile, dataset="camvid")

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from course_utils import data, experiments, reference_runs, train
-    from course_utils.paths import runs_dir
-    from course_utils.profiles import get_profile
+    from course_utils.config import runs_dir
+    from course_utils.config import get_profile
 
     profile = get_profile()
     variants = {v.name: v for v in experiments.paper_variants(profile)}

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "auto")
     if profile == "auto":
-        from course_utils.profiles import default_profile_name
+        from course_utils.config import default_profile_name
 
         with quiet_native_stderr():  # asking TensorFlow for a GPU starts it
             profile = default_profile_name()
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.store:
         os.environ["COURSE_PROFILE"] = profile
         from course_utils.data import ensure_minidrive
-        from course_utils.profiles import get_profile
+        from course_utils.config import get_profile
 
         t0 = time.perf_counter()
         with quiet_native_stderr():
