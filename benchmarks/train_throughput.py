@@ -122,7 +122,7 @@ def dataset_batches(root: str, pool: int, batch: int, crop):
     import cv2
 
     from course_utils.data import list_pairs, load_info
-    from course_utils.datasets.common import read_image, read_label
+    from course_utils.data.format import read_image, read_label
 
     info = load_info(root)
     pairs = list_pairs(root, "train")

@@ -38,13 +38,13 @@ MAX_TTA_SCALE = 4.0
 
 
 def _int_at_least(low: int):
-    from course_utils.datasets.common import int_at_least
+    from course_utils.datasets.writer import int_at_least
 
     return int_at_least(low)
 
 
 def _float_in(low: float, high: float = float("inf"), low_open: bool = False):
-    from course_utils.datasets.common import float_in
+    from course_utils.datasets.writer import float_in
 
     return float_in(low, high, low_open)
 
@@ -320,9 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dataset_root(name: str | None) -> Path:
-    from course_utils import data
+    from course_utils import datasets
 
-    return data.find_dataset(name)
+    return datasets.find_dataset(name)
 
 
 def _check_splits(splits: list[str] | None, info, root: Path, option: str) -> list[str] | None:
@@ -471,7 +471,7 @@ def _absolute_scales(args) -> tuple[float, ...]:
 def _cmd_evaluate(args) -> int:
     from course_utils import data, evaluate, plotting, report
     from course_utils.config import get_profile
-    from course_utils.datasets.common import check_prepared
+    from course_utils.datasets.writer import check_prepared
     from course_utils.safe_io import check_writable
 
     root = _dataset_root(args.dataset)
@@ -568,7 +568,7 @@ def output_stems(paths: list[Path]) -> list[str]:
 
 def _cmd_predict(args) -> int:
     from course_utils import data, evaluate, plotting
-    from course_utils.datasets.common import write_png
+    from course_utils.data.format import write_png
     from course_utils.safe_io import atomic_path, check_writable
 
     out = check_writable(args.out, folder=True, option="--out")
@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, OSError, ValueError, RuntimeError) as err:  # OSError: not found, permission, disk full
         if args.debug:
             raise
-        from course_utils.datasets.common import one_line
+        from course_utils.datasets.writer import one_line
 
         print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT

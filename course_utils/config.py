@@ -249,6 +249,25 @@ def runs_dir() -> Path:
     return (root / "runs") if root else Path.home() / "deeplabv3-course-runs"
 
 
+# ------------------------------------------------------------------------- datasets
+
+#: Every dataset the course prepares, in the preference order of ``find_dataset("auto")``, with the
+#: command that prepares it into ``{out}`` (``data_scripts/``). The one list of datasets.
+DATASETS: dict[str, str] = {
+    "cityscapes": "python data_scripts/prepare_cityscapes.py --root CITYSCAPES_ROOT --out {out}",
+    "idd": "python data_scripts/prepare_idd.py --root IDD_ROOT --out {out}",
+    "camvid": "python data_scripts/get_camvid.py --out {out}",
+    "minidrive": "python data_scripts/make_minidrive.py --out {out}",
+}
+
+
+def prepare_command(name: str, out: str | os.PathLike | None = None) -> str:
+    """The command that prepares dataset ``name`` into ``out`` (default ``data/<name>``)."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; use one of {', '.join(DATASETS)}.")
+    return DATASETS[name].format(out=out if out is not None else f"data/{name}")
+
+
 # ----------------------------------------------------------- training configuration
 
 RECIPES = ("seed", "paper", "fast")

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import data_dir
+from course_utils.config import DATASETS, data_dir
 
 #: The course's GitHub home (used by the Colab badges and the Colab install cell).
 COURSE_REPO = "deeplabv3-course/deeplabv3-from-scratch"
@@ -22,12 +22,6 @@ PYTHON_RANGE = ((3, 10), (3, 12))
 MIN_TF = (2, 16)
 
 #: Prepared datasets the course knows, with the command that prepares each.
-DATASET_COMMANDS = {
-    "minidrive": "python data_scripts/make_minidrive.py --out data/minidrive",
-    "camvid": "python data_scripts/get_camvid.py --out data/camvid",
-    "idd": "python data_scripts/prepare_idd.py --root IDD_ROOT --out data/idd",
-    "cityscapes": "python data_scripts/prepare_cityscapes.py --root CITYSCAPES_ROOT --out data/cityscapes",
-}
 
 
 def in_colab() -> bool:
@@ -100,6 +94,6 @@ def available_datasets(root: Path | None = None) -> dict[str, bool]:
     """Which prepared datasets exist under the data folder (``<root>/<name>*/dataset.json``)."""
     root = Path(root) if root is not None else data_dir()
     found = {}
-    for name in DATASET_COMMANDS:
+    for name in DATASETS:
         found[name] = any(p.is_file() for p in root.glob(f"{name}*/dataset.json")) if root.is_dir() else False
     return found

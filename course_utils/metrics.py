@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from course_utils.datasets.common import IGNORE_INDEX
+from course_utils.data.format import IGNORE_INDEX
 
 __all__ = [
     "boundary_error_rates",

@@ -30,7 +30,7 @@ The pieces live one concern per module and are re-exported here:
 ``make_callbacks``...), :mod:`course_utils.precision` (dtype policy,
 distribution). Everything runs on every Keras backend (TensorFlow, JAX,
 PyTorch): the input pipeline is ``tf.data`` under TensorFlow and a
-``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.pydataset`).
+``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.data.pydataset`).
 
 Every size comes from the run profile via :meth:`TrainConfig.from_profile`.
 """
@@ -123,7 +123,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
     s = config.input_scale
     scaled_range = (config.scale_range[0] * s, config.scale_range[1] * s)
     if pipeline == "pydataset":
-        from course_utils.pydataset import SegmentationPyDataset
+        from course_utils.data.pydataset import SegmentationPyDataset
 
         train_ds = SegmentationPyDataset(
             root,
@@ -181,7 +181,7 @@ def make_recalibration_batches(config: TrainConfig, dataset_root, info):
         size = scaled_size(int(info.image_size[0]), int(info.image_size[1]), config.input_scale)
     s = config.input_scale
     if _pipeline(config) == "pydataset":
-        from course_utils.pydataset import SegmentationPyDataset
+        from course_utils.data.pydataset import SegmentationPyDataset
 
         if size is not None:
             return SegmentationPyDataset(
@@ -333,7 +333,7 @@ def train(
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, steps, val_steps, info = make_datasets(config, dataset_root)
     num_classes = int(info.num_classes)
-    from course_utils.datasets.common import check_prepared
+    from course_utils.datasets.writer import check_prepared
 
     check_prepared(dataset_root, ("train", "val"), num_classes)  # bad labels: a clear error naming the file
 

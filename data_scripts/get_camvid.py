@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from course_utils.datasets.camvid import CAMVID_URL, download_camvid, prepare_camvid
-from course_utils.datasets.common import add_prepare_arguments, check_out_apart, run_preparation, size_from_args
+from course_utils.datasets.writer import add_prepare_arguments, check_out_apart, run_preparation, size_from_args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,13 +153,16 @@ print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from course_utils.config import DATASETS, prepare_command
+
 found = environment.available_datasets()
-for name, command in environment.DATASET_COMMANDS.items():
-    state = "prepared" if found[name] else "not prepared: " + command
+for name in DATASETS:
+    state = "prepared" if found[name] else "not prepared: " + prepare_command(name)
     print(f"{name:<11} {state}")
 
 # %%
-from course_utils.data import ensure_minidrive, load_info
+from course_utils.data import load_info
+from course_utils.datasets import ensure_minidrive
 from course_utils.results import publish
 
 info = load_info(ensure_minidrive(profile))

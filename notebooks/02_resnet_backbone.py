@@ -50,6 +50,7 @@ import numpy as np
 from prettytable import PrettyTable
 
 from course_utils import checks
+from course_utils.config import get_profile
 from course_utils.environment import in_colab
 from course_utils.model import (
     build_deeplabv3,
@@ -61,7 +62,6 @@ from course_utils.model import (
     stage_strides_and_rates,
 )
 from course_utils.model.resnet import basic_unit, bottleneck_unit, dilate_keras_applications_resnet
-from course_utils.config import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

@@ -51,9 +51,9 @@ from IPython.display import display
 
 from course_utils import atrous, checks
 from course_utils import widgets as explorers
+from course_utils.config import get_profile
 from course_utils.model import build_aspp, default_aspp_rates
 from course_utils.model.layers import ResizeLike  # noqa: F401 (for exercises 4 and 5)
-from course_utils.config import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

@@ -60,11 +60,11 @@ from prettytable import PrettyTable
 
 from course_utils import checks
 from course_utils import widgets as explorers
+from course_utils.config import get_profile
 from course_utils.data import normalize_image
 from course_utils.datasets.minidrive import MINIDRIVE_CLASSES, MINIDRIVE_PALETTE, generate_scene
 from course_utils.model import build_deeplabv3, build_unet, default_aspp_rates, format_report, model_report
 from course_utils.plotting import colorize, legend_handles
-from course_utils.config import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

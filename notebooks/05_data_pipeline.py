@@ -64,14 +64,15 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
+from course_utils.config import DATASETS, get_profile, prepare_command
+from course_utils.datasets import find_dataset
 from course_utils.losses import masked_sparse_ce
-from course_utils.config import get_profile
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(
     f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, "
@@ -131,8 +132,8 @@ plt.show()
 # main one is PASCAL VOC 2012, 21 classes, which the course does not prepare).
 
 # %%
-for name, command in data.PREPARE_COMMANDS.items():
-    print(f"{name:<11} {command.format(out='data/' + name)}")
+for name in DATASETS:
+    print(f"{name:<11} {prepare_command(name)}")
 
 # %% [markdown]
 # ## 2. Class frequency: the data is unbalanced

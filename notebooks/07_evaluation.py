@@ -68,12 +68,13 @@ from course_utils import (
     train,
 )
 from course_utils.config import get_profile
+from course_utils.datasets import find_dataset
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 

@@ -55,12 +55,13 @@ from prettytable import PrettyTable
 
 from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, train
 from course_utils.config import get_profile
+from course_utils.datasets import find_dataset
 from course_utils.results import publish
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 

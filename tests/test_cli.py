@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils.datasets.common import read_image
+from course_utils.data.format import read_image
 from course_utils.datasets.minidrive import build_minidrive
 
 pytestmark = pytest.mark.slow  # every test starts Python + TensorFlow in a subprocess

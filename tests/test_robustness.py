@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from course_utils import __main__ as cli
-from course_utils import data
+from course_utils import data, datasets
 from course_utils import train as T
 from course_utils.datasets import camvid, common
 from course_utils.datasets.minidrive import build_minidrive
@@ -523,7 +523,7 @@ def test_raw_camvid_folder_is_never_an_output(tmp_path, capsys):
     raw = _raw_camvid()
     listing = sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*"))
     with pytest.raises(FileNotFoundError) as err:
-        data.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
+        datasets.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
     assert f"--source {raw}" in str(err.value) and f"--out {raw}`" not in str(err.value)
     for out in (raw, raw / "prepared"):
         assert _script("get_camvid").main(["--source", str(raw), "--out", str(out), "--overwrite"]) == 2

@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
 
     sys.path.insert(0, str(ROOT))
-    from course_utils import data, experiments, reference_runs, train
-    from course_utils.config import runs_dir
-    from course_utils.config import get_profile
+    from course_utils import data, datasets, experiments, reference_runs, train
+    from course_utils.config import get_profile, runs_dir
 
     profile = get_profile()
     variants = {v.name: v for v in experiments.paper_variants(profile)}
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant {unknown[0]!r}; choose from: {', '.join(variants)}")
 
     try:
-        root = data.find_dataset(args.dataset)
+        root = datasets.find_dataset(args.dataset)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

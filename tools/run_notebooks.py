@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.store:
         os.environ["COURSE_PROFILE"] = profile
-        from course_utils.data import ensure_minidrive
         from course_utils.config import get_profile
+        from course_utils.datasets import ensure_minidrive
 
         t0 = time.perf_counter()
         with quiet_native_stderr():

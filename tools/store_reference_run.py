@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from course_utils import data, reference_runs
+    from course_utils import datasets, reference_runs
 
     extra = dict(item.split("=", 1) for item in args.note if "=" in item)
     if args.train is not None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.run_dir / 'best.keras'} not found: train the run first.")
     ref = reference_runs.store_reference_run(
         args.run_dir,
-        data.find_dataset(args.dataset),
+        datasets.find_dataset(args.dataset),
         args.name,
         command=args.command,
         description=args.description,

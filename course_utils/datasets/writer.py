@@ -1,4 +1,4 @@
-"""Shared pieces of every dataset preparer: reading, validating and writing pairs.
+"""Shared pieces of every dataset preparer: validating and writing pairs (reading: :mod:`course_utils.data.format`).
 
 Every preparer (MiniDrive, CamVid, IDD, Cityscapes) ends in the same prepared
 format::
@@ -26,83 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IGNORE_INDEX = 255
-DATASET_JSON = "dataset.json"
-SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 1
-
-
-class BadPairError(ValueError):
-    """One image/label pair cannot be used (unreadable, wrong size, bad label values...)."""
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _decode(path: Path, flags: int) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"File not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    array = cv2.imdecode(data, flags) if data.size else None
-    if array is None:
-        raise BadPairError(
-            f"Cannot decode {path}: the file is empty, truncated or not an image. "
-            "Replace it with a readable image (for a dataset: re-download or re-extract it, "
-            "or let the preparation script leave the pair out with --skip-bad)."
-        )
-    return array
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as an RGB ``uint8`` array of shape ``(H, W, 3)``.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        BadPairError: (a ``ValueError``) the file is unreadable or truncated.
-    """
-    bgr = _decode(Path(path), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_label(path: str | os.PathLike) -> np.ndarray:
-    """Read a single-channel label PNG as a ``uint8`` array of shape ``(H, W)``.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        BadPairError: the file is unreadable/truncated, not single-channel or not 8-bit.
-    """
-    path = Path(path)
-    label = _decode(path, cv2.IMREAD_UNCHANGED)
-    if label.ndim != 2:
-        raise BadPairError(
-            f"Label {path} has shape {label.shape}: labels must be single-channel images of "
-            "class ids (not colour-coded masks)."
-        )
-    if label.dtype != np.uint8:
-        if label.dtype == np.uint16 and label.max(initial=0) <= 255:
-            label = label.astype(np.uint8)
-        else:
-            raise BadPairError(f"Label {path} has dtype {label.dtype}; expected 8-bit class ids.")
-    return label
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an RGB ``(H, W, 3)`` or single-channel ``(H, W)`` ``uint8`` array as PNG."""
-    path = Path(path)
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"write_png expects uint8, got {array.dtype} for {path}")
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover - cv2 only fails on impossible input
-        raise OSError(f"Could not encode {path}")
-    buf.tofile(str(path))
+from course_utils.data.format import (
+    DATASET_JSON,
+    FORMAT_VERSION,
+    IGNORE_INDEX,
+    BadPairError,
+    read_image,
+    read_label,
+    write_png,
+)
 
 
 def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
