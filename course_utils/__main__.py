@@ -15,7 +15,7 @@ Bad input (a missing checkpoint, an unreadable image, a model trained for
 another number of classes, an option out of range, a folder that cannot be
 written) ends with a one-line message and exit status 2, before any long work.
 A finished run is never overwritten unless ``--overwrite`` is given: a new
-folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.runs`).
+folder ``<run-dir>-2`` is used instead (see :mod:`course_utils.training.runs`).
 """
 
 from __future__ import annotations
@@ -339,9 +339,10 @@ def _check_splits(splits: list[str] | None, info, root: Path, option: str) -> li
 def _cmd_train(args) -> int:
     import dataclasses
 
-    from course_utils import data, evaluate, report, runs, train
+    from course_utils import data, evaluate, report, train
     from course_utils.config import get_profile, runs_dir
     from course_utils.safe_io import check_writable
+    from course_utils.training import runs
 
     if args.scale_range is not None and args.scale_range[0] > args.scale_range[1]:
         raise CLIError(f"--scale-range {args.scale_range[0]:g} {args.scale_range[1]:g}: LO must not exceed HI.")

@@ -30,6 +30,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils import devices
+
 PROFILE_ENV = "COURSE_PROFILE"
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 
@@ -53,7 +55,7 @@ class Profile:
         multi_grid: unit rates of the last ResNet stage.
         mixed_precision: ``False`` (float32), ``True`` (``mixed_float16`` on a GPU),
             a policy name, or ``"auto"``: the policy
-            :func:`course_utils.hardware.choose_precision` picks for the device
+            :func:`course_utils.devices.choose_precision` picks for the device
             (bf16 on CPUs with AMX/AVX512-BF16 and on GPUs of compute capability
             >= 8.0, float16 with loss scaling on older GPUs, else float32).
         jit_compile: compile the train step with XLA.
@@ -170,14 +172,6 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def _gpu_available() -> bool:
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - tensorflow is a hard dependency
-        return False
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def default_profile_name() -> str:
     """``gpu`` when TensorFlow sees a GPU, else ``cpu``.
 
@@ -185,11 +179,9 @@ def default_profile_name() -> str:
     CPU-only wheel, say), it says so on stderr, with the fix, instead of
     falling back to ``cpu`` silently.
     """
-    if _gpu_available():
+    if devices.tensorflow_sees_gpu():
         return "gpu"
-    from course_utils.hardware import gpu_visible_but_unused
-
-    message = gpu_visible_but_unused()
+    message = devices.gpu_visible_but_unused()
     if message:
         import sys
 

@@ -74,22 +74,6 @@ def check_versions() -> list[VersionCheck]:
     ]
 
 
-def gpu_description() -> str:
-    """Name and memory of each GPU TensorFlow sees, or a note that there is none."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "no GPU visible to TensorFlow: the cpu profile will be used"
-    lines = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        name = details.get("device_name", gpu.name)
-        cc = details.get("compute_capability")
-        lines.append(f"{name}" + (f" (compute capability {cc[0]}.{cc[1]})" if cc else ""))
-    return "; ".join(lines)
-
-
 def available_datasets(root: Path | None = None) -> dict[str, bool]:
     """Which prepared datasets exist under the data folder (``<root>/<name>*/dataset.json``)."""
     root = Path(root) if root is not None else data_dir()

@@ -28,11 +28,11 @@ from pathlib import Path
 import keras
 
 from course_utils import evaluate, train
-from course_utils.callbacks import tensorboard_available
 from course_utils.config import Profile, runs_dir
 from course_utils.metrics import boundary_error_rates
 from course_utils.notebook_callbacks import Disconnected, LiveCurves, SimulatedDisconnect
 from course_utils.throughput import images_per_second, naive_batches
+from course_utils.training.callbacks import tensorboard_available
 
 __all__ = [
     "run_dir_for",

@@ -30,7 +30,6 @@ import datetime as _dt
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from course_utils.devices import hardware_summary
 
 __all__ = [
     "REFERENCE_DIR",
@@ -166,22 +167,6 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _hardware() -> str:
-    from course_utils.environment import gpu_description
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = gpu_description()
-    gpu = "no GPU" if gpu.startswith("no GPU") else gpu
-    return f"{os.cpu_count()} cores of {cpu}, {gpu}"
-
-
 def _pick_gallery(n_images: int, n: int) -> list[int]:
     """``n`` indices spread evenly over a split of ``n_images``."""
     n = max(1, min(n, n_images))
@@ -257,7 +242,7 @@ def store_reference_run(
         "classes": list(info.classes),
         "palette": [list(map(int, c)) for c in info.palette],
         "command": command,
-        "hardware": hardware or _hardware(),
+        "hardware": hardware or hardware_summary(),
         "wall_seconds": wall_seconds,
         "commit": commit or _git_commit(),
         "date": _dt.date.today().isoformat(),

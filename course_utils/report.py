@@ -1,8 +1,7 @@
-"""Text reports: the performance table and the machine's status.
+"""Text reports: the performance table and per-class IoU.
 
 :func:`performance_table` prints per-split mIoU and pixel accuracy like the
-original notebook's table; :func:`system_status` reports free and used RAM and,
-when TensorFlow sees a GPU, its memory in use.
+original notebook's table. (The machine's status is :func:`course_utils.devices.system_status`.)
 """
 
 from __future__ import annotations
@@ -10,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import psutil
 from prettytable import PrettyTable
 
-__all__ = ["SPLIT_TITLES", "performance_table", "per_class_table", "system_status", "memory_status"]
+__all__ = ["SPLIT_TITLES", "performance_table", "per_class_table"]
 
 SPLIT_TITLES = {"train": "Train", "val": "Validation", "validation": "Validation", "test": "Test"}
 
@@ -64,42 +62,3 @@ def per_class_table(iou: Sequence[float] | np.ndarray, class_names: Sequence[str
         v = float("nan") if value is None else float(value)
         table.add_row([name, "n/a" if np.isnan(v) else f"{v:.{digits}f}"])
     return table
-
-
-def memory_status() -> dict:
-    """RAM and GPU memory figures in GB (GPU entries only when TensorFlow sees a GPU)."""
-    vm = psutil.virtual_memory()
-    gb = 1024**3
-    status: dict = {
-        "ram_free_gb": vm.available / gb,
-        "ram_used_gb": (vm.total - vm.available) / gb,
-        "ram_total_gb": vm.total / gb,
-        "ram_util_percent": float(vm.percent),
-        "gpus": [],
-    }
-    import tensorflow as tf
-
-    for i, _ in enumerate(tf.config.list_physical_devices("GPU")):
-        try:
-            info = tf.config.experimental.get_memory_info(f"GPU:{i}")
-        except (ValueError, RuntimeError):  # not initialised yet / unsupported
-            continue
-        status["gpus"].append({"device": f"GPU:{i}", "used_gb": info["current"] / gb, "peak_gb": info["peak"] / gb})
-    return status
-
-
-def system_status() -> str:
-    """Two lines like the seed notebook: general RAM, then GPU memory (or "no GPU")."""
-    s = memory_status()
-    lines = [
-        f"Gen RAM Free: {s['ram_free_gb']:.2f} GB - Used: {s['ram_used_gb']:.2f} GB - "
-        f"Total: {s['ram_total_gb']:.2f} GB - Util {s['ram_util_percent']:.1f} %"
-    ]
-    if s["gpus"]:
-        for g in s["gpus"]:
-            lines.append(
-                f"GPU RAM ({g['device']}): Used by TensorFlow: {g['used_gb']:.2f} GB - Peak: {g['peak_gb']:.2f} GB"
-            )
-    else:
-        lines.append("GPU: none visible to TensorFlow (training runs on the CPU)")
-    return "\n".join(lines)

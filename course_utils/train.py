@@ -25,9 +25,9 @@ weights), a NaN guard with an explanation, a CSV history, the best model
 as ``best.keras``, TensorBoard logs and a plot of the curves.
 
 The pieces live one concern per module and are re-exported here:
-:mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.schedules`
-(``PolyDecay``), :mod:`course_utils.callbacks` (``NaNGuard``,
-``make_callbacks``...), :mod:`course_utils.precision` (dtype policy,
+:mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.training.recipes`
+(``PolyDecay``), :mod:`course_utils.training.callbacks` (``NaNGuard``,
+``make_callbacks``...), :mod:`course_utils.training.precision` (dtype policy,
 distribution). Everything runs on every Keras backend (TensorFlow, JAX,
 PyTorch): the input pipeline is ``tf.data`` under TensorFlow and a
 ``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.data.pydataset`).
@@ -46,19 +46,16 @@ from pathlib import Path
 
 import keras
 
-from course_utils import runs, safe_io
-from course_utils.callbacks import NaNGuard, make_callbacks, tensorboard_available, trim_csv
+from course_utils import safe_io
 from course_utils.config import RECIPES, TrainConfig
+from course_utils.devices import replicas_in_sync, tensorflow_backend
 from course_utils.losses import MaskedSparseCategoricalCrossentropy, add_l2_regularization, masked_sparse_ce
 from course_utils.metrics import StreamingMeanIoU
-from course_utils.precision import (
-    get_strategy,
-    replicas_in_sync,
-    resolve_precision_policy,
-    tensorflow_backend,
-)
-from course_utils.schedules import PolyDecay
-from course_utils.validation import NativeValidation, recalibrate_batchnorm
+from course_utils.training import precision, runs
+from course_utils.training.callbacks import NaNGuard, make_callbacks, tensorboard_available
+from course_utils.training.precision import get_strategy, resolve_precision_policy
+from course_utils.training.recipes import PolyDecay
+from course_utils.training.validation import NativeValidation, recalibrate_batchnorm
 
 __all__ = [
     "RECIPES",
@@ -137,7 +134,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
             scale_range=scaled_range,
             steps=steps,
         )
-        # native-resolution labels for validation (see course_utils.validation)
+        # native-resolution labels for validation (see course_utils.training.validation)
         val_batch = config.batch_size if info.image_size is not None else 1
         val_ds = SegmentationPyDataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
         return train_ds, val_ds, steps, config.val_steps, info
@@ -153,7 +150,7 @@ def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
         repeat=True,
         scale_range=scaled_range,
     )
-    # Validation batches keep the labels at their native size (see course_utils.validation);
+    # Validation batches keep the labels at their native size (see course_utils.training.validation);
     # images of different sizes cannot share a batch.
     val_batch = config.batch_size if info.image_size is not None else 1
     val_ds = data.make_dataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
@@ -174,7 +171,7 @@ def make_recalibration_batches(config: TrainConfig, dataset_root, info):
     input size; otherwise augmented training crops are used.
     """
     from course_utils import data
-    from course_utils.validation import scaled_size
+    from course_utils.training.validation import scaled_size
 
     size = validation_input_size(config, info)
     if size is None and info.image_size is not None:
@@ -317,12 +314,12 @@ def train(
             inside the strategy scope and the precision policy); default
             :func:`build_model`.
         strategy: a ``tf.distribute`` strategy (TensorFlow backend; default:
-            no distribution) or :class:`~course_utils.precision.NoStrategy`.
+            no distribution) or :class:`~course_utils.training.precision.NoStrategy`.
         callbacks: extra Keras callbacks, run after the course's.
         verbose: passed to ``model.fit``.
         if_finished: when ``run_dir`` holds a finished run: ``"overwrite"``
             (replace its outputs), ``"suffix"`` (train into ``<run_dir>-2``...)
-            or ``"error"`` (see :func:`course_utils.runs.choose_run_dir`).
+            or ``"error"`` (see :func:`course_utils.training.runs.choose_run_dir`).
 
     Returns:
         ``(model, history)``; ``history.terminated_on_nan`` tells whether the
@@ -344,7 +341,7 @@ def train(
 
     policy = resolve_precision_policy(config)
     if config.mixed_precision == "auto":
-        from course_utils.hardware import choose_precision
+        from course_utils.devices import choose_precision
 
         print(f"Precision {policy}: {choose_precision()[1]}.")
     strategy = strategy or get_strategy("default")
@@ -360,11 +357,9 @@ def train(
                 net = model(num_classes)
             replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
             if replicas > 1:
-                from course_utils import distribute
-
-                sync, why = distribute.needs_synchronized_batchnorm(config.batch_size, replicas)
+                sync, why = precision.needs_synchronized_batchnorm(config.batch_size, replicas)
                 if sync:
-                    distribute.use_synchronized_batchnorm(net)
+                    precision.use_synchronized_batchnorm(net)
                     print(f"Synchronized BatchNorm: {why}.")
             out_classes = net.output_shape[-1]
             if out_classes != num_classes:
@@ -387,7 +382,7 @@ def train(
     if choice.action == "overwrite":
         runs.clear_run(run_dir)
     if resumed_epoch is not None:
-        trim_csv(run_dir / "history.csv", resumed_epoch)
+        safe_io.trim_csv(run_dir / "history.csv", resumed_epoch)
     else:
         (run_dir / "history.csv").unlink(missing_ok=True)
     safe_io.atomic_write_text(

@@ -72,9 +72,9 @@ print("Versions: all good")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils.report import system_status
+from course_utils.devices import gpu_description, system_status
 
-print("GPU:", environment.gpu_description())
+print("GPU:", gpu_description())
 print(system_status())
 print("Running on Colab" if environment.in_colab() else "Running locally")
 

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, experiments, metrics, plotting, reference_runs, report, train
+from course_utils import checks_practice, data, devices, experiments, metrics, plotting, reference_runs, train
 from course_utils.config import PROFILES, get_profile
 from course_utils.datasets import find_dataset
 from course_utils.results import publish
@@ -207,7 +207,7 @@ print(table)
 gpu_cfg = train.TrainConfig.from_profile("gpu")
 print(f"gpu profile asks for mixed_precision={gpu_cfg.mixed_precision}, jit_compile={gpu_cfg.jit_compile}")
 print("policy on this machine:", train.resolve_precision_policy(gpu_cfg))
-print(report.system_status())
+print(devices.system_status())
 
 # %% [markdown]
 # ## 4. Callbacks

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import config, environment, results
+from course_utils import config, devices, environment, results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +39,9 @@ def test_profile_from_environment(monkeypatch):
 
 def test_default_profile_follows_the_gpu(monkeypatch):
     monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    monkeypatch.setattr(config, "_gpu_available", lambda: True)
+    monkeypatch.setattr(devices, "tensorflow_sees_gpu", lambda: True)
     assert config.get_profile().name == "gpu"
-    monkeypatch.setattr(config, "_gpu_available", lambda: False)
+    monkeypatch.setattr(devices, "tensorflow_sees_gpu", lambda: False)
     assert config.get_profile().name == "cpu"
 
 
@@ -70,7 +70,7 @@ def test_environment_checks(tmp_path):
     import tensorflow as tf
 
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert ("no GPU visible" in environment.gpu_description()) != has_gpu
+    assert ("no GPU visible" in devices.gpu_description()) != has_gpu
     (tmp_path / "camvid").mkdir()
     (tmp_path / "camvid" / "dataset.json").write_text("{}")
     found = environment.available_datasets(tmp_path)

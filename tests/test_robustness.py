@@ -23,7 +23,9 @@ import pytest
 from course_utils import __main__ as cli
 from course_utils import data, datasets
 from course_utils import train as T
-from course_utils.datasets import camvid, common
+from course_utils.data.format import BadPairError
+from course_utils.datasets import camvid
+from course_utils.datasets import writer as common
 from course_utils.datasets.minidrive import build_minidrive
 
 REPO = Path(__file__).resolve().parent.parent
@@ -281,7 +283,8 @@ def test_hint_for_a_raw_camvid_folder_never_suggests_writing_into_it(tmp_path):
 KILLED_PREPARATION = textwrap.dedent(
     """
     import os, sys
-    from course_utils.datasets import common, minidrive
+    from course_utils.datasets import minidrive
+    from course_utils.datasets import writer as common
     count = [0]
     original = minidrive.write_png
     def dying(path, array):
@@ -337,7 +340,7 @@ KILL_IN_BEST_SAVE = textwrap.dedent(
         return original(self, path, *a, **k)
     keras.Model.save = save
     if kill:  # make every epoch an improvement, so the second one saves
-        safe_io.ModelCheckpoint._should_save_model = lambda self, *a: True
+        callbacks.ModelCheckpoint._should_save_model = lambda self, *a: True
     def tiny(n):
         inp = keras.Input((None, None, 3))
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
@@ -466,7 +469,7 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
     cfg = T.TrainConfig.from_profile(
         "smoke", image_size=(32, 64), eval_size=None, batch_size=4, epochs=1, steps_per_epoch=1, tensorboard=False
     )
-    with pytest.raises(common.BadPairError) as err:
+    with pytest.raises(BadPairError) as err:
         T.train(cfg, bad_root, tmp_path / "run", model=tiny_model, verbose=0)
     message = str(err.value)
     assert str(label) in message and "lists 7 classes" in message and len(message) < 400
@@ -476,20 +479,20 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
 def test_truncated_png_and_class_count_mismatch_are_caught(bad_root):
     image = sorted((bad_root / "val" / "images").glob("*.png"))[0]
     image.write_bytes(image.read_bytes()[:100])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}: the file is truncated"):
+    with pytest.raises(BadPairError, match=f"Cannot decode {image}: the file is truncated"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     image.unlink()
     (bad_root / "val" / "labels" / image.name).unlink()
     label = sorted((bad_root / "train" / "labels").glob("*.png"))[1]
     label.write_bytes(label.read_bytes()[:-40])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {label}"):
+    with pytest.raises(BadPairError, match=f"Cannot decode {label}"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     label.unlink()
     (bad_root / "train" / "images" / label.name).unlink()
     meta = json.loads((bad_root / "dataset.json").read_text())
     meta["classes"], meta["palette"] = meta["classes"][:3], meta["palette"][:3]
     (bad_root / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(common.BadPairError, match=r"dataset.json lists 3 classes"):
+    with pytest.raises(BadPairError, match=r"dataset.json lists 3 classes"):
         common.check_prepared(bad_root, ("train", "val"), 3)
 
 

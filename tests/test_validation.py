@@ -1,4 +1,4 @@
-"""Validation during training: precise BatchNorm and native-resolution scores (course_utils.validation)."""
+"""Validation during training: precise BatchNorm and native-resolution scores (course_utils.training.validation)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from course_utils import data, evaluate
 from course_utils import train as T
-from course_utils import validation as V
 from course_utils.datasets.minidrive import build_minidrive
+from course_utils.training import validation as V
 
 NUM_CLASSES = 7
 

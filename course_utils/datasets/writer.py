@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from course_utils import safe_io
 from course_utils.data.format import (
     DATASET_JSON,
     FORMAT_VERSION,
@@ -48,16 +49,6 @@ def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | No
     return image, label
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 def recover_interrupted(out: str | os.PathLike) -> None:
     """Tidy what a killed preparation of ``out`` left next to it.
 
@@ -72,11 +63,11 @@ def recover_interrupted(out: str | os.PathLike) -> None:
         return
     for p in sorted(parent.glob(f".{out.name}.partial-*")):
         pid = p.name.rsplit(".partial-", 1)[1].split("-")[0]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        if not pid.isdigit() or not safe_io.pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
     for p in sorted(parent.glob(f".{out.name}.old-*")):
         pid = p.name.rsplit(".old-", 1)[1].split("-")[0]
-        if pid.isdigit() and _pid_alive(int(pid)):
+        if pid.isdigit() and safe_io.pid_alive(int(pid)):
             continue
         if not out.exists() and (p / DATASET_JSON).is_file():
             os.replace(p, out)

@@ -1,3 +1,0 @@
-"""Deprecated (one release): the course folders live in :mod:`course_utils.config`."""
-
-__import__("course_utils")._moved(__name__, "course_utils.config")
