@@ -51,3 +51,21 @@ def _moved(old: str, *new: str) -> None:
         raise AttributeError(f"module {old!r} has no attribute {name!r} (it has moved to {' / '.join(new)})")
 
     sys.modules[old].__getattr__ = __getattr__  # type: ignore[method-assign]
+
+
+def _moved_names(old: str, names: dict[str, str]):
+    """A module ``__getattr__`` that serves names moved out of module ``old`` (``{name: "module:attr"}``) for one release."""
+
+    def __getattr__(name: str):
+        if name not in names:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        import importlib
+        import warnings
+
+        module, _, attr = names[name].partition(":")
+        warnings.warn(
+            f"{old}.{name} has moved to {module}.{attr}; use it from there.", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module(module), attr)
+
+    return __getattr__

@@ -339,7 +339,7 @@ def _check_splits(splits: list[str] | None, info, root: Path, option: str) -> li
 def _cmd_train(args) -> int:
     import dataclasses
 
-    from course_utils import data, evaluate, report, train
+    from course_utils import data, evaluate, tables, train
     from course_utils.config import get_profile, runs_dir
     from course_utils.safe_io import check_writable
     from course_utils.training import runs
@@ -443,7 +443,7 @@ def _cmd_train(args) -> int:
             dataset=info.name,
             config=dataclasses.asdict(config),
         )
-        print(report.performance_table(results))
+        print(tables.performance_table(results))
     return 0
 
 
@@ -470,7 +470,7 @@ def _absolute_scales(args) -> tuple[float, ...]:
 
 
 def _cmd_evaluate(args) -> int:
-    from course_utils import data, evaluate, plotting, report
+    from course_utils import data, evaluate, plotting, tables
     from course_utils.config import get_profile
     from course_utils.datasets.writer import check_prepared
     from course_utils.safe_io import check_writable
@@ -533,7 +533,7 @@ def _cmd_evaluate(args) -> int:
         output_stride=args.output_stride,
         recalibrate_bn=args.recalibrate_bn,
     )
-    print(report.performance_table(results))
+    print(tables.performance_table(results))
     if args.plots:
         import matplotlib.pyplot as plt
 

@@ -160,10 +160,10 @@ def check_label_validator(fn: Callable[[np.ndarray, int], bool], seed: int = 0) 
 
 
 def check_poly_lr(fn: Callable[[int], float], base_learning_rate: float, total_steps: int, power: float = 0.9) -> bool:
-    """Check ``fn(step) -> lr`` against :class:`course_utils.train.PolyDecay` at several steps."""
-    from course_utils.train import PolyDecay
+    """Check ``fn(step) -> lr`` against Keras' ``PolynomialDecay`` (the course's poly schedule) at several steps."""
+    from course_utils.training.recipes import poly_schedule
 
-    schedule = PolyDecay(base_learning_rate, total_steps, power=power)
+    schedule = poly_schedule(base_learning_rate, total_steps, power=power)
     steps = sorted({0, 1, total_steps // 3, total_steps // 2, max(total_steps - 1, 0), total_steps})
 
     def student(step):
@@ -199,7 +199,7 @@ def check_checkpoint_monitor(answer: Sequence[str], config, run_dir) -> bool:
     """Check ``(monitor, mode)`` of the callback that keeps the best model."""
     import keras
 
-    from course_utils.train import make_callbacks
+    from course_utils.training.callbacks import make_callbacks
 
     cbs = make_callbacks(config, run_dir, None)
     ckpt = next(c for c in cbs if isinstance(c, keras.callbacks.ModelCheckpoint))

@@ -1,7 +1,9 @@
-"""What sizes a run: the run profiles, the course folders and the training configuration.
+"""What the course has and what sizes a run: the run profiles, the course folders, and the
+tables of datasets, backbones and training recipes.
 
-A leaf of the package (it imports only :mod:`course_utils.devices`): every
-layer above reads its sizes, paths and ``TrainConfig`` from here.
+A leaf of the package (it imports only :mod:`course_utils.devices`): every layer
+above reads its sizes, paths and tables from here, so each fact is written once
+(the training run's own configuration is :class:`course_utils.training.config.TrainConfig`).
 
 Run profiles: one switch that sizes every notebook, script and test.
 
@@ -16,7 +18,7 @@ The environment variable ``COURSE_PROFILE`` selects one of three profiles:
     stride 16, multi-grid (1, 2, 4), on CamVid at its native 360x480 (downloaded
     by ``find_dataset("auto")`` when no real dataset is prepared), mixed
     precision and XLA; sized for about half an hour on a free Colab T4
-    (**estimated**, see :mod:`course_utils.estimate`).
+    (**estimated**, see :mod:`course_utils.model.estimate`).
 
 When the variable is unset the default is ``gpu`` if TensorFlow sees a GPU and
 ``cpu`` otherwise. The same code path runs in all three; only sizes change.
@@ -25,7 +27,6 @@ When the variable is unset the default is ``gpu`` if TensorFlow sees a GPU and
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,153 +261,76 @@ def prepare_command(name: str, out: str | os.PathLike | None = None) -> str:
     return DATASETS[name].format(out=out if out is not None else f"data/{name}")
 
 
-# ----------------------------------------------------------- training configuration
-
-RECIPES = ("seed", "paper", "fast")
-INPUT_PIPELINES = ("auto", "tf.data", "pydataset")
-#: Keras' default BatchNorm momentum; the DeepLabV3 paper uses 0.9997.
-DEFAULT_BN_MOMENTUM = 0.99
+# ------------------------------------------------------------------------ backbones
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run needs besides the dataset and the output folder.
+@dataclass(frozen=True)
+class Backbone:
+    """One ResNet of the course: its depth, unit type and units per stage, and its ImageNet weights.
 
-    Build it with :meth:`from_profile` and change fields with
-    ``dataclasses.replace`` (or keyword overrides to ``from_profile``).
-
-    ``weight_decay`` is the paper's L2 coefficient (the loss term
-    ``weight_decay / 2 * sum(w ** 2)`` on convolution kernels, paper recipe);
-    ``bn_momentum`` the BatchNorm momentum (Keras 0.99, paper 0.9997);
-    ``steps_per_execution`` the train steps run per call into the compiled
-    function (fewer host round trips); ``input_pipeline`` ``"auto"``
-    (``tf.data`` under the TensorFlow backend, else a ``keras.utils.PyDataset``),
-    ``"tf.data"`` or ``"pydataset"``.
+    ``keras_app`` names the ``keras.applications`` class whose ImageNet weights
+    (file ``imagenet_file``, ``imagenet_size`` to download) load into it; ``None``
+    means the backbone trains from scratch only.
     """
 
-    recipe: str = "seed"
-    backbone: str = "resnet18"
-    output_stride: int = 16
-    multi_grid: tuple[int, ...] | None = (1, 2, 4)
-    image_pooling: bool = True
-    weights: str | None = None
-    decoder: bool = False
-    image_size: tuple[int, int] = (120, 240)
-    eval_size: tuple[int, int] | None = None
-    batch_size: int = 8
-    epochs: int = 12
-    steps_per_epoch: int | None = None
-    val_steps: int | None = None
-    learning_rate: float | None = None
-    momentum: float = 0.9
-    poly_power: float = 0.9
-    weight_decay: float = 1e-4
-    bn_momentum: float = DEFAULT_BN_MOMENTUM
-    scale_range: tuple[float, float] = (1.0, 1.0)
-    augment: bool = True
-    class_weighting: bool = False
-    early_stopping_patience: int | None = 5
-    reduce_lr_patience: int = 3
-    reduce_lr_factor: float = 0.2
-    min_learning_rate: float = 1e-6
-    mixed_precision: bool | str = False
-    force_mixed_precision: bool = False
-    jit_compile: bool = False
-    steps_per_execution: int = 1
-    input_pipeline: str = "auto"
-    backup_every: int | str = "epoch"
-    tensorboard: bool = True
-    max_train_images: int | None = None
-    max_val_images: int | None = None
-    seed: int = 42
-    input_scale: float = 1.0
-    recalibrate_bn: int = 10
-    warmup_epochs: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ValueError(f"Unknown recipe {self.recipe!r}; use one of {RECIPES} (e.g. --recipe paper).")
-        if isinstance(self.weights, str) and self.weights.strip().lower() in ("none", "scratch"):
-            self.weights = None  # the command line's spelling of "from scratch" (--weights none)
-        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
-        if self.eval_size is not None:
-            self.eval_size = tuple(int(v) for v in self.eval_size)  # type: ignore[assignment]
-        if self.multi_grid is not None:
-            self.multi_grid = tuple(int(v) for v in self.multi_grid)
-        self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
-        if not self.input_scale > 0:
-            raise ValueError(f"input_scale must be > 0, got {self.input_scale}.")
-        if self.recalibrate_bn < 0:
-            raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn}.")
-        if self.input_pipeline not in INPUT_PIPELINES:
-            raise ValueError(f"Unknown input_pipeline {self.input_pipeline!r}; use one of {INPUT_PIPELINES}.")
-        if int(self.steps_per_execution) < 1:
-            raise ValueError(f"steps_per_execution must be >= 1, got {self.steps_per_execution}.")
-        if not 0.0 <= float(self.bn_momentum) < 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum} (the paper uses 0.9997).")
-
-    @classmethod
-    def from_profile(
-        cls,
-        profile: Profile | str | None = None,
-        recipe: str | None = None,
-        dataset: str | None = None,
-        **overrides,
-    ) -> TrainConfig:
-        """A config sized by a run profile (the active one when ``profile`` is ``None``).
-
-        With ``dataset`` (a prepared dataset's name, e.g. ``"camvid"``) the
-        profile's settings for that dataset (``Profile.dataset_recipes``) replace
-        its generic sizes; ``recipe`` and ``overrides`` win over both. Without
-        any of them the recipe is ``"seed"``.
-
-        Training crops are taken at the dataset's scale with flips and colour
-        jitter (``scale_range=(1, 1)``); the ``paper`` recipe adds random-scale
-        crops (0.5 to 2.0) and turns off early stopping (the poly schedule runs
-        to its end). The backbone weights are the profile's (``"imagenet"`` in
-        ``gpu``) unless ``weights`` is overridden or the backbone has none
-        (ResNet-18/34).
-        """
-        if not isinstance(profile, Profile):
-            profile = get_profile(profile)
-        specific = dict(profile.dataset_recipes.get(dataset, {})) if dataset else {}
-        recipe = recipe or specific.pop("recipe", None) or "seed"
-        specific.pop("recipe", None)
-        values = dict(
-            recipe=recipe,
-            backbone=profile.backbone,
-            output_stride=profile.output_stride,
-            multi_grid=profile.multi_grid,
-            image_size=profile.image_size,
-            eval_size=profile.eval_size,
-            batch_size=profile.batch_size,
-            epochs=profile.epochs,
-            steps_per_epoch=profile.steps_per_epoch,
-            val_steps=profile.val_steps,
-            mixed_precision=profile.mixed_precision,
-            jit_compile=profile.jit_compile,
-            max_val_images=profile.max_eval_images,
-            seed=profile.seed,
-        )
-        if recipe == "paper":
-            values.update(scale_range=(0.5, 2.0), early_stopping_patience=None)
-        if recipe == "fast":
-            values.update(early_stopping_patience=None)
-        values.update(specific)
-        values.update(overrides)
-        if "weights" not in overrides:  # the profile's weights, where the (possibly overridden) backbone has them
-            pretrained = values["backbone"] in ("resnet50", "resnet101")
-            values["weights"] = profile.weights if pretrained else None
-        return cls(**values)
+    depth: int
+    unit: str
+    units: tuple[int, int, int, int]
+    keras_app: str | None = None
+    imagenet_file: str | None = None
+    imagenet_size: str = ""
 
     @property
-    def base_learning_rate(self) -> float:
-        """The recipe's starting learning rate unless ``learning_rate`` is set."""
-        if self.learning_rate is not None:
-            return float(self.learning_rate)
-        return 1e-2 if self.recipe == "paper" else 1e-3
+    def pretrained(self) -> bool:
+        """Whether ImageNet weights exist for it."""
+        return self.keras_app is not None
 
-    def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+#: The one backbone registry: every other list of backbones (CLI choices, model specs, weights) derives from it.
+BACKBONES: dict[str, Backbone] = {
+    "resnet18": Backbone(18, "basic", (2, 2, 2, 2)),
+    "resnet34": Backbone(34, "basic", (3, 4, 6, 3)),
+    "resnet50": Backbone(
+        50, "bottleneck", (3, 4, 6, 3), "ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "95 MB"
+    ),
+    "resnet101": Backbone(
+        101, "bottleneck", (3, 4, 23, 3), "ResNet101", "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "171 MB"
+    ),
+}
+
+
+# -------------------------------------------------------------------------- recipes
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a training recipe decides; :mod:`course_utils.training.recipes` turns it into an optimizer.
+
+    Attributes:
+        optimizer: ``"adam"`` or ``"sgd"`` (with the config's momentum).
+        learning_rate: starting rate unless ``TrainConfig.learning_rate`` is set.
+        poly: the "poly" decay to zero over the run (with the config's warm-up), else a constant rate.
+        l2_loss: the paper's L2 weight decay as a loss term on convolution kernels.
+        plateau: ``ReduceLROnPlateau`` on ``val_miou``.
+        early_stopping: ``EarlyStopping`` on ``val_miou`` (patience from the config).
+        scale_range: random-scale range of the training crops.
+    """
+
+    optimizer: str
+    learning_rate: float
+    poly: bool
+    l2_loss: bool
+    plateau: bool
+    early_stopping: bool
+    scale_range: tuple[float, float] = (1.0, 1.0)
+
+
+#: The one recipe table (``TrainConfig.recipe``): ``seed`` is the original notebook's (fixed), ``paper``
+#: the DeepLabV3 paper's, ``fast`` a fixed short budget (the CPU recipes).
+RECIPES: dict[str, Recipe] = {
+    "seed": Recipe("adam", 1e-3, poly=False, l2_loss=False, plateau=True, early_stopping=True),
+    "paper": Recipe("sgd", 1e-2, poly=True, l2_loss=True, plateau=False, early_stopping=False, scale_range=(0.5, 2.0)),
+    "fast": Recipe("adam", 1e-3, poly=True, l2_loss=False, plateau=False, early_stopping=False),
+}
+#: Keras' default BatchNorm momentum; the DeepLabV3 paper uses 0.9997.
+DEFAULT_BN_MOMENTUM = 0.99

@@ -5,14 +5,13 @@ image pooling or pre-training choice); :func:`paper_variants` lists them for a
 profile, :func:`run_variant` trains one through :func:`course_utils.train.train`
 and reports parameters, seconds per epoch and validation mIoU,
 :func:`run_ablations` runs a list within a compute budget (re-using notebook
-06's run for the reference), and :func:`ablation_table` prints the rows.
+06's run for the reference); :func:`course_utils.tables.ablation_table` prints the rows.
 
 A notebook's run folders live here too (:func:`run_dir_for`, :func:`load_or_train`:
 the best checkpoint of a matching finished run, else a new run). The notebook callbacks live in
-:mod:`course_utils.notebook_callbacks`, boundary errors in
-:mod:`course_utils.metrics`, input-pipeline timing in
-:mod:`course_utils.throughput`, and stored full-size results in
-:mod:`course_utils.reference_runs`. They are re-exported here for old code (deprecated).
+:mod:`course_utils.notebook`, boundary errors in :mod:`course_utils.metrics`,
+input-pipeline timing in :mod:`course_utils.data.throughput`, and stored
+full-size results in :mod:`course_utils.reference_runs`.
 """
 
 from __future__ import annotations
@@ -29,21 +28,10 @@ import keras
 
 from course_utils import evaluate, train
 from course_utils.config import Profile, runs_dir
-from course_utils.metrics import boundary_error_rates
-from course_utils.notebook_callbacks import Disconnected, LiveCurves, SimulatedDisconnect
-from course_utils.throughput import images_per_second, naive_batches
-from course_utils.training.callbacks import tensorboard_available
 
 __all__ = [
     "run_dir_for",
     "load_or_train",
-    "tensorboard_available",
-    "LiveCurves",
-    "SimulatedDisconnect",
-    "Disconnected",
-    "boundary_error_rates",
-    "naive_batches",
-    "images_per_second",
     "Variant",
     "paper_variants",
     "pretrained_weights_file",
@@ -51,9 +39,23 @@ __all__ = [
     "run_variant",
     "run_ablations",
     "live_variant_limit",
-    "ablation_table",
     "train_command",
 ]
+
+# Names notebooks of the previous release read from this module (one release, with a DeprecationWarning).
+__getattr__ = __import__("course_utils")._moved_names(
+    __name__,
+    {
+        "tensorboard_available": "course_utils.training.callbacks:tensorboard_available",
+        "LiveCurves": "course_utils.notebook:LiveCurves",
+        "SimulatedDisconnect": "course_utils.notebook:SimulatedDisconnect",
+        "Disconnected": "course_utils.notebook:Disconnected",
+        "boundary_error_rates": "course_utils.metrics:boundary_error_rates",
+        "naive_batches": "course_utils.data.throughput:naive_batches",
+        "images_per_second": "course_utils.data.throughput:images_per_second",
+        "ablation_table": "course_utils.tables:ablation_table",
+    },
+)
 
 
 # ------------------------------------------------------------ notebook runs
@@ -418,30 +420,3 @@ def live_variant_limit(profile: Profile) -> int | None:
     (``None``: every affordable variant).
     """
     return 1
-
-
-def ablation_table(rows: Sequence[dict], show_status: bool = True):
-    """A PrettyTable of :func:`run_ablations` rows (params in millions, s/epoch, val mIoU)."""
-    from prettytable import PrettyTable
-
-    table = PrettyTable()
-    table.field_names = ["variant", "model", "params (M)", "s / epoch", "val mIoU"] + (
-        ["status"] if show_status else []
-    )
-    for r in rows:
-        row = [
-            r["variant"],
-            r["model"],
-            "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
-            "-" if r.get("seconds_per_epoch") is None else f"{r['seconds_per_epoch']:.1f}",
-            "-" if r.get("val_miou") is None else f"{r['val_miou']:.3f}",
-        ]
-        if show_status:
-            status = r.get("status", "")
-            row.append(status if len(status) <= 60 else status[:57] + "...")
-        table.add_row(row)
-    table.align["variant"] = "l"
-    table.align["model"] = "l"
-    if show_status:
-        table.align["status"] = "l"
-    return table

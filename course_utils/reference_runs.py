@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from course_utils import tables
 from course_utils.devices import hardware_summary
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
     "load_reference_run",
     "store_reference_run",
     "reference_table",
-    "per_class_table",
     "show_reference_run",
     "save_small_png",
 ]
@@ -365,19 +365,6 @@ def reference_table(runs: Sequence[ReferenceRun | str], split: str = "val"):
     return table
 
 
-def per_class_table(run: ReferenceRun | str, split: str = "val"):
-    """A PrettyTable of one run's per-class IoU on ``split``."""
-    from prettytable import PrettyTable
-
-    run = load_reference_run(run) if isinstance(run, str) else run
-    table = PrettyTable()
-    table.field_names = ["class", "IoU"]
-    table.align["class"] = "l"
-    for cls, iou in run.splits[split]["per_class_iou"].items():
-        table.add_row([cls, "absent" if iou is None else f"{iou:.3f}"])
-    return table
-
-
 def show_reference_run(
     run: ReferenceRun | str, parts: Sequence[str] = ("summary", "curves", "gallery"), width: int = 900
 ) -> ReferenceRun:
@@ -390,7 +377,7 @@ def show_reference_run(
             print(run.describe())
             print(reference_table([run]))
         elif part == "per_class":
-            print(per_class_table(run))
+            print(tables.per_class_table(run.splits["val"]["per_class_iou"]))
         elif part == "curves" and run.curves_png.is_file():
             display(Image(data=run.curves_png.read_bytes(), format="png", width=width))
         elif part == "gallery" and run.gallery_png.is_file():

@@ -26,7 +26,7 @@ as ``best.keras``, TensorBoard logs and a plot of the curves.
 
 The pieces live one concern per module and are re-exported here:
 :mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.training.recipes`
-(``PolyDecay``), :mod:`course_utils.training.callbacks` (``NaNGuard``,
+(``make_optimizer``, the poly schedule), :mod:`course_utils.training.callbacks` (``NaNGuard``,
 ``make_callbacks``...), :mod:`course_utils.training.precision` (dtype policy,
 distribution). Everything runs on every Keras backend (TensorFlow, JAX,
 PyTorch): the input pipeline is ``tf.data`` under TensorFlow and a
@@ -47,34 +47,44 @@ from pathlib import Path
 import keras
 
 from course_utils import safe_io
-from course_utils.config import RECIPES, TrainConfig
+from course_utils.config import RECIPES
 from course_utils.devices import replicas_in_sync, tensorflow_backend
-from course_utils.losses import MaskedSparseCategoricalCrossentropy, add_l2_regularization, masked_sparse_ce
+from course_utils.losses import add_l2_regularization, masked_sparse_ce
 from course_utils.metrics import StreamingMeanIoU
 from course_utils.training import precision, runs
-from course_utils.training.callbacks import NaNGuard, make_callbacks, tensorboard_available
+from course_utils.training.callbacks import NaNGuard, make_callbacks
+from course_utils.training.config import TrainConfig
 from course_utils.training.precision import get_strategy, resolve_precision_policy
-from course_utils.training.recipes import PolyDecay
-from course_utils.training.validation import NativeValidation, recalibrate_batchnorm
+from course_utils.training.recipes import make_optimizer
+from course_utils.training.validation import NativeValidation
 
 __all__ = [
-    "RECIPES",
-    "MaskedSparseCategoricalCrossentropy",
-    "masked_sparse_ce",
-    "PolyDecay",
-    "TrainConfig",
-    "get_strategy",
-    "resolve_precision_policy",
-    "make_optimizer",
-    "compile_for_training",
-    "make_callbacks",
     "make_datasets",
+    "validation_input_size",
+    "make_recalibration_batches",
     "build_model",
+    "compile_for_training",
     "train",
-    "NaNGuard",
-    "recalibrate_batchnorm",
-    "tensorboard_available",
 ]
+
+# Names notebooks of the previous release read from this module (one release, with a DeprecationWarning).
+__getattr__ = __import__("course_utils")._moved_names(
+    __name__,
+    {
+        "PolyDecay": "course_utils.training.recipes:poly_schedule",
+        "make_optimizer": "course_utils.training.recipes:make_optimizer",
+        "MaskedSparseCategoricalCrossentropy": "course_utils.losses:MaskedSparseCategoricalCrossentropy",
+        "masked_sparse_ce": "course_utils.losses:masked_sparse_ce",
+        "get_strategy": "course_utils.training.precision:get_strategy",
+        "resolve_precision_policy": "course_utils.training.precision:resolve_precision_policy",
+        "make_callbacks": "course_utils.training.callbacks:make_callbacks",
+        "NaNGuard": "course_utils.training.callbacks:NaNGuard",
+        "recalibrate_batchnorm": "course_utils.training.validation:recalibrate_batchnorm",
+        "tensorboard_available": "course_utils.training.callbacks:tensorboard_available",
+        "TrainConfig": "course_utils.training.config:TrainConfig",
+        "RECIPES": "course_utils.config:RECIPES",
+    },
+)
 
 
 # --------------------------------------------------------------------- data helpers
@@ -243,23 +253,6 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     return model
 
 
-def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam (seed recipe) or SGD + momentum + poly decay (paper recipe).
-
-    The paper's weight decay is not an optimizer setting here:
-    ``keras.optimizers.SGD(weight_decay=...)`` is *decoupled* decay, about 10x
-    weaker than the paper's L2 loss term at momentum 0.9 for the same
-    coefficient. :func:`compile_for_training` adds the L2 term instead.
-    """
-    if config.recipe == "seed":
-        return keras.optimizers.Adam(config.base_learning_rate)
-    warmup = int(round(config.warmup_epochs * total_steps / max(1, config.epochs)))
-    schedule = PolyDecay(config.base_learning_rate, total_steps, power=config.poly_power, warmup_steps=warmup)
-    if config.recipe == "fast":
-        return keras.optimizers.Adam(schedule)
-    return keras.optimizers.SGD(schedule, momentum=config.momentum)
-
-
 def compile_for_training(
     model: keras.Model,
     config: TrainConfig,
@@ -274,7 +267,7 @@ def compile_for_training(
     coefficient divided by the number of replicas). ``jit_compile`` and
     ``steps_per_execution`` come from the config.
     """
-    if config.recipe == "paper" and config.weight_decay:
+    if RECIPES[config.recipe].l2_loss and config.weight_decay:
         add_l2_regularization(model, config.weight_decay, replicas=replicas_in_sync())
     model.compile(
         optimizer=make_optimizer(config, total_steps=total_steps),

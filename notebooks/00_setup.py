@@ -53,9 +53,9 @@ if "google.colab" in sys.modules:  # on Colab, install the course library first
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import checks, environment
+from course_utils import checks, notebook
 
-version_checks = environment.check_versions()
+version_checks = notebook.check_versions()
 for check in version_checks:
     print(check)
 
@@ -76,7 +76,7 @@ from course_utils.devices import gpu_description, system_status
 
 print("GPU:", gpu_description())
 print(system_status())
-print("Running on Colab" if environment.in_colab() else "Running locally")
+print("Running on Colab" if notebook.in_colab() else "Running locally")
 
 # %% [markdown]
 # ## 4. Run profiles
@@ -139,10 +139,10 @@ print("Active profile:", profile.name)
 # ```
 
 # %%
-from course_utils import train
-from course_utils.estimate import estimate_training_time
+from course_utils.model.estimate import estimate_training_time
+from course_utils.training.config import TrainConfig
 
-print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
+print(estimate_training_time(TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
 
 # %% [markdown]
 # ## 5. Datasets on this machine
@@ -155,7 +155,7 @@ print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101
 # NBVAL_IGNORE_OUTPUT
 from course_utils.config import DATASETS, prepare_command
 
-found = environment.available_datasets()
+found = notebook.available_datasets()
 for name in DATASETS:
     state = "prepared" if found[name] else "not prepared: " + prepare_command(name)
     print(f"{name:<11} {state}")
@@ -163,7 +163,7 @@ for name in DATASETS:
 # %%
 from course_utils.data import load_info
 from course_utils.datasets import ensure_minidrive
-from course_utils.results import publish
+from course_utils.notebook import publish
 
 info = load_info(ensure_minidrive(profile))
 print(f"{info.name}: {info.num_classes} classes, images {info.image_size[0]}x{info.image_size[1]}")

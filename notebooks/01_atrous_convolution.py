@@ -52,7 +52,7 @@ from IPython.display import display
 from course_utils import atrous, checks
 from course_utils import widgets as explorers
 from course_utils.config import get_profile
-from course_utils.sample_images import street_scene, to_gray
+from course_utils.data.sample_images import street_scene, to_gray
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

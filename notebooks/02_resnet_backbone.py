@@ -51,7 +51,6 @@ from prettytable import PrettyTable
 
 from course_utils import checks
 from course_utils.config import get_profile
-from course_utils.environment import in_colab
 from course_utils.model import (
     build_deeplabv3,
     build_resnet,
@@ -62,6 +61,7 @@ from course_utils.model import (
     stage_strides_and_rates,
 )
 from course_utils.model.resnet import basic_unit, bottleneck_unit, dilate_keras_applications_resnet
+from course_utils.notebook import in_colab
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()

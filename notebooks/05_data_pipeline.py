@@ -63,11 +63,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
+from course_utils import baselines, checks_practice, data, metrics, plotting
 from course_utils.config import DATASETS, get_profile, prepare_command
+from course_utils.data import throughput
 from course_utils.datasets import find_dataset
 from course_utils.losses import masked_sparse_ce
-from course_utils.results import publish
+from course_utils.notebook import publish
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -328,7 +329,7 @@ print(f"share of the seed's loss from void:   {100 * per_pixel[void].sum() / per
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
 # The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
-# resize, one-hot encode the labels, stack. `experiments.naive_batches` does exactly that (without
+# resize, one-hot encode the labels, stack. `throughput.naive_batches` does exactly that (without
 # any augmentation). `tf.data` decodes and augments several images in parallel in C++ and
 # prepares the next batch while the model trains. Time both on the same files (the numbers depend
 # on the machine and its load).
@@ -336,12 +337,12 @@ print(f"share of the seed's loss from void:   {100 * per_pixel[void].sum() / per
 # %%
 # NBVAL_IGNORE_OUTPUT
 n_batches = max(2, profile.minidrive_counts[0] // profile.batch_size)
-naive = experiments.naive_batches(root, "train", profile.batch_size, profile.image_size)
-rate_naive = experiments.images_per_second(naive, n_batches)
+naive = throughput.naive_batches(root, "train", profile.batch_size, profile.image_size)
+rate_naive = throughput.images_per_second(naive, n_batches)
 fast = data.make_dataset(
     root, "train", profile.batch_size, training=True, image_size=profile.image_size, seed=profile.seed, repeat=True
 )
-rate_fast = experiments.images_per_second(fast, n_batches)
+rate_fast = throughput.images_per_second(fast, n_batches)
 print(f"plain generator (no augmentation): {rate_naive:7.1f} images/s")
 print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast / rate_naive:.1f}x)")
 publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)

@@ -57,10 +57,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, devices, experiments, metrics, plotting, reference_runs, train
+from course_utils import checks_practice, data, devices, experiments, metrics, notebook, plotting, reference_runs, train
 from course_utils.config import PROFILES, get_profile
 from course_utils.datasets import find_dataset
-from course_utils.results import publish
+from course_utils.notebook import publish
+from course_utils.training import callbacks, precision, recipes
+from course_utils.training.callbacks import tensorboard_available
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -91,14 +94,14 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 # sizes either from the run profile.
 
 # %%
-seed_cfg = train.TrainConfig.from_profile(profile, recipe="seed")
-paper_cfg = train.TrainConfig.from_profile(profile, recipe="paper")
+seed_cfg = TrainConfig.from_profile(profile, recipe="seed")
+paper_cfg = TrainConfig.from_profile(profile, recipe="paper")
 steps = train.make_datasets(seed_cfg, root)[2]
 
 table = PrettyTable(["", "seed recipe", "paper recipe"])
 table.align = "l"
 for cfg_name, get in [
-    ("optimizer", lambda c: type(train.make_optimizer(c, steps * c.epochs)).__name__),
+    ("optimizer", lambda c: type(recipes.make_optimizer(c, steps * c.epochs)).__name__),
     ("base learning rate", lambda c: c.base_learning_rate),
     ("schedule", lambda c: "ReduceLROnPlateau(val_miou)" if c.recipe == "seed" else "poly, power 0.9"),
     ("weight decay", lambda c: c.weight_decay if c.recipe == "paper" else "-"),
@@ -121,7 +124,7 @@ print(table)
 
 # %%
 total = 50 * 100  # e.g. 50 epochs of 100 steps
-poly = train.PolyDecay(1e-2, total)
+poly = keras.optimizers.schedules.PolynomialDecay(1e-2, total, end_learning_rate=0.0, power=0.9)
 step_axis = np.arange(0, total + 1, 50)
 drops = np.minimum((step_axis // 100) // 12, 3)  # drops at epochs 12, 24, 36 (illustration)
 plateau_course = np.maximum(1e-3 * 0.2**drops, 1e-6)
@@ -199,20 +202,20 @@ print(table)
 # kernels: fewer launches and memory round trips, typically 10-30 % faster, after a longer first
 # step (compilation).
 #
-# The `gpu` profile turns both on; `train.resolve_precision_policy` applies mixed precision only
+# The `gpu` profile turns both on; `precision.resolve_precision_policy` applies mixed precision only
 # when a GPU or TPU is present (float16 on a CPU is slow), so the same code runs everywhere.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-gpu_cfg = train.TrainConfig.from_profile("gpu")
+gpu_cfg = TrainConfig.from_profile("gpu")
 print(f"gpu profile asks for mixed_precision={gpu_cfg.mixed_precision}, jit_compile={gpu_cfg.jit_compile}")
-print("policy on this machine:", train.resolve_precision_policy(gpu_cfg))
+print("policy on this machine:", precision.resolve_precision_policy(gpu_cfg))
 print(devices.system_status())
 
 # %% [markdown]
 # ## 4. Callbacks
 #
-# `train.make_callbacks` assembles the callbacks of a run, in this order:
+# `callbacks.make_callbacks` assembles the callbacks of a run, in this order:
 #
 # * `BackupAndRestore`: saves weights, optimizer state and position every epoch (or every N steps),
 #   so that an interrupted run continues where it stopped;
@@ -227,13 +230,13 @@ print(devices.system_status())
 with tempfile.TemporaryDirectory() as tmp:
     for cfg in (dataclasses.replace(seed_cfg, tensorboard=False), dataclasses.replace(paper_cfg, tensorboard=False)):
         print(f"{cfg.recipe} recipe:")
-        for cb in train.make_callbacks(cfg, tmp, None):
+        for cb in callbacks.make_callbacks(cfg, tmp, None):
             watched = f"  monitors {cb.monitor} ({cb.mode})" if hasattr(cb, "monitor") else ""
             print(f"  {type(cb).__name__:<20}{watched}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-use_tensorboard = experiments.tensorboard_available()
+use_tensorboard = tensorboard_available()
 print(
     "TensorBoard installed:",
     use_tensorboard,
@@ -244,20 +247,20 @@ print(
 # ## 5. Train, lose the connection, resume
 #
 # On Colab a run can lose its machine at any moment. We simulate that: the run below is stopped
-# half-way through its first epoch by `experiments.SimulatedDisconnect`, which raises an exception
+# half-way through its first epoch by `notebook.SimulatedDisconnect`, which raises an exception
 # as a dropped connection would. `BackupAndRestore` saves every `backup_every` steps, so the backup
 # holds the weights and the optimizer state of that moment. Calling `train()` again with the same
 # run folder resumes: it reloads the backup and repeats the interrupted epoch from its start,
 # with the weights and the optimizer step where they were.
 #
-# `experiments.LiveCurves` redraws the curves after every epoch while the run trains.
+# `notebook.LiveCurves` redraws the curves after every epoch while the run trains.
 
 # %%
 run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3")
 shutil.rmtree(run_dir, ignore_errors=True)  # start this demonstration from scratch
 # the profile's recipe for this dataset (the seed recipe unless the profile has one for it, as
 # the cpu profile has for CamVid); notebooks 07-09 build the same config and reuse this run
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
 steps = train.make_datasets(config, root)[2]
 half = max(1, steps // 2)
 config = dataclasses.replace(config, backup_every=half)
@@ -273,10 +276,10 @@ try:
         config,
         root,
         run_dir,
-        callbacks=[experiments.LiveCurves("first attempt"), experiments.SimulatedDisconnect(half)],
+        callbacks=[notebook.LiveCurves("first attempt"), notebook.SimulatedDisconnect(half)],
         verbose=0,
     )
-except experiments.Disconnected as lost:
+except notebook.Disconnected as lost:
     print("Connection lost:", lost)
 
 # %%
@@ -285,7 +288,7 @@ print("position saved:", (run_dir / "backup" / "training_metadata.json").read_te
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history = train.train(config, root, run_dir, callbacks=[experiments.LiveCurves("resumed run")], verbose=0)
+model, history = train.train(config, root, run_dir, callbacks=[notebook.LiveCurves("resumed run")], verbose=0)
 
 # %%
 done = int(model.optimizer.iterations.numpy())
@@ -434,7 +437,7 @@ for ref_name in ("camvid-cpu", "minidrive-cpu"):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import validation
+from course_utils.training import validation
 
 val_batches = data.make_dataset(root, "val", config.batch_size, training=False)
 val_size = train.validation_input_size(config, info)
@@ -461,7 +464,7 @@ for m in (0.9, 0.99, 0.9997):
 # goes to stderr):
 
 # %%
-guard = train.NaNGuard()
+guard = callbacks.NaNGuard()
 guard.set_model(model)
 guard.on_epoch_end(0, {"loss": float("nan")})
 print("training stopped:", model.stop_training)
@@ -501,7 +504,7 @@ model.stop_training = False
 #
 # ### Exercise 1: the poly learning rate
 # Write `poly_lr(step)` for a base rate of 0.01 over 1000 steps with power 0.9, without
-# `train.PolyDecay` (after the last step the rate stays 0).
+# Keras' `PolynomialDecay` (after the last step the rate stays 0).
 
 
 # %%
@@ -527,7 +530,7 @@ checks_practice.check_total_steps(answer_2, paper_cfg, root)
 
 # %% [markdown]
 # ### Exercise 3: which model is kept?
-# Build the callbacks of `paper_cfg` with `train.make_callbacks(paper_cfg, some_folder, None)`,
+# Build the callbacks of `paper_cfg` with `callbacks.make_callbacks(paper_cfg, some_folder, None)`,
 # find the `keras.callbacks.ModelCheckpoint` among them and store `(monitor, mode)` in `answer_3`.
 
 # %%

@@ -64,12 +64,12 @@ from course_utils import (
     metrics,
     plotting,
     reference_runs,
-    report,
-    train,
+    tables,
 )
 from course_utils.config import get_profile
 from course_utils.datasets import find_dataset
-from course_utils.results import publish
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -86,7 +86,7 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3")
 model, how = experiments.load_or_train(config, root, run_dir)
 print(f"model {how}: {model.name}, {model.count_params():,} parameters")
@@ -96,7 +96,7 @@ print(f"model {how}: {model.name}, {model.count_params():,} parameters")
 #
 # The seed notebook ended with a table of mIoU and accuracy on train, validation and test.
 # `evaluate.evaluate_splits` accumulates one confusion matrix per split (void ignored) and
-# `report.performance_table` prints the same table. The model sees the images as it did in
+# `tables.performance_table` prints the same table. The model sees the images as it did in
 # training (`evaluate.scoring_kwargs`: the run's evaluation size, or its input scale) and the
 # scores are taken against the labels at their own resolution, the honest setting.
 
@@ -109,7 +109,7 @@ print("images evaluated per split:", {split: r.num_images for split, r in result
 # %%
 # NBVAL_IGNORE_OUTPUT
 print(f"DeepLabV3-{config.backbone} on {info.name} ({profile.name} profile)")
-print(report.performance_table(results))
+print(tables.performance_table(results))
 publish(test_miou=results[held_out].miou, test_pixel_accuracy=results[held_out].pixel_accuracy, held_out=held_out)
 
 # %% [markdown]
@@ -245,7 +245,7 @@ publish(tta_gain=tta.miou - plain.miou)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-band_error, inner_error, band_share = experiments.boundary_error_rates(labels, preds, width=3)
+band_error, inner_error, band_share = metrics.boundary_error_rates(labels, preds, width=3)
 print(
     f"error rate near boundaries {band_error:.3f}, elsewhere {inner_error:.3f} "
     f"(the band holds {100 * band_share:.0f} % of the scored pixels)"
@@ -298,7 +298,7 @@ publish(colour_baseline_test_miou=metrics.mean_iou(cm_colour))
 ref = reference_runs.load_reference_run("camvid-cpu")
 print(ref.describe())
 print(reference_runs.reference_table([ref]))
-print(reference_runs.per_class_table(ref))
+print(tables.per_class_table(ref.splits["val"]["per_class_iou"]))
 
 # %%
 fig = plotting.plot_iou_bars(

@@ -53,10 +53,11 @@ import keras
 import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, train
+from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, tables
 from course_utils.config import get_profile
 from course_utils.datasets import find_dataset
-from course_utils.results import publish
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -122,7 +123,7 @@ print(table)
 # %%
 TRAIN_VARIANTS = False  # True: also train every affordable variant live
 
-base = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+base = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 reference = next(v for v in variants if v.name == "reference")
 budget, reference_params = experiments.variant_cost(reference, base.image_size, info.num_classes)
 limit = None if TRAIN_VARIANTS else experiments.live_variant_limit(profile)
@@ -139,7 +140,7 @@ notebook_06_run = experiments.run_dir_for(profile, info.name, "deeplabv3")
 rows = experiments.run_ablations(
     variants, base, root, run_root, max_gmacs=budget, max_trained=limit, reference_run=notebook_06_run
 )
-print(experiments.ablation_table(rows))
+print(tables.ablation_table(rows))
 
 # %%
 for r in rows:

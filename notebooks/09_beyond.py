@@ -57,12 +57,13 @@ import numpy as np
 import tensorflow as tf
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, plotting, train
+from course_utils import checks_practice, data, evaluate, experiments, metrics, plotting
 from course_utils.config import get_profile
 from course_utils.data import write_png
 from course_utils.datasets import find_dataset
 from course_utils.model import build_deeplabv3, format_report, model_report
-from course_utils.results import publish
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -104,7 +105,7 @@ print(
 # NBVAL_IGNORE_OUTPUT
 TRAIN_V3PLUS = profile.name == "smoke"
 
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 score = evaluate.scoring_kwargs(config)
 variants = [("DeepLabV3", config, "deeplabv3")]
 if TRAIN_V3PLUS:
@@ -123,7 +124,7 @@ samples = {}
 for name, m in models.items():
     res = evaluate.evaluate_split(m, root, "val", max_images=profile.max_eval_images, **score)
     samples[name] = evaluate.sample_predictions(m, root, "val", n=min(4, res.num_images), **score)
-    band, inner, _ = experiments.boundary_error_rates(samples[name][1], samples[name][2])
+    band, inner, _ = metrics.boundary_error_rates(samples[name][1], samples[name][2])
     table.add_row([name, f"{res.miou:.4f}", f"{res.pixel_accuracy:.4f}", f"{band:.3f}", f"{inner:.3f}"])
     publish(**{("v3plus" if name.endswith("+") else "v3") + "_val_miou": res.miou})
 print(table)

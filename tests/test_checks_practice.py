@@ -90,7 +90,7 @@ def test_check_poly_lr():
 
 
 def test_check_total_steps(tiny_root):
-    from course_utils.config import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     config = TrainConfig.from_profile("smoke", recipe="paper", batch_size=2, epochs=3, steps_per_epoch=None)
     cp.check_total_steps(3 * math.ceil(5 / 2), config, tiny_root)
@@ -99,7 +99,7 @@ def test_check_total_steps(tiny_root):
 
 
 def test_check_checkpoint_monitor(tmp_path):
-    from course_utils.config import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     config = TrainConfig.from_profile("smoke", recipe="paper", tensorboard=False)
     cp.check_checkpoint_monitor(("val_miou", "max"), config, tmp_path)
@@ -239,8 +239,8 @@ def test_check_best_efficiency():
 def _class_weight_case():
     import dataclasses
 
-    from course_utils.config import TrainConfig
     from course_utils.evaluate import EvaluationResult
+    from course_utils.training.config import TrainConfig
 
     names = ["road", "car", "person", "pole"]
     base = TrainConfig.from_profile("smoke", tensorboard=False)

@@ -121,7 +121,7 @@ def test_train_config_takes_the_profiles_weights():
 
 
 def test_estimated_time_fits_a_free_colab_session():
-    from course_utils.estimate import estimate_training_time
+    from course_utils.model.estimate import estimate_training_time
 
     config = train.TrainConfig.from_profile("gpu")
     est = estimate_training_time(config, 11, camvid.CAMVID_EXPECTED["train"], camvid.CAMVID_EXPECTED["val"], (360, 480))

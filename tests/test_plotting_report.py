@@ -16,7 +16,7 @@ from matplotlib.text import Text
 
 from course_utils import devices
 from course_utils import plotting as P
-from course_utils import report as R
+from course_utils import tables as R
 
 PALETTE = [(128, 64, 128), (70, 130, 180), (0, 0, 142)]
 NAMES = ["road", "sky", "car"]

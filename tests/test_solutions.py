@@ -116,9 +116,9 @@ def tiny_segmenter(classes: int = 3, seed: int = 0):
 
 
 def test_nb06(tmp_path):
-    from course_utils.config import TrainConfig
     from course_utils.datasets.minidrive import build_minidrive
     from course_utils.solutions import nb06
+    from course_utils.training.config import TrainConfig
 
     assert cp.check_poly_lr(lambda s: nb06.poly_lr(s, 0.01, 100), 0.01, 100)
     root = build_minidrive(tmp_path / "minidrive", 5, 2, 0, 32, 64, seed=1)

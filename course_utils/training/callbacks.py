@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 import keras
 
 from course_utils import safe_io
+from course_utils.config import RECIPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.config import TrainConfig
+    from course_utils.training.config import TrainConfig
 
 __all__ = [
     "NaNGuard",
@@ -266,7 +267,7 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
         ),
         CSVLogger(csv_path),
     ]
-    if config.recipe == "seed":
+    if RECIPES[config.recipe].plateau:
         cbs.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_miou",

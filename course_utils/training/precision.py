@@ -37,7 +37,7 @@ import keras
 from course_utils.devices import accelerator_available, tensorflow_backend
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.config import TrainConfig
+    from course_utils.training.config import TrainConfig
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "mirrored", "tpu", "default")
