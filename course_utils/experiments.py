@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 
 from course_utils import evaluate, train
-from course_utils.config import Profile, runs_dir
+from course_utils.config import BACKBONES, Profile, runs_dir
 
 __all__ = [
     "run_dir_for",
@@ -191,14 +191,10 @@ def pretrained_weights_file(backbone: str) -> Path | None:
     Looks in the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``);
     never downloads.
     """
-    names = {
-        "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "resnet101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    }
-    if backbone not in names:
+    if backbone not in BACKBONES or not BACKBONES[backbone].pretrained:
         return None
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    path = home / "models" / names[backbone]
+    path = home / "models" / BACKBONES[backbone].imagenet_file
     return path if path.is_file() else None
 
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 import time
 
+from course_utils.cli.options import CLI_ERRORS, int_at_least, one_line
 from course_utils.datasets.minidrive import build_minidrive
-from course_utils.datasets.writer import CLI_ERRORS, int_at_least, one_line
 
 
 def main(argv: list[str] | None = None) -> int:

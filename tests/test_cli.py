@@ -192,7 +192,7 @@ def test_cli_hides_tensorflow_info_lines_unless_the_user_asks(given, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if given is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = given
-    code = "import os, course_utils.__main__; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    code = "import os, course_utils.cli; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected

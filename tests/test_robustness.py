@@ -1,6 +1,6 @@
 """Nothing lost, nothing silently wrong: bad options, unsafe outputs, kills and bad data (issue 16).
 
-The command line runs in-process (``course_utils.__main__.main``) with the
+The command line runs in-process (``course_utils.cli.main``) with the
 DeepLabV3 builder swapped for a two-layer model, so every case takes seconds;
 kills run in subprocesses like tests/test_train.py's resume test.
 """
@@ -20,9 +20,10 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import __main__ as cli
-from course_utils import data, datasets
+from course_utils import cli, data, datasets
 from course_utils import train as T
+from course_utils.cli import commands
+from course_utils.cli.options import one_line
 from course_utils.data.format import BadPairError
 from course_utils.datasets import camvid
 from course_utils.datasets import writer as common
@@ -405,7 +406,7 @@ def test_predict_gives_same_named_images_distinct_outputs(tiny_root, checkpoint,
     assert fast_cli([*argv, "--checkpoint", str(checkpoint), "--out", str(out), "--dataset", str(tiny_root)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["x-2_mask.png", "x-2_overlay.png", "x_mask.png", "x_overlay.png"]
     assert "renamed" in capsys.readouterr().out
-    assert cli.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
+    assert commands.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
     own = out / "x_mask.png"  # an earlier output given as input, predicted into the same folder
     assert fast_cli(["predict", str(own), str(tmp_path / "a" / "x.png"), "--checkpoint", str(checkpoint),
                      "--out", str(out), "--dataset", str(tiny_root)]) == 2  # fmt: skip
@@ -445,7 +446,7 @@ def test_predict_and_export_refuse_occupied_outputs(tiny_root, checkpoint, tmp_p
 
 def test_os_errors_become_one_line_with_the_path():
     err = PermissionError(13, "Permission denied", "/data/out")
-    assert common.one_line(err).startswith("Permission denied: /data/out. Choose another location")
+    assert one_line(err).startswith("Permission denied: /data/out. Choose another location")
 
 
 # ------------------------------------------------------------- 7. bad data in a prepared dataset

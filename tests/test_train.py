@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from course_utils import train as T
 from course_utils.config import get_profile
-from course_utils.training import callbacks
 from course_utils.datasets.minidrive import build_minidrive
+from course_utils.training import callbacks
 
 NUM_CLASSES = 7  # MiniDrive
 
