@@ -3,7 +3,7 @@
 #   make course     install what is missing, build MiniDrive, run every notebook in the cpu profile
 #                   (gpu where TensorFlow sees one) and print the results; PROFILE=smoke: the
 #                   few-minute mechanics check
-#   make test       install what is missing, lint (ruff), run unit tests + strict `pytest --nbval`
+#   make test       install what is missing, lint (ruff, import layers), run unit tests + strict `pytest --nbval`
 #                   over every notebook
 #   make notebooks  (authors) build each notebooks/NN_*.ipynb from its jupytext script NN_*.py, run it
 #                   in the smoke profile and store its outputs; NB="03 04" for some only
@@ -42,6 +42,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not e2e" $(PARALLEL)

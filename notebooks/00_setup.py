@@ -53,7 +53,8 @@ if "google.colab" in sys.modules:  # on Colab, install the course library first
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import checks, notebook
+from course_utils import exercises, notebook
+from course_utils.exercises import nb00 as ex
 
 version_checks = notebook.check_versions()
 for check in version_checks:
@@ -196,7 +197,7 @@ publish(profile=profile.name, dataset=info.name)
 active_profile = None  # your answer, e.g. "cpu"
 
 # %%
-checks.check_equal(
+exercises.check_equal(
     active_profile, get_profile().name, hint="The line 'Active profile: ...' in section 4.", what="profile name"
 )
 
@@ -209,7 +210,7 @@ checks.check_equal(
 n_batches = None  # your code
 
 # %%
-checks.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_size)
+ex.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_size)
 
 # %% [markdown]
 # ### Exercise 3: memory of one batch
@@ -221,17 +222,17 @@ checks.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_si
 batch_mib = None  # your code
 
 # %%
-checks.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
+ex.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb00.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb00.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("00")  # all of this notebook's solutions; show("00", "batch_megabytes") for one
 # ```

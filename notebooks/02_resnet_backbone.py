@@ -49,8 +49,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks
+from course_utils import exercises
 from course_utils.config import get_profile
+from course_utils.exercises import nb02 as ex
 from course_utils.model import (
     build_deeplabv3,
     build_resnet,
@@ -338,7 +339,7 @@ print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, 
 answer_1 = None  # your answer
 
 # %%
-checks.check_param_count(
+exercises.check_param_count(
     answer_1, unit_model("bottleneck", 256, 64), hint="Weights k*k*C_in*C_out plus C_out biases per convolution."
 )
 
@@ -352,7 +353,7 @@ answer_2 = None  # (height, width)
 
 # %%
 expected = model_report(build_resnet(18, output_stride=8), (480, 640, 3)).stages["stage4"][:2]
-checks.check_output_shape(answer_2, expected, hint="Output stride = input size / feature-map size.")
+exercises.check_output_shape(answer_2, expected, hint="Output stride = input size / feature-map size.")
 
 # %% [markdown]
 # ### Exercise 3: multi-grid at output stride 8
@@ -364,7 +365,7 @@ answer_3 = None  # three rates
 
 # %%
 stage4_rate = stage_strides_and_rates(8)[3][1]
-checks.check_equal(
+exercises.check_equal(
     answer_3,
     tuple(multi_grid_rates(stage4_rate, 3, (1, 2, 4))),
     hint="Multiply the stage's rate by each multi-grid entry.",
@@ -399,17 +400,17 @@ def my_bottleneck_unit(x, filters, strides, rate, name, project):
 
 
 # %%
-checks.check_bottleneck_unit(my_bottleneck_unit)
+ex.check_bottleneck_unit(my_bottleneck_unit)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb02.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb02.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("02")  # all of this notebook's solutions; show("02", "my_bottleneck_unit") for one
 # ```

@@ -49,9 +49,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from course_utils import atrous, checks
+from course_utils import atrous, exercises
 from course_utils import widgets as explorers
 from course_utils.config import get_profile
+from course_utils.exercises import nb03 as ex
 from course_utils.model import build_aspp, default_aspp_rates
 from course_utils.model.layers import ResizeLike  # noqa: F401 (for exercises 4 and 5)
 
@@ -240,7 +241,7 @@ answer_1 = None  # your answer
 
 # %%
 smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
-checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
+exercises.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
 
 # %% [markdown]
 # ### Exercise 2: rates at output stride 8
@@ -251,7 +252,7 @@ checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outsi
 answer_2 = None  # three rates
 
 # %%
-checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
+exercises.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
 
 # %% [markdown]
 # ### Exercise 3: parameters of ASPP by hand
@@ -263,7 +264,7 @@ checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as la
 answer_3 = None  # your answer
 
 # %%
-checks.check_param_count(
+exercises.check_param_count(
     answer_3,
     build_aspp((None, None, 512), rates=(6, 12, 18), filters=256),
     hint="The projection sees 5 x 256 channels; each 3x3 kernel has 9 x 512 x 256 weights.",
@@ -283,7 +284,7 @@ def pooling_branch(features):
 
 
 # %%
-checks.check_pooling_branch(pooling_branch)
+ex.check_pooling_branch(pooling_branch)
 
 # %% [markdown]
 # ### Exercise 5: write ASPP
@@ -310,17 +311,17 @@ def my_aspp(features, rates, filters, name):
 
 
 # %%
-checks.check_aspp_module(my_aspp)
+ex.check_aspp_module(my_aspp)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
 # ```

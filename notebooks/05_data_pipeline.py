@@ -63,10 +63,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from course_utils import baselines, checks_practice, data, metrics, plotting
+from course_utils import baselines, data, metrics, plotting
 from course_utils.config import DATASETS, get_profile, prepare_command
 from course_utils.data import throughput
 from course_utils.datasets import find_dataset
+from course_utils.exercises import nb05 as ex
 from course_utils.losses import masked_sparse_ce
 from course_utils.notebook import publish
 
@@ -428,7 +429,7 @@ accuracy_1 = None  # your code
 miou_1 = None  # your code
 
 # %%
-checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
+ex.check_majority_baseline(accuracy_1, miou_1, counts)
 
 # %% [markdown]
 # ### Exercise 2: class weights
@@ -440,7 +441,7 @@ checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
 weights_2 = None  # your code
 
 # %%
-checks_practice.check_class_weights(weights_2, counts)
+ex.check_class_weights(weights_2, counts)
 
 # %% [markdown]
 # ### Exercise 3: a label validator
@@ -457,17 +458,17 @@ def is_valid_label(label, num_classes):
 
 
 # %%
-checks_practice.check_label_validator(is_valid_label)
+ex.check_label_validator(is_valid_label)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("05")  # all of this notebook's solutions; show("05", "is_valid_label") for one
 # ```

@@ -57,9 +57,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, devices, experiments, metrics, notebook, plotting, reference_runs, train
+from course_utils import data, devices, experiments, metrics, notebook, plotting, reference_runs, train
 from course_utils.config import PROFILES, get_profile
 from course_utils.datasets import find_dataset
+from course_utils.exercises import nb06 as ex
 from course_utils.notebook import publish
 from course_utils.training import callbacks, precision, recipes
 from course_utils.training.callbacks import tensorboard_available
@@ -514,7 +515,7 @@ def poly_lr(step, base=0.01, total=1000, power=0.9):
 
 
 # %%
-checks_practice.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000)
+ex.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000)
 
 # %% [markdown]
 # ### Exercise 2: how long does the poly schedule run?
@@ -526,7 +527,7 @@ checks_practice.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000
 answer_2 = None  # steps per epoch x epochs
 
 # %%
-checks_practice.check_total_steps(answer_2, paper_cfg, root)
+ex.check_total_steps(answer_2, paper_cfg, root)
 
 # %% [markdown]
 # ### Exercise 3: which model is kept?
@@ -538,7 +539,7 @@ answer_3 = None  # (monitor, mode)
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
-    checks_practice.check_checkpoint_monitor(answer_3, paper_cfg, tmp)
+    ex.check_checkpoint_monitor(answer_3, paper_cfg, tmp)
 
 # %% [markdown]
 # ### Exercise 4 (experiment): what the seed's loss does to the gradient
@@ -554,17 +555,17 @@ with tempfile.TemporaryDirectory() as tmp:
 answer_4 = None  # norm of the seed's gradient / norm of the course's gradient
 
 # %%
-checks_practice.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
+ex.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("06")  # all of this notebook's solutions; show("06", "seed_gradient_ratio") for one
 # ```

@@ -57,7 +57,6 @@ from prettytable import PrettyTable
 
 from course_utils import (
     baselines,
-    checks_practice,
     data,
     evaluate,
     experiments,
@@ -68,6 +67,7 @@ from course_utils import (
 )
 from course_utils.config import get_profile
 from course_utils.datasets import find_dataset
+from course_utils.exercises import nb07 as ex
 from course_utils.notebook import publish
 from course_utils.training.config import TrainConfig
 
@@ -154,7 +154,7 @@ n_val = min(info.counts["val"], profile.max_eval_images or info.counts["val"])
 eval_size = config.eval_size or config.image_size
 for batch_size in (1, 2, 4):
     batches = data.make_dataset(root, "val", batch_size, training=False, image_size=eval_size, max_images=n_val)
-    batch_cms = checks_practice.batch_cms_of(model, batches, info.num_classes)
+    batch_cms = ex.batch_cms_of(model, batches, info.num_classes)
     per_batch = [metrics.mean_iou(cm) for cm in batch_cms]
     classes_per_batch = np.mean([np.sum(cm.sum(0) + cm.sum(1) > 0) for cm in batch_cms])
     print(
@@ -371,7 +371,7 @@ def my_mean_iou(cm):
 
 
 # %%
-checks_practice.check_miou_function(my_mean_iou)
+ex.check_miou_function(my_mean_iou)
 
 # %% [markdown]
 # ### Exercise 2: the worst confusion
@@ -383,7 +383,7 @@ checks_practice.check_miou_function(my_mean_iou)
 answer_2 = None  # (true class name, predicted class name)
 
 # %%
-checks_practice.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
+ex.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
 
 
 # %% [markdown]
@@ -401,7 +401,7 @@ def flip_tta(model, images):
 
 # %%
 batch = next(iter(data.make_dataset(root, "val", 2, training=False, image_size=config.eval_size, max_images=2)))[0]
-checks_practice.check_flip_tta(flip_tta, model, batch.numpy())
+ex.check_flip_tta(flip_tta, model, batch.numpy())
 
 
 # %% [markdown]
@@ -421,19 +421,17 @@ def batch_averaged_miou(batch_cms):
 
 # %%
 val_pairs = data.make_dataset(root, "val", 2, training=False, image_size=eval_size, max_images=n_val)
-checks_practice.check_batch_averaged_miou(
-    batch_averaged_miou, checks_practice.batch_cms_of(model, val_pairs, info.num_classes)
-)
+ex.check_batch_averaged_miou(batch_averaged_miou, ex.batch_cms_of(model, val_pairs, info.num_classes))
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb07.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb07.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("07")  # all of this notebook's solutions; show("07", "flip_tta") for one
 # ```

@@ -53,9 +53,10 @@ import keras
 import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, plotting, reference_runs, tables
+from course_utils import data, evaluate, experiments, plotting, reference_runs, tables
 from course_utils.config import get_profile
 from course_utils.datasets import find_dataset
+from course_utils.exercises import nb08 as ex
 from course_utils.notebook import publish
 from course_utils.training.config import TrainConfig
 
@@ -235,7 +236,7 @@ print("or all of them in one go: --variant all")
 answer_1 = None  # number of parameters
 
 # %%
-checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resnet18")
+ex.check_pooling_params(answer_1, info.num_classes, backbone="resnet18")
 
 # %% [markdown]
 # ### Exercise 2: feature-map size at output stride 8
@@ -247,7 +248,7 @@ checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resne
 answer_2 = None  # (height, width)
 
 # %%
-checks_practice.check_stage4_size(answer_2, (513, 513), output_stride=8)
+ex.check_stage4_size(answer_2, (513, 513), output_stride=8)
 
 # %% [markdown]
 # ### Exercise 3: the best value for parameters
@@ -259,7 +260,7 @@ checks_practice.check_stage4_size(answer_2, (513, 513), output_stride=8)
 answer_3 = None  # a variant's name
 
 # %%
-checks_practice.check_best_efficiency(answer_3, rows)
+ex.check_best_efficiency(answer_3, rows)
 
 # %% [markdown]
 # ### Exercise 4 (experiment): class weights and the rare classes
@@ -300,7 +301,7 @@ rare_classes = None  # the two rarest classes' names
 rare_gain = None  # mean IoU change of the rare classes, switched minus reference
 
 # %%
-checks_practice.check_class_weight_experiment(
+ex.check_class_weight_experiment(
     switched_config, switched_result, switched_iou, rare_classes, rare_gain, base, reference_result, train_counts
 )
 
@@ -308,11 +309,11 @@ checks_practice.check_class_weight_experiment(
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb08.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb08.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("08")  # all of this notebook's solutions; show("08", "class_weight_experiment") for one
 # ```

@@ -57,10 +57,11 @@ import numpy as np
 import tensorflow as tf
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, metrics, plotting
+from course_utils import data, evaluate, experiments, metrics, plotting
 from course_utils.config import get_profile
 from course_utils.data import write_png
 from course_utils.datasets import find_dataset
+from course_utils.exercises import nb09 as ex
 from course_utils.model import build_deeplabv3, format_report, model_report
 from course_utils.notebook import publish
 from course_utils.training.config import TrainConfig
@@ -359,7 +360,7 @@ plus = build_deeplabv3(info.num_classes, backbone=profile.backbone, decoder=True
 answer_1 = None  # an output stride
 
 # %%
-checks_practice.check_decoder_stride(answer_1, plus)
+ex.check_decoder_stride(answer_1, plus)
 
 
 # %% [markdown]
@@ -375,7 +376,7 @@ def my_colorize(ids, palette):
 
 
 # %%
-checks_practice.check_colorize(my_colorize, info.palette)
+ex.check_colorize(my_colorize, info.palette)
 
 # %% [markdown]
 # ### Exercise 3: is the export faithful?
@@ -387,7 +388,7 @@ checks_practice.check_colorize(my_colorize, info.palette)
 max_difference = None  # a float
 
 # %%
-checks_practice.check_export_difference(max_difference, model, export_dir / "saved_model", x[0])
+ex.check_export_difference(max_difference, model, export_dir / "saved_model", x[0])
 
 # %% [markdown]
 # ### Exercise 4: the seed's head on Cityscapes
@@ -400,17 +401,17 @@ checks_practice.check_export_difference(max_difference, model, export_dir / "sav
 answer_4 = None  # multiply-accumulates of the seed's head
 
 # %%
-checks_practice.check_head_macs(answer_4, (32, 64), num_classes=19)
+ex.check_head_macs(answer_4, (32, 64), num_classes=19)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb09.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb09.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("09")  # all of this notebook's solutions; show("09", "my_colorize") for one
 # ```
