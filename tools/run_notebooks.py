@@ -7,7 +7,7 @@ Two uses:
   profile (``smoke`` unless ``--profile`` or ``COURSE_PROFILE`` say otherwise)
   without touching the stored files, and prints one table: notebook, status,
   seconds, and the headline numbers each notebook published
-  (:func:`course_utils.results.publish`).
+  (:func:`course_utils.notebook.publish`).
 * ``python tools/run_notebooks.py --store [NOTEBOOK ...]``: for authors after an
   edit. The source of each notebook is its jupytext percent script
   ``notebooks/NN_name.py`` (paired with ``NN_name.ipynb``); ``--store`` builds the
@@ -132,7 +132,7 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from course_utils.results import RESULTS_ENV, read_published
+    from course_utils.notebook import RESULTS_ENV, read_published
 
     nb = load_source(path) if store else nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
