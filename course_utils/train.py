@@ -38,7 +38,6 @@ Every size comes from the run profile via :meth:`TrainConfig.from_profile`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -46,22 +45,21 @@ from pathlib import Path
 
 import keras
 
-from course_utils import safe_io
+from course_utils import data, plotting, safe_io
 from course_utils.config import RECIPES
-from course_utils.devices import replicas_in_sync, tensorflow_backend
+from course_utils.datasets.writer import check_prepared
+from course_utils.devices import choose_precision, replicas_in_sync
 from course_utils.losses import add_l2_regularization, masked_sparse_ce
 from course_utils.metrics import StreamingMeanIoU
 from course_utils.training import precision, runs
 from course_utils.training.callbacks import NaNGuard, make_callbacks
 from course_utils.training.config import TrainConfig
+from course_utils.training.inputs import make_datasets, make_recalibration_batches, validation_input_size
 from course_utils.training.precision import get_strategy, resolve_precision_policy
 from course_utils.training.recipes import make_optimizer
 from course_utils.training.validation import NativeValidation
 
 __all__ = [
-    "make_datasets",
-    "validation_input_size",
-    "make_recalibration_batches",
     "build_model",
     "compile_for_training",
     "train",
@@ -82,155 +80,12 @@ __getattr__ = __import__("course_utils")._moved_names(
         "recalibrate_batchnorm": "course_utils.training.validation:recalibrate_batchnorm",
         "tensorboard_available": "course_utils.training.callbacks:tensorboard_available",
         "TrainConfig": "course_utils.training.config:TrainConfig",
+        "make_datasets": "course_utils.training.inputs:make_datasets",
+        "make_recalibration_batches": "course_utils.training.inputs:make_recalibration_batches",
+        "validation_input_size": "course_utils.training.inputs:validation_input_size",
         "RECIPES": "course_utils.config:RECIPES",
     },
 )
-
-
-# --------------------------------------------------------------------- data helpers
-
-
-def _split_count(info, split: str) -> int:
-    counts = getattr(info, "counts", None) or {}
-    return int(counts.get(split, 0))
-
-
-def _pipeline(config: TrainConfig) -> str:
-    """``"tf.data"`` or ``"pydataset"``: the config's choice, ``"auto"`` resolved by the backend."""
-    if config.input_pipeline == "auto":
-        return "tf.data" if tensorflow_backend() else "pydataset"
-    return config.input_pipeline
-
-
-def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
-    """Training and validation pipelines plus their step counts.
-
-    Returns:
-        ``(train_ds, val_ds, steps_per_epoch, val_steps, info)``; the training
-        set repeats forever (``steps_per_epoch`` bounds each epoch) so that the
-        optimizer step, the poly schedule and resumed runs agree.
-    """
-    from course_utils import data
-
-    pipeline = _pipeline(config)
-    root = Path(dataset_root)
-    info = data.load_info(root)
-    n_train = _split_count(info, "train")
-    n_val = _split_count(info, "val")
-    if n_train == 0:
-        raise ValueError(f"{root / 'dataset.json'} lists no 'train' images; prepare the dataset again.")
-    if n_val == 0:
-        raise ValueError(
-            f"{root / 'dataset.json'} lists no 'val' images; training monitors val_miou, so prepare a "
-            "dataset with a validation split."
-        )
-    if config.max_train_images:
-        n_train = min(n_train, config.max_train_images)
-    steps = config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
-    s = config.input_scale
-    scaled_range = (config.scale_range[0] * s, config.scale_range[1] * s)
-    if pipeline == "pydataset":
-        from course_utils.data.pydataset import SegmentationPyDataset
-
-        train_ds = SegmentationPyDataset(
-            root,
-            "train",
-            config.batch_size,
-            training=True,
-            image_size=config.image_size,
-            augment=config.augment,
-            seed=config.seed,
-            max_images=config.max_train_images,
-            scale_range=scaled_range,
-            steps=steps,
-        )
-        # native-resolution labels for validation (see course_utils.training.validation)
-        val_batch = config.batch_size if info.image_size is not None else 1
-        val_ds = SegmentationPyDataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
-        return train_ds, val_ds, steps, config.val_steps, info
-    train_ds = data.make_dataset(
-        root,
-        "train",
-        config.batch_size,
-        training=True,
-        image_size=config.image_size,
-        augment=config.augment,
-        seed=config.seed,
-        max_images=config.max_train_images,
-        repeat=True,
-        scale_range=scaled_range,
-    )
-    # Validation batches keep the labels at their native size (see course_utils.training.validation);
-    # images of different sizes cannot share a batch.
-    val_batch = config.batch_size if info.image_size is not None else 1
-    val_ds = data.make_dataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
-    return train_ds, val_ds, steps, config.val_steps, info
-
-
-def validation_input_size(config: TrainConfig, info) -> tuple[int, int] | None:
-    """The ``(h, w)`` the model sees at validation, or ``None`` for "native x ``input_scale``"."""
-    if config.eval_size is not None:
-        return tuple(config.eval_size)
-    return None
-
-
-def make_recalibration_batches(config: TrainConfig, dataset_root, info):
-    """Training images as the model sees them at validation (no augmentation), shuffled, for precise BN.
-
-    For a split of one image size the whole images are resized to the validation
-    input size; otherwise augmented training crops are used.
-    """
-    from course_utils import data
-    from course_utils.training.validation import scaled_size
-
-    size = validation_input_size(config, info)
-    if size is None and info.image_size is not None:
-        size = scaled_size(int(info.image_size[0]), int(info.image_size[1]), config.input_scale)
-    s = config.input_scale
-    if _pipeline(config) == "pydataset":
-        from course_utils.data.pydataset import SegmentationPyDataset
-
-        if size is not None:
-            return SegmentationPyDataset(
-                dataset_root,
-                "train",
-                config.batch_size,
-                training=False,
-                image_size=size,
-                max_images=config.max_train_images,
-            )
-        return SegmentationPyDataset(
-            dataset_root,
-            "train",
-            config.batch_size,
-            training=True,
-            image_size=config.image_size,
-            seed=config.seed,
-            max_images=config.max_train_images,
-            scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
-        )
-    if size is not None:
-        return data.make_dataset(
-            dataset_root,
-            "train",
-            config.batch_size,
-            training=False,
-            image_size=size,
-            shuffle=True,
-            seed=config.seed,
-            max_images=config.max_train_images,
-        )
-    return data.make_dataset(
-        dataset_root,
-        "train",
-        config.batch_size,
-        training=True,
-        image_size=config.image_size,
-        seed=config.seed,
-        max_images=config.max_train_images,
-        cache=False,
-        scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
-    )
 
 
 # ------------------------------------------------------------------ model / optim
@@ -323,31 +178,50 @@ def train(
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, steps, val_steps, info = make_datasets(config, dataset_root)
     num_classes = int(info.num_classes)
-    from course_utils.datasets.writer import check_prepared
-
     check_prepared(dataset_root, ("train", "val"), num_classes)  # bad labels: a clear error naming the file
+    resumed_epoch = _resumed_epoch(run_dir, config, dataset_root, info)
+    strategy = strategy or get_strategy("default")
+    net, policy = _build_and_compile(config, dataset_root, num_classes, steps, strategy, model)
+    _prepare_run_dir(run_dir, choice.action, resumed_epoch)
+    _write_config(run_dir, config, dataset_root, info, policy, strategy.num_replicas_in_sync, steps, net)
+    cbs = _run_callbacks(config, dataset_root, run_dir, resumed_epoch, info, val_ds, val_steps)
+    nan_guard = next(c for c in cbs if isinstance(c, NaNGuard))
+    history = net.fit(
+        train_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=[*cbs, *callbacks],
+        verbose=verbose,
+        shuffle=False,  # the input pipeline shuffles
+    )
+    history.terminated_on_nan = nan_guard.triggered_at is not None  # type: ignore[attr-defined]
+    history.run_dir = run_dir  # type: ignore[attr-defined]
+    _finish(net, run_dir, history.terminated_on_nan)
+    return net, history
 
+
+def _resumed_epoch(run_dir: Path, config: TrainConfig, dataset_root, info) -> int | None:
+    """The epoch an unfinished run in ``run_dir`` resumes at (its backup), after checking it matches; else None."""
     meta = run_dir / "backup" / "training_metadata.json"
     resumed_epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else None
     if resumed_epoch is not None:
         runs.check_resume(run_dir, config.to_dict(), Path(dataset_root).name, list(info.classes))
+    return resumed_epoch
 
+
+def _build_and_compile(config: TrainConfig, dataset_root, num_classes: int, steps: int, strategy, model):
+    """The model built (or given) and compiled under the precision policy and the strategy's scope."""
     policy = resolve_precision_policy(config)
     if config.mixed_precision == "auto":
-        from course_utils.devices import choose_precision
-
         print(f"Precision {policy}: {choose_precision()[1]}.")
-    strategy = strategy or get_strategy("default")
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         with strategy.scope():
             if model is None:
                 net = build_model(config, num_classes)
-            elif isinstance(model, keras.Model):
-                net = model
             else:
-                net = model(num_classes)
+                net = model if isinstance(model, keras.Model) else model(num_classes)
             replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
             if replicas > 1:
                 sync, why = precision.needs_synchronized_batchnorm(config.batch_size, replicas)
@@ -362,71 +236,68 @@ def train(
                 )
             class_weights = None
             if config.class_weighting:
-                from course_utils import data
-
                 freqs = data.class_frequencies(dataset_root, "train", num_classes)
                 class_weights = [float(w) for w in data.class_weights(freqs)]
             compile_for_training(net, config, num_classes, steps * config.epochs, class_weights)
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
+    return net, policy
 
-    run_dir.mkdir(parents=True, exist_ok=True)  # only now: a validation failure leaves no empty folder
+
+def _prepare_run_dir(run_dir: Path, action: str, resumed_epoch: int | None) -> None:
+    """Create the folder (only now: a validation failure leaves none), clear an overwritten run, trim the CSV."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     safe_io.remove_stale_temps(run_dir)
-    if choice.action == "overwrite":
+    if action == "overwrite":
         runs.clear_run(run_dir)
     if resumed_epoch is not None:
         safe_io.trim_csv(run_dir / "history.csv", resumed_epoch)
     else:
         (run_dir / "history.csv").unlink(missing_ok=True)
-    safe_io.atomic_write_text(
-        run_dir / "config.json",
-        json.dumps(
-            {
-                "config": config.to_dict(),
-                "dataset": str(Path(dataset_root).name),
-                "num_classes": num_classes,
-                "classes": list(getattr(info, "classes", [])),
-                "precision_policy": policy,
-                "replicas": strategy.num_replicas_in_sync,
-                "steps_per_epoch": steps,
-                "params": int(net.count_params()),
-            },
-            indent=2,
-        ),
-    )
+
+
+def _write_config(run_dir: Path, config: TrainConfig, dataset_root, info, policy, replicas, steps, net) -> None:
+    """``config.json``: what a resume, ``load_or_train`` and the evaluation read back."""
+    record = {
+        "config": config.to_dict(),
+        "dataset": str(Path(dataset_root).name),
+        "num_classes": int(info.num_classes),
+        "classes": list(getattr(info, "classes", [])),
+        "precision_policy": policy,
+        "replicas": replicas,
+        "steps_per_epoch": steps,
+        "params": int(net.count_params()),
+    }
+    safe_io.atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2))
+
+
+def _run_callbacks(config: TrainConfig, dataset_root, run_dir: Path, resumed_epoch, info, val_ds, val_steps):
+    """The recipe's callbacks with the validation inserted right after the backup.
+
+    Validation runs as a callback: precise BatchNorm statistics, then scores at the labels'
+    native resolution, written into the logs every later callback reads.
+    """
     cbs = make_callbacks(config, run_dir, resumed_epoch)
-    # Validation runs as a callback right after the backup: precise BatchNorm statistics, then
-    # scores at the labels' native resolution, written into the logs every later callback reads.
     recal = make_recalibration_batches(config, dataset_root, info) if config.recalibrate_bn else None
-    cbs.insert(
-        1,
-        NativeValidation(
-            val_ds,
-            num_classes,
-            input_scale=config.input_scale,
-            input_size=validation_input_size(config, info),
-            recalibration_batches=recal,
-            recalibration_steps=config.recalibrate_bn,
-            max_batches=val_steps,
-        ),
+    validation = NativeValidation(
+        val_ds,
+        int(info.num_classes),
+        input_scale=config.input_scale,
+        input_size=validation_input_size(config, info),
+        recalibration_batches=recal,
+        recalibration_steps=config.recalibrate_bn,
+        max_batches=val_steps,
     )
-    nan_guard = next(c for c in cbs if isinstance(c, NaNGuard))
-    history = net.fit(
-        train_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        callbacks=[*cbs, *callbacks],
-        verbose=verbose,
-        shuffle=False,  # the input pipeline shuffles
-    )
-    history.terminated_on_nan = nan_guard.triggered_at is not None  # type: ignore[attr-defined]
-    history.run_dir = run_dir  # type: ignore[attr-defined]
-    if not history.terminated_on_nan:
+    cbs.insert(1, validation)
+    return cbs
+
+
+def _finish(net: keras.Model, run_dir: Path, diverged: bool) -> None:
+    """``final.keras`` (unless the loss diverged) and ``curves.png``."""
+    if not diverged:
         with safe_io.atomic_path(run_dir / "final.keras") as tmp:
             net.save(tmp)
     try:
-        from course_utils import plotting
-
         fig = plotting.plot_history(run_dir / "history.csv")
         with safe_io.atomic_path(run_dir / "curves.png") as tmp:
             fig.savefig(tmp, dpi=90, format="png")
@@ -435,4 +306,3 @@ def train(
         plt.close(fig)
     except (ValueError, FileNotFoundError) as err:  # an empty history (stopped in epoch 1)
         print(f"No training curves drawn: {err}", file=sys.stderr)
-    return net, history

@@ -62,7 +62,7 @@ from course_utils.config import PROFILES, get_profile
 from course_utils.datasets import find_dataset
 from course_utils.exercises import nb06 as ex
 from course_utils.notebook import publish
-from course_utils.training import callbacks, precision, recipes
+from course_utils.training import callbacks, inputs, precision, recipes
 from course_utils.training.callbacks import tensorboard_available
 from course_utils.training.config import TrainConfig
 
@@ -97,7 +97,7 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 # %%
 seed_cfg = TrainConfig.from_profile(profile, recipe="seed")
 paper_cfg = TrainConfig.from_profile(profile, recipe="paper")
-steps = train.make_datasets(seed_cfg, root)[2]
+steps = inputs.make_datasets(seed_cfg, root)[2]
 
 table = PrettyTable(["", "seed recipe", "paper recipe"])
 table.align = "l"
@@ -262,7 +262,7 @@ shutil.rmtree(run_dir, ignore_errors=True)  # start this demonstration from scra
 # the profile's recipe for this dataset (the seed recipe unless the profile has one for it, as
 # the cpu profile has for CamVid); notebooks 07-09 build the same config and reuse this run
 config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
-steps = train.make_datasets(config, root)[2]
+steps = inputs.make_datasets(config, root)[2]
 half = max(1, steps // 2)
 config = dataclasses.replace(config, backup_every=half)
 print(
@@ -441,13 +441,13 @@ for ref_name in ("camvid-cpu", "minidrive-cpu"):
 from course_utils.training import validation
 
 val_batches = data.make_dataset(root, "val", config.batch_size, training=False)
-val_size = train.validation_input_size(config, info)
+val_size = inputs.validation_input_size(config, info)
 bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
 for layer in bns:
     layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
     layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
 stale_loss, stale_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
-used = validation.recalibrate_batchnorm(model, train.make_recalibration_batches(config, root, info), 10)
+used = validation.recalibrate_batchnorm(model, inputs.make_recalibration_batches(config, root, info), 10)
 fresh_loss, fresh_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
 print(f"stale statistics:       val loss {stale_loss:8.2f}, val mIoU {metrics.mean_iou(stale_cm):.3f}")
 print(f"re-estimated ({used} batches): val loss {fresh_loss:8.2f}, val mIoU {metrics.mean_iou(fresh_cm):.3f}")

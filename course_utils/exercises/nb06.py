@@ -40,7 +40,7 @@ def check_poly_lr(fn: Callable[[int], float], base_learning_rate: float, total_s
 
 def check_total_steps(answer: int, config, dataset_root) -> bool:
     """Check the number of optimizer steps of a run (what the poly schedule decays over)."""
-    from course_utils.train import make_datasets
+    from course_utils.training.inputs import make_datasets
 
     if is_empty(answer):
         return not_attempted("set the number of steps (it is still None)")
