@@ -35,7 +35,6 @@ __all__ = [
     "tile_windows",
     "predict_proba",
     "predict_image",
-    "confusion_update",
     "evaluate_split",
     "evaluate_splits",
     "scoring_kwargs",
@@ -321,51 +320,15 @@ def predict_image(
 # -------------------------------------------------------------------- evaluation
 
 
-def confusion_update(labels, probs, num_classes: int, ignore_index: int | None = M.IGNORE_INDEX):
-    """Confusion-matrix counts of one batch, computed where ``probs`` live (backend-agnostic ``keras.ops``).
-
-    ``pred = argmax(probs)``; every pixel whose label is neither
-    ``ignore_index`` nor outside ``[0, C)`` adds one to bin ``label * C + pred``
-    (one ``bincount``); the others go to an extra bin ``C * C`` that is dropped.
-    Only the ``C x C`` counts, and the number of out-of-range labels, need to
-    reach the host: not the ``[B, H, W, C]`` float32 probabilities (about
-    160 MB for one 1024x2048 Cityscapes image with 19 classes).
-
-    Args:
-        labels: int class ids ``[B, H, W]`` (``ignore_index`` marks void).
-        probs: scores ``[B, H, W, C]`` (probabilities or logits).
-        num_classes: ``C``.
-        ignore_index: the void label (``None``: none).
-
-    Returns:
-        ``(counts, bad, bad_value)``: int32 ``[C, C]`` counts (rows: truth,
-        columns: prediction), the number of labels outside ``[0, C)`` that are
-        not void, and the largest such label (``-1`` when there is none).
-    """
-    ops = keras.ops
-    c = int(num_classes)
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    pred = ops.reshape(ops.cast(ops.argmax(probs, axis=-1), "int32"), (-1,))
-    keep = ops.ones_like(labels, dtype="bool") if ignore_index is None else ops.not_equal(labels, ignore_index)
-    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, c))
-    bad = ops.logical_and(keep, ops.logical_not(in_range))
-    valid = ops.logical_and(keep, in_range)
-    index = ops.where(valid, labels * c + pred, c * c)
-    counts = ops.bincount(index, minlength=c * c + 1)[: c * c]
-    bad_count = ops.sum(ops.cast(bad, "int32"))
-    bad_value = ops.max(ops.where(bad, labels, -1))
-    return ops.reshape(ops.cast(counts, "int32"), (c, c)), bad_count, bad_value
-
-
 _CONFUSION_FNS: dict = {}
 
 
 def _confusion_fn(num_classes: int, ignore_index: int | None):
-    """:func:`confusion_update` traced once per ``(C, ignore_index)`` (a ``tf.function``)."""
+    """:func:`course_utils.metrics.confusion_counts` traced once per ``(C, ignore_index)`` (a ``tf.function``)."""
     key = (int(num_classes), ignore_index)
     fn = _CONFUSION_FNS.get(key)
     if fn is None:
-        fn = tf.function(lambda y, p: confusion_update(y, p, *key), reduce_retracing=True)
+        fn = tf.function(lambda y, p: M.confusion_counts(y, p, *key), reduce_retracing=True)
         _CONFUSION_FNS[key] = fn
     return fn
 
@@ -378,10 +341,7 @@ def _batch_confusion(labels, probs, num_classes: int, ignore_index: int | None) 
     """
     counts, bad, bad_value = _confusion_fn(num_classes, ignore_index)(labels, probs)
     if int(bad):
-        raise ValueError(
-            f"confusion_matrix: label value {int(bad_value)} is outside [0, {num_classes}) and is not "
-            f"the ignore index {ignore_index}; map unknown labels to {M.IGNORE_INDEX} or fix num_classes."
-        )
+        raise M.label_range_error(int(bad_value), num_classes, ignore_index)
     return counts.numpy().astype(np.int64)
 
 

@@ -169,7 +169,7 @@ def test_device_confusion_equals_the_numpy_confusion_matrix():
     got = E._batch_confusion(tf.constant(labels), tf.constant(probs), c, M.IGNORE_INDEX)
     np.testing.assert_array_equal(got, M.confusion_matrix(labels, probs.argmax(-1), c))
     assert got.dtype == np.int64 and got.sum() == (labels != M.IGNORE_INDEX).sum()
-    counts, bad, _ = E.confusion_update(labels, probs, c, None)  # no void: 255 is then a bad label
+    counts, bad, _ = M.confusion_counts(labels, probs, c, None)  # no void: 255 is then a bad label
     assert int(bad) == (labels == M.IGNORE_INDEX).sum()
     labels[0, 0, 0] = 9
     with pytest.raises(ValueError, match="label value 9 is outside"):
