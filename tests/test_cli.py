@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from course_utils.data.format import read_image
-from course_utils.datasets.minidrive import build_minidrive
 
 pytestmark = pytest.mark.slow  # every test starts Python + TensorFlow in a subprocess
 
@@ -34,8 +33,8 @@ def _last_line(stderr: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=9)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=9)
 
 
 @pytest.fixture(scope="module")

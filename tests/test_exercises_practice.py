@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from course_utils import metrics
-from course_utils.datasets.minidrive import build_minidrive
 from course_utils.exercises import nb05 as ex05
 from course_utils.exercises import nb06 as ex06
 from course_utils.exercises import nb07 as ex07
@@ -19,8 +18,8 @@ from course_utils.exercises.core import ExerciseError
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 5, 2, 0, 32, 64, seed=1)
+def tiny_root(tiny_dataset):
+    return tiny_dataset(5, 2, 0, 32, 64, seed=1)
 
 
 def tiny_model(classes: int = 3) -> keras.Model:

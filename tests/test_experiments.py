@@ -12,13 +12,12 @@ import pytest
 
 from course_utils import experiments, tables
 from course_utils.config import get_profile
-from course_utils.datasets.minidrive import build_minidrive
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
+def tiny_root(tiny_dataset) -> Path:
     """A MiniDrive of 4 train, 2 val and 2 test scenes at 32x64."""
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 4, 2, 2, 32, 64, seed=3)
+    return tiny_dataset(4, 2, 2, 32, 64, seed=3)
 
 
 def tiny_config(**changes):

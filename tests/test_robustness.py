@@ -39,8 +39,8 @@ def tiny_model(num_classes: int) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=5)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=5)
 
 
 @pytest.fixture(scope="module")

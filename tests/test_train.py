@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from course_utils import train as T
 from course_utils.config import get_profile
-from course_utils.datasets.minidrive import build_minidrive
 from course_utils.training import callbacks
 
 NUM_CLASSES = 7  # MiniDrive
@@ -31,8 +30,8 @@ def tiny_model(num_classes: int) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=3)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=3)
 
 
 def tiny_config(**kw) -> T.TrainConfig:

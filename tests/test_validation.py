@@ -11,15 +11,14 @@ import pytest
 
 from course_utils import data, evaluate
 from course_utils import train as T
-from course_utils.datasets.minidrive import build_minidrive
 from course_utils.training import validation as V
 
 NUM_CLASSES = 7
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 48, 64, seed=5)
+def root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 48, 64, seed=5)
 
 
 def bn_model() -> keras.Model:
