@@ -38,7 +38,6 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "datasets/minidrive.py:generate_scene",
     "reference_runs.py:store_reference_run",
-    "train.py:train",
     "data/pipeline.py:make_dataset",
     "exercises/nb08.py:check_class_weight_experiment",
     "experiments.py:run_ablations",
@@ -53,7 +52,6 @@ LONG_MODULES = {
     "datasets/writer.py",
     "devices.py",
     "experiments.py",
-    "train.py",
 }
 
 
