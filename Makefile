@@ -3,7 +3,7 @@
 #   make course     install what is missing, build MiniDrive, run every notebook in the cpu profile
 #                   (gpu where TensorFlow sees one) and print the results; PROFILE=smoke: the
 #                   few-minute mechanics check
-#   make test       install what is missing, lint (ruff), run unit tests + strict `pytest --nbval`
+#   make test       install what is missing, lint (ruff, import layers), run unit tests + strict `pytest --nbval`
 #                   over every notebook
 #   make test-backends  the model builds, trains, evaluates and predicts under TensorFlow, JAX and
 #                   PyTorch (those installed; installs the [backends] extra)
@@ -53,6 +53,7 @@ test-faults: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not e2e" $(PARALLEL)

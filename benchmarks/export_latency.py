@@ -1,6 +1,6 @@
 """CPU latency of one model in every export format: Keras, SavedModel, ONNX Runtime, LiteRT.
 
-Exports the model with :func:`course_utils.export.export_model` (each file is
+Exports the model with :func:`course_utils.deploy.export.export_model` (each file is
 checked against Keras as the CLI does) into a temporary folder, loads each
 file in its runtime, and times batch-1 inference on the same seeded image,
 the formats interleaved round by round (Keras, SavedModel, ONNX, LiteRT,
@@ -73,7 +73,7 @@ def load_model(args):
 
 def runners(model, folder: Path, formats, litert_threads: int) -> dict:
     """``{format: run(x)}`` for each exported file, plus Keras' own compiled predict."""
-    from course_utils import export as E
+    from course_utils.deploy import export as E
 
     out = {}
     for fmt in formats:
@@ -129,7 +129,7 @@ def machine() -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from course_utils import export as E
+    from course_utils.deploy import export as E
 
     load_before = os.getloadavg()
     model, what = load_model(args)

@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from prettytable import PrettyTable  # noqa: E402
 
 from course_utils import data  # noqa: E402
+from course_utils.data.throughput import images_per_second, naive_batches  # noqa: E402
 from course_utils.datasets.minidrive import build_minidrive  # noqa: E402
-from course_utils.throughput import images_per_second, naive_batches  # noqa: E402
 
 
 def run(

@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs="+",
         default=["float32"],
         help="dtype policies to time: float32, mixed_float16, mixed_bfloat16, or auto "
-        "(course_utils.hardware.choose_precision).",
+        "(course_utils.devices.choose_precision).",
     )
     p.add_argument(
         "--jit-compile",
@@ -122,7 +122,7 @@ def dataset_batches(root: str, pool: int, batch: int, crop):
     import cv2
 
     from course_utils.data import list_pairs, load_info
-    from course_utils.datasets.common import read_image, read_label
+    from course_utils.data.format import read_image, read_label
 
     info = load_info(root)
     pairs = list_pairs(root, "train")
@@ -264,9 +264,9 @@ def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     import keras
 
-    from course_utils import hardware
+    from course_utils import devices
 
-    accelerator = hardware.detect_accelerator()
+    accelerator = devices.detect_accelerator()
     print(f"Keras {keras.__version__}, backend {keras.backend.backend()}, device {accelerator.describe()}")
     if args.dataset:
         batches, num_classes = dataset_batches(args.dataset, args.pool, args.batch, tuple(args.crop))
@@ -278,12 +278,10 @@ def main(argv=None) -> list[dict]:
     policies = []
     for name in args.precision:
         if name == "auto":
-            name, reason = hardware.choose_precision(accelerator)
+            name, reason = devices.choose_precision(accelerator)
             print(f"auto precision: {name} ({reason})")
-        if name not in hardware.PRECISION_POLICIES:
-            raise SystemExit(
-                f"Unknown precision {name!r}; use one of {', '.join(hardware.PRECISION_POLICIES)} or auto."
-            )
+        if name not in devices.PRECISION_POLICIES:
+            raise SystemExit(f"Unknown precision {name!r}; use one of {', '.join(devices.PRECISION_POLICIES)} or auto.")
         policies.append(name)
     rows = []
     print(HEADER, flush=True)

@@ -22,3 +22,50 @@ Modules (import them directly, e.g. ``from course_utils import data``):
 """
 
 __version__ = "0.1.0"
+
+
+def _moved(old: str, *new: str) -> None:
+    """Make module ``old`` an alias of ``new`` (one module) or a view of several, with a DeprecationWarning.
+
+    Old module paths that saved notebooks import stay for one release as two-line shims
+    calling this; the course's own code imports the new homes.
+    """
+    import importlib
+    import sys
+    import warnings
+
+    warnings.warn(
+        f"{old} has moved to {' / '.join(new)}; import it from there (the old path goes in the next release).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    targets = [importlib.import_module(name) for name in new]
+    if len(targets) == 1:
+        sys.modules[old] = targets[0]
+        return
+
+    def __getattr__(name: str):
+        for target in targets:
+            if hasattr(target, name):
+                return getattr(target, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r} (it has moved to {' / '.join(new)})")
+
+    sys.modules[old].__getattr__ = __getattr__  # type: ignore[method-assign]
+
+
+def _moved_names(old: str, names: dict[str, str]):
+    """A module ``__getattr__`` that serves names moved out of module ``old`` (``{name: "module:attr"}``) for one release."""
+
+    def __getattr__(name: str):
+        if name not in names:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        import importlib
+        import warnings
+
+        module, _, attr = names[name].partition(":")
+        warnings.warn(
+            f"{old}.{name} has moved to {module}.{attr}; use it from there.", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module(module), attr)
+
+    return __getattr__

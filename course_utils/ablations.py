@@ -1,7 +1,7 @@
 """The CamVid ablation study of notebook 08: one change at a time from the ``cpu`` recipe.
 
 :data:`ABLATIONS` is the one list of the study's rows. Each row is the CamVid
-``cpu`` recipe with one change, given as :class:`~course_utils.train.TrainConfig`
+``cpu`` recipe with one change, given as :class:`~course_utils.training.config.TrainConfig`
 overrides; :func:`train_arguments` turns them into the options of
 ``python -m course_utils train`` and :func:`store_command` into the one command
 that trains, scores and stores the row as a reference run
@@ -144,7 +144,7 @@ def cost_rows(profile, dataset: str = "camvid", image_size: tuple[int, int] = (3
     from course_utils.model import build_deeplabv3, model_report
     from course_utils.model.deeplab import default_aspp_rates
     from course_utils.model.resnet import RESNET_SPECS, multi_grid_rates, stage_strides_and_rates
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     rows = []
     cache: dict[tuple, tuple[float, int]] = {}

@@ -26,10 +26,12 @@ import numpy as np
 
 try:
     import tensorflow as tf
-except ImportError:  # JAX or PyTorch without TensorFlow: inference goes through course_utils.portable
+except ImportError:  # JAX or PyTorch without TensorFlow: inference goes through course_utils.deploy.portable
     tf = None
 
 from course_utils import metrics as M
+from course_utils.deploy import portable
+from course_utils.deploy.portable import tile_windows
 
 __all__ = [
     "EvaluationResult",
@@ -39,7 +41,6 @@ __all__ = [
     "tile_windows",
     "predict_proba",
     "predict_image",
-    "confusion_update",
     "evaluate_split",
     "evaluate_splits",
     "scoring_kwargs",
@@ -213,22 +214,6 @@ def _eager_prob_fn(model) -> Callable[[tf.Tensor], tf.Tensor]:
     return fn
 
 
-def tile_windows(length: int, tile: int, overlap: float) -> list[int]:
-    """Start offsets of windows of size ``tile`` covering ``[0, length)`` with the given overlap.
-
-    The last window is aligned to the end; a dimension shorter than the tile
-    gets a single window of the whole length.
-    """
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
-    if length <= tile:
-        return [0]
-    stride = max(1, int(round(tile * (1.0 - overlap))))
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return sorted(set(starts))
-
-
 def _probs_tiled(fn, images: tf.Tensor, tile_size: tuple[int, int], overlap: float) -> tf.Tensor:
     """Average the probabilities of overlapping tiles (memory bounded by one tile)."""
     h, w = int(images.shape[1]), int(images.shape[2])
@@ -262,10 +247,8 @@ def predict_proba(
     back. The result is the mean of all these probability maps, copied to the
     host as a NumPy array (evaluation keeps them on the device instead, see
     :func:`evaluate_split`). Under a backend other than TensorFlow:
-    :func:`course_utils.portable.predict_proba`.
+    :func:`course_utils.deploy.portable.predict_proba`.
     """
-    from course_utils import portable
-
     if portable.uses_portable_path():
         return portable.predict_proba(model, images, scales, flip, tile_size, overlap)
     return _predict_proba_tensor(model, images, scales, flip, tile_size, overlap).numpy()
@@ -339,8 +322,6 @@ def predict_image(
         raise ValueError(f"predict_image expects one RGB image [H, W, 3], got shape {x.shape}.")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 127.5 - 1.0
-    from course_utils import portable
-
     if portable.uses_portable_path():
         probs = portable.predict_proba(model, x[None].astype(np.float32), scales, flip, tile_size, overlap)[0]
         return probs if return_probs else probs.argmax(-1).astype(np.int32)
@@ -353,51 +334,15 @@ def predict_image(
 # -------------------------------------------------------------------- evaluation
 
 
-def confusion_update(labels, probs, num_classes: int, ignore_index: int | None = M.IGNORE_INDEX):
-    """Confusion-matrix counts of one batch, computed where ``probs`` live (backend-agnostic ``keras.ops``).
-
-    ``pred = argmax(probs)``; every pixel whose label is neither
-    ``ignore_index`` nor outside ``[0, C)`` adds one to bin ``label * C + pred``
-    (one ``bincount``); the others go to an extra bin ``C * C`` that is dropped.
-    Only the ``C x C`` counts, and the number of out-of-range labels, need to
-    reach the host: not the ``[B, H, W, C]`` float32 probabilities (about
-    160 MB for one 1024x2048 Cityscapes image with 19 classes).
-
-    Args:
-        labels: int class ids ``[B, H, W]`` (``ignore_index`` marks void).
-        probs: scores ``[B, H, W, C]`` (probabilities or logits).
-        num_classes: ``C``.
-        ignore_index: the void label (``None``: none).
-
-    Returns:
-        ``(counts, bad, bad_value)``: int32 ``[C, C]`` counts (rows: truth,
-        columns: prediction), the number of labels outside ``[0, C)`` that are
-        not void, and the largest such label (``-1`` when there is none).
-    """
-    ops = keras.ops
-    c = int(num_classes)
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    pred = ops.reshape(ops.cast(ops.argmax(probs, axis=-1), "int32"), (-1,))
-    keep = ops.ones_like(labels, dtype="bool") if ignore_index is None else ops.not_equal(labels, ignore_index)
-    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, c))
-    bad = ops.logical_and(keep, ops.logical_not(in_range))
-    valid = ops.logical_and(keep, in_range)
-    index = ops.where(valid, labels * c + pred, c * c)
-    counts = ops.bincount(index, minlength=c * c + 1)[: c * c]
-    bad_count = ops.sum(ops.cast(bad, "int32"))
-    bad_value = ops.max(ops.where(bad, labels, -1))
-    return ops.reshape(ops.cast(counts, "int32"), (c, c)), bad_count, bad_value
-
-
 _CONFUSION_FNS: dict = {}
 
 
 def _confusion_fn(num_classes: int, ignore_index: int | None):
-    """:func:`confusion_update` traced once per ``(C, ignore_index)`` (a ``tf.function``)."""
+    """:func:`course_utils.metrics.confusion_counts` traced once per ``(C, ignore_index)`` (a ``tf.function``)."""
     key = (int(num_classes), ignore_index)
     fn = _CONFUSION_FNS.get(key)
     if fn is None:
-        fn = tf.function(lambda y, p: confusion_update(y, p, *key), reduce_retracing=True)
+        fn = tf.function(lambda y, p: M.confusion_counts(y, p, *key), reduce_retracing=True)
         _CONFUSION_FNS[key] = fn
     return fn
 
@@ -413,13 +358,10 @@ def _batch_confusion(labels, probs, num_classes: int, ignore_index: int | None) 
     else:  # keras.ops of another backend cannot run inside a tf.function: count eagerly
         counts, bad, bad_value = (
             np.asarray(keras.ops.convert_to_numpy(v))
-            for v in confusion_update(np.asarray(labels), np.asarray(probs), num_classes, ignore_index)
+            for v in M.confusion_counts(np.asarray(labels), np.asarray(probs), num_classes, ignore_index)
         )
     if int(bad):
-        raise ValueError(
-            f"confusion_matrix: label value {int(bad_value)} is outside [0, {num_classes}) and is not "
-            f"the ignore index {ignore_index}; map unknown labels to {M.IGNORE_INDEX} or fix num_classes."
-        )
+        raise M.label_range_error(int(bad_value), num_classes, ignore_index)
     return np.asarray(counts).astype(np.int64)
 
 
@@ -450,14 +392,10 @@ def evaluate_split(
             native size, the honest setting for reported numbers).
         overlap: tile overlap.
     """
-    from course_utils import data, portable
-    from course_utils.datasets.common import check_prepared
-    from course_utils.profiles import get_profile
+    from course_utils import data
+    from course_utils.config import get_profile
+    from course_utils.datasets.writer import check_prepared
 
-    if portable.uses_portable_path():  # a JAX or PyTorch model cannot run inside tf.data / tf.function
-        return portable.evaluate_split(
-            model, root, split, batch_size, tta_scales, flip, max_images, tile, image_size, overlap
-        )
     info = data.load_info(root)
     check_num_classes(model, info.num_classes, root)
     if not info.counts or split in info.counts:
@@ -466,6 +404,11 @@ def evaluate_split(
         batch_size = get_profile().batch_size
     if image_size is None and info.image_size is None:
         batch_size = 1
+    if portable.uses_portable_path():  # a JAX or PyTorch model cannot run inside tf.data / tf.function
+        cm, n = portable.confusion_on_split(
+            model, root, split, batch_size, tta_scales, flip, max_images, tile, image_size, overlap
+        )
+        return EvaluationResult(split, cm, list(info.classes), n, tuple(float(s) for s in tta_scales), bool(flip))
     ds = data.make_dataset(root, split, batch_size, training=False, image_size=image_size, max_images=max_images)
     cm = np.zeros((info.num_classes, info.num_classes), np.int64)
     n = 0

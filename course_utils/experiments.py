@@ -5,19 +5,19 @@ image pooling or pre-training choice); :func:`paper_variants` lists them for a
 profile, :func:`run_variant` trains one through :func:`course_utils.train.train`
 and reports parameters, seconds per epoch and validation mIoU,
 :func:`run_ablations` runs a list within a compute budget (re-using notebook
-06's run for the reference), and :func:`ablation_table` prints the rows.
+06's run for the reference); :func:`course_utils.tables.ablation_table` prints the rows.
 
-Run folders (``run_dir_for``, ``load_or_train``) live in
-:mod:`course_utils.runs`, the notebook callbacks in
-:mod:`course_utils.notebook_callbacks`, boundary errors in
-:mod:`course_utils.metrics`, input-pipeline timing in
-:mod:`course_utils.throughput`, and stored full-size results in
-:mod:`course_utils.reference_runs`. They are re-exported here for old code.
+A notebook's run folders live here too (:func:`run_dir_for`, :func:`load_or_train`:
+the best checkpoint of a matching finished run, else a new run). The notebook callbacks live in
+:mod:`course_utils.notebook`, boundary errors in :mod:`course_utils.metrics`,
+input-pipeline timing in :mod:`course_utils.data.throughput`, and stored
+full-size results in :mod:`course_utils.reference_runs`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -26,23 +26,13 @@ from pathlib import Path
 
 import keras
 
-from course_utils.callbacks import tensorboard_available
-from course_utils.metrics import boundary_error_rates
-from course_utils.notebook_callbacks import Disconnected, LiveCurves, SimulatedDisconnect
-from course_utils.profiles import Profile
-from course_utils.runs import _model_fields, _stored_config, load_or_train, run_dir_for
-from course_utils.throughput import images_per_second, naive_batches
+from course_utils import evaluate, train
+from course_utils.config import BACKBONES, Profile, runs_dir
+from course_utils.training import runs
 
 __all__ = [
     "run_dir_for",
     "load_or_train",
-    "tensorboard_available",
-    "LiveCurves",
-    "SimulatedDisconnect",
-    "Disconnected",
-    "boundary_error_rates",
-    "naive_batches",
-    "images_per_second",
     "Variant",
     "paper_variants",
     "pretrained_weights_file",
@@ -50,9 +40,96 @@ __all__ = [
     "run_variant",
     "run_ablations",
     "live_variant_limit",
-    "ablation_table",
     "train_command",
 ]
+
+# Names notebooks of the previous release read from this module (one release, with a DeprecationWarning).
+__getattr__ = __import__("course_utils")._moved_names(
+    __name__,
+    {
+        "tensorboard_available": "course_utils.training.callbacks:tensorboard_available",
+        "LiveCurves": "course_utils.notebook:LiveCurves",
+        "SimulatedDisconnect": "course_utils.notebook:SimulatedDisconnect",
+        "Disconnected": "course_utils.notebook:Disconnected",
+        "boundary_error_rates": "course_utils.metrics:boundary_error_rates",
+        "naive_batches": "course_utils.data.throughput:naive_batches",
+        "images_per_second": "course_utils.data.throughput:images_per_second",
+        "ablation_table": "course_utils.tables:ablation_table",
+    },
+)
+
+
+# ------------------------------------------------------------ notebook runs
+
+
+def run_dir_for(profile, dataset_name: str, tag: str) -> Path:
+    """``runs_dir()/<profile>/<dataset>-<tag>``: where a notebook keeps one run."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{dataset_name}-{tag}")
+    return runs_dir() / profile.name / safe
+
+
+def _stored_config(run_dir: Path) -> dict | None:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+#: Config fields that change how a run is logged, not the model it produces.
+BOOKKEEPING_FIELDS = ("tensorboard", "backup_every")
+
+
+def _model_fields(config: dict) -> dict:
+    config = {"image_pooling": True, **config}  # runs stored before the field existed had the branch
+    return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
+
+
+def _requested_config(stored: dict) -> dict:
+    """The configuration a run was asked for: ``weights`` as requested when it fell back to scratch."""
+    cfg = dict(stored.get("config") or {})
+    if stored.get("weights_requested") is not None:
+        cfg["weights"] = stored["weights_requested"]
+    return cfg
+
+
+def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.PathLike, **train_kwargs):
+    """The best checkpoint of ``run_dir`` when it was trained with ``config`` on this dataset, else a new run.
+
+    A checkpoint is re-used only when ``run_dir/config.json`` records
+    ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
+    and ``best.keras`` loads; the numbered siblings ``<run_dir>-2``, ``-3``... are
+    looked at too. Otherwise a new run is trained with :func:`course_utils.train.train`:
+    in ``run_dir`` when it holds no finished run (an unfinished run there is
+    resumed), else in the first free sibling, and one line says so. A finished
+    run (another configuration, an unreadable checkpoint) is never replaced.
+
+    Returns:
+        ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
+    """
+    requested = Path(run_dir)
+    for run_dir in runs.candidate_run_dirs(requested):
+        stored = _stored_config(run_dir)
+        matches = (
+            stored is not None
+            and _model_fields(_requested_config(stored)) == _model_fields(config.to_dict())
+            and stored.get("dataset") == Path(dataset_root).name
+            and (run_dir / "final.keras").is_file()
+            and not (run_dir / "backup").exists()
+        )
+        if matches:
+            try:
+                return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
+            except (FileNotFoundError, ValueError):
+                pass  # an unreadable or stale checkpoint: train again below (never over it)
+    run_dir = runs.training_target(requested)
+    train_kwargs.setdefault("verbose", 0)
+    train_kwargs.setdefault("if_finished", "error")
+    model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
+    best = run_dir / "best.keras"
+    return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"
 
 
 # --------------------------------------------------------------------- ablations
@@ -129,14 +206,10 @@ def pretrained_weights_file(backbone: str) -> Path | None:
     Looks in the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``);
     never downloads.
     """
-    names = {
-        "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "resnet101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    }
-    if backbone not in names:
+    if backbone not in BACKBONES or not BACKBONES[backbone].pretrained:
         return None
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    path = home / "models" / names[backbone]
+    path = home / "models" / BACKBONES[backbone].imagenet_file
     return path if path.is_file() else None
 
 
@@ -195,8 +268,6 @@ def run_variant(variant: Variant, base_config, dataset_root: str | os.PathLike, 
         "val_miou", "status"}``; ``seconds_per_epoch`` is the fastest epoch (the
         first one includes graph tracing).
     """
-    from course_utils import train
-
     if variant.weights == "imagenet" and pretrained_weights_file(variant.backbone) is None:
         return _not_run(
             variant,
@@ -362,30 +433,3 @@ def live_variant_limit(profile: Profile) -> int | None:
     (``None``: every affordable variant).
     """
     return 1
-
-
-def ablation_table(rows: Sequence[dict], show_status: bool = True):
-    """A PrettyTable of :func:`run_ablations` rows (params in millions, s/epoch, val mIoU)."""
-    from prettytable import PrettyTable
-
-    table = PrettyTable()
-    table.field_names = ["variant", "model", "params (M)", "s / epoch", "val mIoU"] + (
-        ["status"] if show_status else []
-    )
-    for r in rows:
-        row = [
-            r["variant"],
-            r["model"],
-            "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
-            "-" if r.get("seconds_per_epoch") is None else f"{r['seconds_per_epoch']:.1f}",
-            "-" if r.get("val_miou") is None else f"{r['val_miou']:.3f}",
-        ]
-        if show_status:
-            status = r.get("status", "")
-            row.append(status if len(status) <= 60 else status[:57] + "...")
-        table.add_row(row)
-    table.align["variant"] = "l"
-    table.align["model"] = "l"
-    if show_status:
-        table.align["status"] = "l"
-    return table

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from course_utils.datasets.common import IGNORE_INDEX
-from course_utils.precision import replicas_in_sync
+from course_utils.data.format import IGNORE_INDEX
+from course_utils.devices import replicas_in_sync
 
 __all__ = ["MaskedSparseCategoricalCrossentropy", "masked_sparse_ce", "add_l2_regularization"]
 

@@ -33,12 +33,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from course_utils.datasets.common import IGNORE_INDEX
+from course_utils.data.format import IGNORE_INDEX
 
 __all__ = [
     "boundary_error_rates",
     "IGNORE_INDEX",
     "confusion_matrix",
+    "confusion_counts",
+    "label_range_error",
     "iou_per_class",
     "mean_iou",
     "pixel_accuracy",
@@ -91,10 +93,7 @@ def confusion_matrix(
     if t.size:
         bad_t = (t < 0) | (t >= num_classes)
         if bad_t.any():
-            raise ValueError(
-                f"confusion_matrix: label value {int(t[bad_t][0])} is outside [0, {num_classes}) and is not "
-                f"the ignore index {ignore_index}; map unknown labels to {IGNORE_INDEX} or fix num_classes."
-            )
+            raise label_range_error(int(t[bad_t][0]), num_classes, ignore_index)
         bad_p = (p < 0) | (p >= num_classes)
         if bad_p.any():
             raise ValueError(
@@ -103,6 +102,55 @@ def confusion_matrix(
             )
     counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def label_range_error(value: int, num_classes: int, ignore_index: int | None) -> ValueError:
+    """The error of a label outside ``[0, C)`` that is not void (the NumPy and the device path say the same)."""
+    return ValueError(
+        f"confusion_matrix: label value {value} is outside [0, {num_classes}) and is not "
+        f"the ignore index {ignore_index}; map unknown labels to {IGNORE_INDEX} or fix num_classes."
+    )
+
+
+def confusion_counts(labels, scores, num_classes: int, ignore_index: int | None = IGNORE_INDEX, weights=None):
+    """One batch's confusion counts on the device (``keras.ops``): the core under the streaming metric and evaluation.
+
+    :func:`confusion_matrix` is the same count written in NumPy for reading; this one
+    runs inside a compiled step, so only the ``C x C`` counts need to reach the host.
+
+    Args:
+        labels: int class ids ``[B, H, W]`` (``ignore_index`` marks void).
+        scores: ``[B, H, W, C]`` probabilities or logits (the arg-max is taken), or class ids shaped like ``labels``.
+        num_classes: ``C``.
+        ignore_index: the void label (``None``: none).
+        weights: optional per-pixel weights shaped like ``labels``; the counts are then their sums.
+
+    Returns:
+        ``(counts, bad, bad_value)``: ``[C, C]`` counts (rows: truth, columns: prediction; int32, or
+        the weights' dtype), the number of non-void labels outside ``[0, C)`` (left out of the counts)
+        and the largest such label (``-1`` when there is none). Predictions outside ``[0, C)`` are left out.
+    """
+    c = int(num_classes)
+    labels = ops.convert_to_tensor(labels)
+    scores = ops.convert_to_tensor(scores)
+    if len(scores.shape) == len(labels.shape) + 1:
+        scores = ops.argmax(scores, axis=-1)
+    t = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    p = ops.reshape(ops.cast(scores, "int32"), (-1,))
+    keep = ops.ones_like(t, dtype="bool") if ignore_index is None else ops.not_equal(t, ignore_index)
+    in_range = ops.logical_and(ops.greater_equal(t, 0), ops.less(t, c))
+    bad = ops.logical_and(keep, ops.logical_not(in_range))
+    valid = ops.logical_and(ops.logical_and(keep, in_range), ops.logical_and(ops.greater_equal(p, 0), ops.less(p, c)))
+    index = ops.where(valid, t * c + p, c * c)  # one overflow bin for everything left out
+    if weights is None:
+        counts = ops.cast(ops.bincount(index, minlength=c * c + 1)[: c * c], "int32")
+    else:
+        w = ops.reshape(ops.convert_to_tensor(weights), (-1,))
+        w = ops.where(valid, w, ops.zeros_like(w))
+        counts = ops.segment_sum(w, index, num_segments=c * c + 1)[: c * c]
+    bad_count = ops.sum(ops.cast(bad, "int32"))
+    bad_value = ops.max(ops.where(bad, t, -1))
+    return ops.reshape(counts, (c, c)), bad_count, bad_value
 
 
 def _check_cm(cm: np.ndarray) -> np.ndarray:
@@ -212,28 +260,18 @@ class StreamingMeanIoU(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        """Add one batch to the confusion matrix."""
+        """Add one batch to the confusion matrix (:func:`confusion_counts`)."""
         y_true = ops.convert_to_tensor(y_true)
-        y_pred = ops.convert_to_tensor(y_pred)
         if len(y_true.shape) == 4 and y_true.shape[-1] == 1:
             y_true = ops.squeeze(y_true, axis=-1)
-        if len(y_pred.shape) == len(y_true.shape) + 1:
-            y_pred = ops.argmax(y_pred, axis=-1)
-        t = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        p = ops.reshape(ops.cast(y_pred, "int32"), (-1,))
-        c = self.num_classes
-        valid = (t >= 0) & (t < c) & (p >= 0) & (p < c)
-        if self.ignore_index is not None:
-            valid = valid & (t != self.ignore_index)
         state_dtype = self.total_cm.dtype
-        weights = ops.cast(valid, state_dtype)
+        weights = ops.ones(ops.shape(y_true), state_dtype)
         if sample_weight is not None:
             sw = ops.cast(ops.convert_to_tensor(sample_weight), state_dtype)
             sw = ops.reshape(sw, tuple(ops.shape(sw)) + (1,) * (len(y_true.shape) - len(sw.shape)))
-            weights = weights * ops.reshape(ops.broadcast_to(sw, ops.shape(y_true)), (-1,))
-        index = ops.where(valid, t * c + p, ops.zeros_like(t))
-        counts = ops.segment_sum(weights, index, num_segments=c * c)
-        self.total_cm.assign_add(ops.reshape(counts, (c, c)))
+            weights = weights * ops.broadcast_to(sw, ops.shape(y_true))
+        counts, _, _ = confusion_counts(y_true, y_pred, self.num_classes, self.ignore_index, weights=weights)
+        self.total_cm.assign_add(counts)
 
     def result(self):
         """Mean IoU over classes with a non-zero union (0 when the matrix is empty)."""

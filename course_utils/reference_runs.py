@@ -30,7 +30,6 @@ import datetime as _dt
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from course_utils import tables
+from course_utils.devices import hardware_summary
+
 __all__ = [
     "REFERENCE_DIR",
     "ReferenceRun",
@@ -48,7 +50,6 @@ __all__ = [
     "load_reference_run",
     "store_reference_run",
     "reference_table",
-    "per_class_table",
     "show_reference_run",
     "save_small_png",
 ]
@@ -166,22 +167,6 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _hardware() -> str:
-    from course_utils.environment import gpu_description
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = gpu_description()
-    gpu = "no GPU" if gpu.startswith("no GPU") else gpu
-    return f"{os.cpu_count()} cores of {cpu}, {gpu}"
-
-
 def _pick_gallery(n_images: int, n: int) -> list[int]:
     """``n`` indices spread evenly over a split of ``n_images``."""
     n = max(1, min(n, n_images))
@@ -257,7 +242,7 @@ def store_reference_run(
         "classes": list(info.classes),
         "palette": [list(map(int, c)) for c in info.palette],
         "command": command,
-        "hardware": hardware or _hardware(),
+        "hardware": hardware or hardware_summary(),
         "wall_seconds": wall_seconds,
         "commit": commit or _git_commit(),
         "date": _dt.date.today().isoformat(),
@@ -380,19 +365,6 @@ def reference_table(runs: Sequence[ReferenceRun | str], split: str = "val"):
     return table
 
 
-def per_class_table(run: ReferenceRun | str, split: str = "val"):
-    """A PrettyTable of one run's per-class IoU on ``split``."""
-    from prettytable import PrettyTable
-
-    run = load_reference_run(run) if isinstance(run, str) else run
-    table = PrettyTable()
-    table.field_names = ["class", "IoU"]
-    table.align["class"] = "l"
-    for cls, iou in run.splits[split]["per_class_iou"].items():
-        table.add_row([cls, "absent" if iou is None else f"{iou:.3f}"])
-    return table
-
-
 def show_reference_run(
     run: ReferenceRun | str, parts: Sequence[str] = ("summary", "curves", "gallery"), width: int = 900
 ) -> ReferenceRun:
@@ -405,7 +377,7 @@ def show_reference_run(
             print(run.describe())
             print(reference_table([run]))
         elif part == "per_class":
-            print(per_class_table(run))
+            print(tables.per_class_table(run.splits["val"]["per_class_iou"]))
         elif part == "curves" and run.curves_png.is_file():
             display(Image(data=run.curves_png.read_bytes(), format="png", width=width))
         elif part == "gallery" and run.gallery_png.is_file():

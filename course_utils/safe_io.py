@@ -1,4 +1,4 @@
-"""Crash-safe writing: atomic files, early writability checks, safe checkpoint and CSV callbacks.
+"""Crash-safe writing: atomic files, early writability checks, CSV histories that a resume trims.
 
 A file is written under a temporary name in its own folder and renamed into
 place with :func:`os.replace` (atomic on POSIX and Windows), so a kill at any
@@ -6,15 +6,8 @@ moment leaves either the previous file or the new one, never a truncated file.
 Temporary names carry the writer's process id; :func:`remove_stale_temps`
 deletes those of processes that no longer run.
 
-The two callbacks are drop-in replacements of Keras' (same class names, so code
-that looks for a ``ModelCheckpoint`` still finds one):
-
-- :class:`ModelCheckpoint` saves atomically and never promotes weights of an
-  epoch whose loss (or monitored value) is not finite;
-- :class:`CSVLogger` rewrites the whole history atomically after each epoch;
-- :class:`BackupAndRestore` records an epoch as done only once every other
-  callback has finished with it (its checkpoint and history row are on disk),
-  so a kill during those writes repeats the epoch instead of losing its row.
+The crash-safe training callbacks built on these (``ModelCheckpoint``,
+``CSVLogger``, ``BackupAndRestore``) live in :mod:`course_utils.training.callbacks`.
 """
 
 from __future__ import annotations
@@ -23,15 +16,12 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-
-import keras
 
 __all__ = [
     "UnwritablePathError",
@@ -41,9 +31,9 @@ __all__ = [
     "remove_stale_temps",
     "check_writable",
     "trim_csv",
-    "ModelCheckpoint",
-    "CSVLogger",
-    "BackupAndRestore",
+    "pid_alive",
+    "read_csv_rows",
+    "write_csv_rows",
 ]
 
 _TEMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}")
@@ -116,14 +106,15 @@ def atomic_write_json(path: str | os.PathLike, obj, indent: int = 2) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a temporary name's writer, a preparation's owner)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # exists, owned by someone else
+    except (PermissionError, OverflowError):  # exists, owned by someone else (or not a valid pid)
         return True
     return True
 
@@ -136,7 +127,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         return removed
     for p in folder.iterdir():
         m = _TEMP_RE.match(p.name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -199,7 +190,7 @@ def _probe(folder: Path) -> tuple[int, str]:
 # ------------------------------------------------------------------------- histories
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+def read_csv_rows(path: Path) -> tuple[list[str], list[dict]]:
     if not path.is_file():
         return [], []
     with path.open(newline="") as fh:
@@ -208,7 +199,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), rows
 
 
-def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+def write_csv_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, restval="", extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -219,7 +210,7 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
 def trim_csv(path: str | os.PathLike, keep_epochs: int) -> None:
     """Drop (atomically) the rows of epochs ``>= keep_epochs`` (those a resumed run repeats)."""
     path = Path(path)
-    fields, rows = _read_csv(path)
+    fields, rows = read_csv_rows(path)
     if not fields:
         return
     kept = []
@@ -229,100 +220,4 @@ def trim_csv(path: str | os.PathLike, keep_epochs: int) -> None:
                 kept.append(r)
         except ValueError:
             continue  # a damaged row: drop it
-    _write_csv(path, fields, kept)
-
-
-# ------------------------------------------------------------------------- callbacks
-
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True  # not a number: nothing to judge
-
-
-class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras' ``ModelCheckpoint`` that saves atomically and never keeps diverged weights.
-
-    The model is saved to a temporary file next to ``filepath`` and renamed
-    over it, so a kill during the save keeps the previous checkpoint intact.
-    An epoch whose ``loss`` or monitored value is NaN/inf is never saved (its
-    weights are garbage even if the monitored metric looks better).
-    """
-
-    def _save_model(self, epoch, batch, logs):
-        logs = logs or {}
-        if not all(_finite(logs[k]) for k in ("loss", self.monitor) if k in logs):
-            return
-        filepath = self._get_file_path(epoch, batch, logs)
-        if not self._should_save_model(epoch, batch, logs, filepath):
-            return
-        with atomic_path(filepath) as tmp:
-            if self.save_weights_only:
-                self.model.save_weights(tmp, overwrite=True)
-            else:
-                self.model.save(tmp, overwrite=True)
-
-
-class CSVLogger(keras.callbacks.CSVLogger):
-    """Keras' ``CSVLogger`` (append mode) that rewrites the file atomically after every epoch.
-
-    Existing rows are kept (resume); a kill never leaves a half-written row.
-    Columns that appear later (e.g. ``learning_rate``) are added to the header.
-    """
-
-    def __init__(self, filename: str | os.PathLike, separator: str = ",") -> None:
-        super().__init__(str(filename), separator=separator, append=True)
-        self._fields: list[str] = []
-        self._rows: list[dict] = []
-
-    def on_train_begin(self, logs=None):
-        self._fields, self._rows = _read_csv(Path(self.filename))
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch}
-        for key, value in sorted((logs or {}).items()):
-            if hasattr(value, "shape") and getattr(value, "shape", ()) not in ((), None):
-                value = str(list(value))
-            else:
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    value = str(value)
-            row[key] = value
-        if not self._fields:
-            self._fields = ["epoch"]
-        self._fields += [k for k in row if k not in self._fields]
-        self._rows.append(row)
-        _write_csv(Path(self.filename), self._fields, self._rows)
-
-    def on_train_end(self, logs=None):
-        pass
-
-
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` whose end-of-epoch backup waits for the other callbacks.
-
-    With ``save_freq="epoch"`` Keras saves in ``on_epoch_end``, before the
-    callbacks that follow it write ``best.keras`` and the history row: a kill
-    during those writes resumed *after* the epoch, and its row was lost. Here
-    the save happens when the next epoch begins (after every ``on_epoch_end``);
-    a kill before that repeats the epoch, whose rows a resume trims first.
-    A finished run deletes the backup anyway, so the last epoch needs none.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._pending_save = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
-        self._pending_save = self.save_freq == "epoch"
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._pending_save:
-            self._pending_save = False
-            self._save_model()
-        self._current_epoch = epoch  # also right after a resume (Keras leaves it at 0 then)
+    write_csv_rows(path, fields, kept)

@@ -25,12 +25,12 @@ weights), a NaN guard with an explanation, a CSV history, the best model
 as ``best.keras``, TensorBoard logs and a plot of the curves.
 
 The pieces live one concern per module and are re-exported here:
-:mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.schedules`
-(``PolyDecay``), :mod:`course_utils.callbacks` (``NaNGuard``,
-``make_callbacks``...), :mod:`course_utils.precision` (dtype policy,
+:mod:`course_utils.losses` (loss, L2 term), :mod:`course_utils.training.recipes`
+(``make_optimizer``, the poly schedule), :mod:`course_utils.training.callbacks` (``NaNGuard``,
+``make_callbacks``...), :mod:`course_utils.training.precision` (dtype policy,
 distribution). Everything runs on every Keras backend (TensorFlow, JAX,
 PyTorch): the input pipeline is ``tf.data`` under TensorFlow and a
-``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.pydataset`).
+``keras.utils.PyDataset`` elsewhere (:mod:`course_utils.data.pydataset`).
 
 Every size comes from the run profile via :meth:`TrainConfig.from_profile`.
 """
@@ -39,391 +39,54 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
-from course_utils import runs, safe_io
-from course_utils.callbacks import NaNGuard, make_callbacks, tensorboard_available, trim_csv
-from course_utils.losses import MaskedSparseCategoricalCrossentropy, add_l2_regularization, masked_sparse_ce
+from course_utils import data, plotting, safe_io
+from course_utils.config import RECIPES
+from course_utils.datasets.writer import check_prepared
+from course_utils.devices import choose_precision, replicas_in_sync
+from course_utils.losses import add_l2_regularization, masked_sparse_ce
 from course_utils.metrics import StreamingMeanIoU
-from course_utils.model.blocks import DEFAULT_BN_MOMENTUM
-from course_utils.precision import (
-    get_strategy,
-    replicas_in_sync,
-    resolve_precision_policy,
-    tensorflow_backend,
-)
-from course_utils.profiles import Profile, get_profile
-from course_utils.schedules import PolyDecay
-from course_utils.validation import NativeValidation, recalibrate_batchnorm
-
-RECIPES = ("seed", "paper", "fast")
-INPUT_PIPELINES = ("auto", "tf.data", "pydataset")
+from course_utils.training import precision, runs
+from course_utils.training.callbacks import NaNGuard, make_callbacks
+from course_utils.training.config import TrainConfig
+from course_utils.training.inputs import make_datasets, make_recalibration_batches, validation_input_size
+from course_utils.training.precision import get_strategy, resolve_precision_policy
+from course_utils.training.recipes import make_optimizer
+from course_utils.training.validation import NativeValidation
 
 __all__ = [
-    "RECIPES",
-    "MaskedSparseCategoricalCrossentropy",
-    "masked_sparse_ce",
-    "PolyDecay",
-    "TrainConfig",
-    "get_strategy",
-    "resolve_precision_policy",
-    "make_optimizer",
-    "compile_for_training",
-    "make_callbacks",
-    "make_datasets",
     "build_model",
+    "compile_for_training",
     "train",
-    "NaNGuard",
-    "recalibrate_batchnorm",
-    "tensorboard_available",
 ]
 
-
-# ------------------------------------------------------------------------- config
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs besides the dataset and the output folder.
-
-    Build it with :meth:`from_profile` and change fields with
-    ``dataclasses.replace`` (or keyword overrides to ``from_profile``).
-
-    ``weight_decay`` is the paper's L2 coefficient (the loss term
-    ``weight_decay / 2 * sum(w ** 2)`` on convolution kernels, paper recipe);
-    ``bn_momentum`` the BatchNorm momentum (Keras 0.99, paper 0.9997);
-    ``steps_per_execution`` the train steps run per call into the compiled
-    function (fewer host round trips); ``input_pipeline`` ``"auto"``
-    (``tf.data`` under the TensorFlow backend, else a ``keras.utils.PyDataset``),
-    ``"tf.data"`` or ``"pydataset"``.
-    """
-
-    recipe: str = "seed"
-    backbone: str = "resnet18"
-    output_stride: int = 16
-    multi_grid: tuple[int, ...] | None = (1, 2, 4)
-    image_pooling: bool = True
-    weights: str | None = None
-    decoder: bool = False
-    image_size: tuple[int, int] = (120, 240)
-    eval_size: tuple[int, int] | None = None
-    batch_size: int = 8
-    epochs: int = 12
-    steps_per_epoch: int | None = None
-    val_steps: int | None = None
-    learning_rate: float | None = None
-    momentum: float = 0.9
-    poly_power: float = 0.9
-    weight_decay: float = 1e-4
-    bn_momentum: float = DEFAULT_BN_MOMENTUM
-    scale_range: tuple[float, float] = (1.0, 1.0)
-    augment: bool = True
-    class_weighting: bool = False
-    early_stopping_patience: int | None = 5
-    reduce_lr_patience: int = 3
-    reduce_lr_factor: float = 0.2
-    min_learning_rate: float = 1e-6
-    mixed_precision: bool | str = False
-    force_mixed_precision: bool = False
-    jit_compile: bool = False
-    steps_per_execution: int = 1
-    input_pipeline: str = "auto"
-    backup_every: int | str = "epoch"
-    tensorboard: bool = True
-    max_train_images: int | None = None
-    max_val_images: int | None = None
-    seed: int = 42
-    input_scale: float = 1.0
-    recalibrate_bn: int = 10
-    warmup_epochs: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ValueError(f"Unknown recipe {self.recipe!r}; use one of {RECIPES} (e.g. --recipe paper).")
-        if isinstance(self.weights, str) and self.weights.strip().lower() in ("none", "scratch"):
-            self.weights = None  # the command line's spelling of "from scratch" (--weights none)
-        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
-        if self.eval_size is not None:
-            self.eval_size = tuple(int(v) for v in self.eval_size)  # type: ignore[assignment]
-        if self.multi_grid is not None:
-            self.multi_grid = tuple(int(v) for v in self.multi_grid)
-        self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
-        if not self.input_scale > 0:
-            raise ValueError(f"input_scale must be > 0, got {self.input_scale}.")
-        if self.recalibrate_bn < 0:
-            raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn}.")
-        if self.input_pipeline not in INPUT_PIPELINES:
-            raise ValueError(f"Unknown input_pipeline {self.input_pipeline!r}; use one of {INPUT_PIPELINES}.")
-        if int(self.steps_per_execution) < 1:
-            raise ValueError(f"steps_per_execution must be >= 1, got {self.steps_per_execution}.")
-        if not 0.0 <= float(self.bn_momentum) < 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum} (the paper uses 0.9997).")
-        _check_ranges(self)
-
-    @classmethod
-    def from_profile(
-        cls,
-        profile: Profile | str | None = None,
-        recipe: str | None = None,
-        dataset: str | None = None,
-        **overrides,
-    ) -> TrainConfig:
-        """A config sized by a run profile (the active one when ``profile`` is ``None``).
-
-        With ``dataset`` (a prepared dataset's name, e.g. ``"camvid"``) the
-        profile's settings for that dataset (``Profile.dataset_recipes``) replace
-        its generic sizes; ``recipe`` and ``overrides`` win over both. Without
-        any of them the recipe is ``"seed"``.
-
-        Training crops are taken at the dataset's scale with flips and colour
-        jitter (``scale_range=(1, 1)``); the ``paper`` recipe adds random-scale
-        crops (0.5 to 2.0) and turns off early stopping (the poly schedule runs
-        to its end). The backbone weights are the profile's (``"imagenet"`` in
-        ``gpu``) unless ``weights`` is overridden or the backbone has none
-        (ResNet-18/34).
-        """
-        if not isinstance(profile, Profile):
-            profile = get_profile(profile)
-        specific = dict(profile.dataset_recipes.get(dataset, {})) if dataset else {}
-        recipe = recipe or specific.pop("recipe", None) or "seed"
-        specific.pop("recipe", None)
-        values = dict(
-            recipe=recipe,
-            backbone=profile.backbone,
-            output_stride=profile.output_stride,
-            multi_grid=profile.multi_grid,
-            image_size=profile.image_size,
-            eval_size=profile.eval_size,
-            batch_size=profile.batch_size,
-            epochs=profile.epochs,
-            steps_per_epoch=profile.steps_per_epoch,
-            val_steps=profile.val_steps,
-            mixed_precision=profile.mixed_precision,
-            jit_compile=profile.jit_compile,
-            max_val_images=profile.max_eval_images,
-            seed=profile.seed,
-        )
-        if recipe == "paper":
-            values.update(scale_range=(0.5, 2.0), early_stopping_patience=None)
-        if recipe == "fast":
-            values.update(early_stopping_patience=None)
-        values.update(specific)
-        values.update(overrides)
-        if "weights" not in overrides:  # the profile's weights, where the (possibly overridden) backbone has them
-            pretrained = values["backbone"] in ("resnet50", "resnet101")
-            values["weights"] = profile.weights if pretrained else None
-        return cls(**values)
-
-    @property
-    def base_learning_rate(self) -> float:
-        """The recipe's starting learning rate unless ``learning_rate`` is set."""
-        if self.learning_rate is not None:
-            return float(self.learning_rate)
-        return 1e-2 if self.recipe == "paper" else 1e-3
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-
-def _check_ranges(config: TrainConfig) -> None:
-    """Refuse sizes and counts no run can use, with the valid range (one line each)."""
-    for name in ("image_size", "eval_size"):
-        size = getattr(config, name)
-        if size is not None and (len(size) != 2 or min(size) < 1):
-            raise ValueError(f"{name} must be two sizes (height, width) >= 1 pixel, got {size}.")
-    for name in ("epochs", "batch_size"):
-        if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}.")
-    for name in ("steps_per_epoch", "val_steps"):
-        value = getattr(config, name)
-        if value is not None and int(value) < 1:
-            raise ValueError(f"{name} must be >= 1 (or None for a whole pass), got {value}.")
-    if config.weight_decay < 0 or (config.learning_rate is not None and not config.learning_rate > 0):
-        raise ValueError(
-            f"weight_decay must be >= 0 and learning_rate > 0, got {config.weight_decay} and {config.learning_rate}."
-        )
-    if not 0.0 <= float(config.warmup_epochs) < int(config.epochs):
-        raise ValueError(
-            f"warmup_epochs must be in [0, epochs) = [0, {config.epochs}), got {config.warmup_epochs}: "
-            "a warm-up as long as the run leaves no epoch at the full learning rate."
-        )
-    from course_utils.datasets.common import INFERENCE_BYTES_PER_PIXEL, check_size_fits
-
-    check_size_fits(config.image_size, "image_size", batch=int(config.batch_size))
-    if config.eval_size is not None:
-        check_size_fits(config.eval_size, "eval_size", int(config.batch_size), INFERENCE_BYTES_PER_PIXEL)
-
-
-def _record_weights(config: TrainConfig, net: keras.Model) -> tuple[TrainConfig, dict]:
-    """The config as the model was really built, plus what to add to ``config.json``.
-
-    A model asked for ImageNet weights that fell back to training from scratch
-    (``COURSE_ALLOW_SCRATCH=1`` offline) has no Caffe input adapter: its config
-    records ``weights: null`` (so ``evaluate`` rebuilds the same model) and
-    ``weights_requested`` what was asked for.
-    """
-    has_adapter = any(layer.name == "caffe_input_adapter" for layer in net.layers)
-    extra = {"preprocessing": "caffe" if has_adapter else "none"}
-    if config.weights is not None and not has_adapter:
-        extra["weights_requested"] = config.weights
-        print(f"Recorded weights: null in config.json (the model was built without {config.weights!r} weights).")
-        config = dataclasses.replace(config, weights=None)
-    return config, extra
-
-
-# --------------------------------------------------------------------- data helpers
-
-
-def _split_count(info, split: str) -> int:
-    counts = getattr(info, "counts", None) or {}
-    return int(counts.get(split, 0))
-
-
-def _pipeline(config: TrainConfig) -> str:
-    """``"tf.data"`` or ``"pydataset"``: the config's choice, ``"auto"`` resolved by the backend."""
-    if config.input_pipeline == "auto":
-        return "tf.data" if tensorflow_backend() else "pydataset"
-    return config.input_pipeline
-
-
-def make_datasets(config: TrainConfig, dataset_root: str | os.PathLike):
-    """Training and validation pipelines plus their step counts.
-
-    Returns:
-        ``(train_ds, val_ds, steps_per_epoch, val_steps, info)``; the training
-        set repeats forever (``steps_per_epoch`` bounds each epoch) so that the
-        optimizer step, the poly schedule and resumed runs agree.
-    """
-    from course_utils import data
-
-    pipeline = _pipeline(config)
-    root = Path(dataset_root)
-    info = data.load_info(root)
-    n_train = _split_count(info, "train")
-    n_val = _split_count(info, "val")
-    if n_train == 0:
-        raise ValueError(f"{root / 'dataset.json'} lists no 'train' images; prepare the dataset again.")
-    if n_val == 0:
-        raise ValueError(
-            f"{root / 'dataset.json'} lists no 'val' images; training monitors val_miou, so prepare a "
-            "dataset with a validation split."
-        )
-    if config.max_train_images:
-        n_train = min(n_train, config.max_train_images)
-    steps = config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
-    s = config.input_scale
-    scaled_range = (config.scale_range[0] * s, config.scale_range[1] * s)
-    if pipeline == "pydataset":
-        from course_utils.pydataset import SegmentationPyDataset
-
-        train_ds = SegmentationPyDataset(
-            root,
-            "train",
-            config.batch_size,
-            training=True,
-            image_size=config.image_size,
-            augment=config.augment,
-            seed=config.seed,
-            max_images=config.max_train_images,
-            scale_range=scaled_range,
-            steps=steps,
-        )
-        # native-resolution labels for validation (see course_utils.validation)
-        val_batch = config.batch_size if info.image_size is not None else 1
-        val_ds = SegmentationPyDataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
-        return train_ds, val_ds, steps, config.val_steps, info
-    train_ds = data.make_dataset(
-        root,
-        "train",
-        config.batch_size,
-        training=True,
-        image_size=config.image_size,
-        augment=config.augment,
-        seed=config.seed,
-        max_images=config.max_train_images,
-        repeat=True,
-        scale_range=scaled_range,
-    )
-    # Validation batches keep the labels at their native size (see course_utils.validation);
-    # images of different sizes cannot share a batch.
-    val_batch = config.batch_size if info.image_size is not None else 1
-    val_ds = data.make_dataset(root, "val", val_batch, training=False, max_images=config.max_val_images)
-    return train_ds, val_ds, steps, config.val_steps, info
-
-
-def validation_input_size(config: TrainConfig, info) -> tuple[int, int] | None:
-    """The ``(h, w)`` the model sees at validation, or ``None`` for "native x ``input_scale``"."""
-    if config.eval_size is not None:
-        return tuple(config.eval_size)
-    return None
-
-
-def make_recalibration_batches(config: TrainConfig, dataset_root, info):
-    """Training images as the model sees them at validation (no augmentation), shuffled, for precise BN.
-
-    For a split of one image size the whole images are resized to the validation
-    input size; otherwise augmented training crops are used.
-    """
-    from course_utils import data
-    from course_utils.validation import scaled_size
-
-    size = validation_input_size(config, info)
-    if size is None and info.image_size is not None:
-        size = scaled_size(int(info.image_size[0]), int(info.image_size[1]), config.input_scale)
-    s = config.input_scale
-    if _pipeline(config) == "pydataset":
-        from course_utils.pydataset import SegmentationPyDataset
-
-        if size is not None:
-            return SegmentationPyDataset(
-                dataset_root,
-                "train",
-                config.batch_size,
-                training=False,
-                image_size=size,
-                max_images=config.max_train_images,
-            )
-        return SegmentationPyDataset(
-            dataset_root,
-            "train",
-            config.batch_size,
-            training=True,
-            image_size=config.image_size,
-            seed=config.seed,
-            max_images=config.max_train_images,
-            scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
-        )
-    if size is not None:
-        return data.make_dataset(
-            dataset_root,
-            "train",
-            config.batch_size,
-            training=False,
-            image_size=size,
-            shuffle=True,
-            seed=config.seed,
-            max_images=config.max_train_images,
-        )
-    return data.make_dataset(
-        dataset_root,
-        "train",
-        config.batch_size,
-        training=True,
-        image_size=config.image_size,
-        seed=config.seed,
-        max_images=config.max_train_images,
-        cache=False,
-        scale_range=(config.scale_range[0] * s, config.scale_range[1] * s),
-    )
+# Names notebooks of the previous release read from this module (one release, with a DeprecationWarning).
+__getattr__ = __import__("course_utils")._moved_names(
+    __name__,
+    {
+        "PolyDecay": "course_utils.training.recipes:poly_schedule",
+        "make_optimizer": "course_utils.training.recipes:make_optimizer",
+        "MaskedSparseCategoricalCrossentropy": "course_utils.losses:MaskedSparseCategoricalCrossentropy",
+        "masked_sparse_ce": "course_utils.losses:masked_sparse_ce",
+        "get_strategy": "course_utils.training.precision:get_strategy",
+        "resolve_precision_policy": "course_utils.training.precision:resolve_precision_policy",
+        "make_callbacks": "course_utils.training.callbacks:make_callbacks",
+        "NaNGuard": "course_utils.training.callbacks:NaNGuard",
+        "recalibrate_batchnorm": "course_utils.training.validation:recalibrate_batchnorm",
+        "tensorboard_available": "course_utils.training.callbacks:tensorboard_available",
+        "TrainConfig": "course_utils.training.config:TrainConfig",
+        "make_datasets": "course_utils.training.inputs:make_datasets",
+        "make_recalibration_batches": "course_utils.training.inputs:make_recalibration_batches",
+        "validation_input_size": "course_utils.training.inputs:validation_input_size",
+        "RECIPES": "course_utils.config:RECIPES",
+    },
+)
 
 
 # ------------------------------------------------------------------ model / optim
@@ -446,23 +109,6 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
     return model
 
 
-def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam (seed recipe) or SGD + momentum + poly decay (paper recipe).
-
-    The paper's weight decay is not an optimizer setting here:
-    ``keras.optimizers.SGD(weight_decay=...)`` is *decoupled* decay, about 10x
-    weaker than the paper's L2 loss term at momentum 0.9 for the same
-    coefficient. :func:`compile_for_training` adds the L2 term instead.
-    """
-    if config.recipe == "seed":
-        return keras.optimizers.Adam(config.base_learning_rate)
-    warmup = int(round(config.warmup_epochs * total_steps / max(1, config.epochs)))
-    schedule = PolyDecay(config.base_learning_rate, total_steps, power=config.poly_power, warmup_steps=warmup)
-    if config.recipe == "fast":
-        return keras.optimizers.Adam(schedule)
-    return keras.optimizers.SGD(schedule, momentum=config.momentum)
-
-
 def compile_for_training(
     model: keras.Model,
     config: TrainConfig,
@@ -477,7 +123,7 @@ def compile_for_training(
     coefficient divided by the number of replicas). ``jit_compile`` and
     ``steps_per_execution`` come from the config.
     """
-    if config.recipe == "paper" and config.weight_decay:
+    if RECIPES[config.recipe].l2_loss and config.weight_decay:
         add_l2_regularization(model, config.weight_decay, replicas=replicas_in_sync())
     model.compile(
         optimizer=make_optimizer(config, total_steps=total_steps),
@@ -517,12 +163,12 @@ def train(
             inside the strategy scope and the precision policy); default
             :func:`build_model`.
         strategy: a ``tf.distribute`` strategy (TensorFlow backend; default:
-            no distribution) or :class:`~course_utils.precision.NoStrategy`.
+            no distribution) or :class:`~course_utils.training.precision.NoStrategy`.
         callbacks: extra Keras callbacks, run after the course's.
         verbose: passed to ``model.fit``.
         if_finished: when ``run_dir`` holds a finished run: ``"overwrite"``
             (replace its outputs), ``"suffix"`` (train into ``<run_dir>-2``...)
-            or ``"error"`` (see :func:`course_utils.runs.choose_run_dir`); the
+            or ``"error"`` (see :func:`course_utils.training.runs.choose_run_dir`); the
             default ``None`` refuses, saying so (nothing is replaced unless asked).
             A folder that is not a run folder of the course is refused, and so
             is one another live process is training into (its lock file).
@@ -538,138 +184,27 @@ def train(
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, steps, val_steps, info = make_datasets(config, dataset_root)
     num_classes = int(info.num_classes)
-    from course_utils.datasets.common import check_prepared
-
     check_prepared(dataset_root, ("train", "val"), num_classes)  # bad labels: a clear error naming the file
-
-    meta = run_dir / "backup" / "training_metadata.json"
-    resumed_epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else None
-    if resumed_epoch is not None:
-        runs.check_resume(run_dir, config.to_dict(), Path(dataset_root).name, list(info.classes))
-
-    policy = resolve_precision_policy(config)
-    if config.mixed_precision == "auto":
-        from course_utils.hardware import choose_precision
-
-        print(f"Precision {policy}: {choose_precision()[1]}.")
+    resumed_epoch = _resumed_epoch(run_dir, config, dataset_root, info)
     strategy = strategy or get_strategy("default")
-    previous_policy = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(policy)
-    try:
-        with strategy.scope():
-            if model is None:
-                net = build_model(config, num_classes)
-            elif isinstance(model, keras.Model):
-                net = model
-            else:
-                net = model(num_classes)
-            replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
-            if replicas > 1:
-                from course_utils import distribute
-
-                sync, why = distribute.needs_synchronized_batchnorm(config.batch_size, replicas)
-                if sync:
-                    distribute.use_synchronized_batchnorm(net)
-                    print(f"Synchronized BatchNorm: {why}.")
-            out_classes = net.output_shape[-1]
-            if out_classes != num_classes:
-                raise ValueError(
-                    f"The model predicts {out_classes} classes but {Path(dataset_root) / 'dataset.json'} has "
-                    f"{num_classes}; build the model with num_classes={num_classes}."
-                )
-            class_weights = None
-            if config.class_weighting:
-                from course_utils import data
-
-                freqs = data.class_frequencies(dataset_root, "train", num_classes)
-                class_weights = [float(w) for w in data.class_weights(freqs)]
-            compile_for_training(net, config, num_classes, steps * config.epochs, class_weights)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    net, policy = _build_and_compile(config, dataset_root, num_classes, steps, strategy, model)
     recorded = {}
     if model is None:
         config, recorded = _record_weights(config, net)
-
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: a validation failure leaves no empty folder
     runs.acquire_run_lock(run_dir)
     try:
-        return _train_locked(
-            config,
-            dataset_root,
-            run_dir,
-            choice,
-            net,
-            info,
-            policy,
-            strategy,
-            (train_ds, val_ds, steps, val_steps),
-            resumed_epoch,
-            callbacks,
-            verbose,
-            recorded,
-        )
+        _prepare_run_dir(run_dir, choice.action, resumed_epoch)
+        replicas = strategy.num_replicas_in_sync
+        _write_config(run_dir, config, dataset_root, info, policy, replicas, steps, net, recorded)
+        cbs = _run_callbacks(config, dataset_root, run_dir, resumed_epoch, info, val_ds, val_steps)
+        return _fit(net, config, run_dir, train_ds, steps, cbs, callbacks, verbose)
     finally:
         runs.release_run_lock(run_dir)
 
 
-def _train_locked(
-    config: TrainConfig,
-    dataset_root: str | os.PathLike,
-    run_dir: Path,
-    choice: runs.RunChoice,
-    net: keras.Model,
-    info,
-    policy: str,
-    strategy,
-    pipelines: tuple,
-    resumed_epoch: int | None,
-    callbacks: Sequence[keras.callbacks.Callback],
-    verbose: int | str,
-    recorded: dict,
-) -> tuple[keras.Model, keras.callbacks.History]:
-    """The part of :func:`train` that writes into ``run_dir`` (called while holding its lock)."""
-    num_classes = int(info.num_classes)
-    train_ds, val_ds, steps, val_steps = pipelines
-    safe_io.remove_stale_temps(run_dir)
-    if choice.action == "overwrite":
-        runs.clear_run(run_dir)
-    if resumed_epoch is not None:
-        trim_csv(run_dir / "history.csv", resumed_epoch)
-    else:
-        (run_dir / "history.csv").unlink(missing_ok=True)
-    safe_io.atomic_write_text(
-        run_dir / "config.json",
-        json.dumps(
-            {
-                "config": config.to_dict(),
-                "dataset": str(Path(dataset_root).name),
-                "num_classes": num_classes,
-                "classes": list(getattr(info, "classes", [])),
-                "precision_policy": policy,
-                "replicas": strategy.num_replicas_in_sync,
-                "steps_per_epoch": steps,
-                "params": int(net.count_params()),
-                **recorded,
-            },
-            indent=2,
-        ),
-    )
-    cbs = make_callbacks(config, run_dir, resumed_epoch)
-    # Validation runs as a callback right after the backup: precise BatchNorm statistics, then
-    # scores at the labels' native resolution, written into the logs every later callback reads.
-    recal = make_recalibration_batches(config, dataset_root, info) if config.recalibrate_bn else None
-    cbs.insert(
-        1,
-        NativeValidation(
-            val_ds,
-            num_classes,
-            input_scale=config.input_scale,
-            input_size=validation_input_size(config, info),
-            recalibration_batches=recal,
-            recalibration_steps=config.recalibrate_bn,
-            max_batches=val_steps,
-        ),
-    )
+def _fit(net: keras.Model, config: TrainConfig, run_dir: Path, train_ds, steps: int, cbs, callbacks, verbose):
+    """``model.fit`` with the course's callbacks, then the final save (called while holding the run's lock)."""
     nan_guard = next(c for c in cbs if isinstance(c, NaNGuard))
     history = net.fit(
         train_ds,
@@ -681,13 +216,129 @@ def _train_locked(
     )
     history.terminated_on_nan = nan_guard.triggered_at is not None  # type: ignore[attr-defined]
     history.run_dir = run_dir  # type: ignore[attr-defined]
-    if not history.terminated_on_nan:
+    _finish(net, run_dir, history.terminated_on_nan)
+    return net, history
+
+
+def _resumed_epoch(run_dir: Path, config: TrainConfig, dataset_root, info) -> int | None:
+    """The epoch an unfinished run in ``run_dir`` resumes at (its backup), after checking it matches; else None."""
+    meta = run_dir / "backup" / "training_metadata.json"
+    resumed_epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else None
+    if resumed_epoch is not None:
+        runs.check_resume(run_dir, config.to_dict(), Path(dataset_root).name, list(info.classes))
+    return resumed_epoch
+
+
+def _build_and_compile(config: TrainConfig, dataset_root, num_classes: int, steps: int, strategy, model):
+    """The model built (or given) and compiled under the precision policy and the strategy's scope."""
+    policy = resolve_precision_policy(config)
+    if config.mixed_precision == "auto":
+        print(f"Precision {policy}: {choose_precision()[1]}.")
+    previous_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        with strategy.scope():
+            if model is None:
+                net = build_model(config, num_classes)
+            else:
+                net = model if isinstance(model, keras.Model) else model(num_classes)
+            replicas = int(getattr(strategy, "num_replicas_in_sync", 1))
+            if replicas > 1:
+                sync, why = precision.needs_synchronized_batchnorm(config.batch_size, replicas)
+                if sync:
+                    precision.use_synchronized_batchnorm(net)
+                    print(f"Synchronized BatchNorm: {why}.")
+            out_classes = net.output_shape[-1]
+            if out_classes != num_classes:
+                raise ValueError(
+                    f"The model predicts {out_classes} classes but {Path(dataset_root) / 'dataset.json'} has "
+                    f"{num_classes}; build the model with num_classes={num_classes}."
+                )
+            class_weights = None
+            if config.class_weighting:
+                freqs = data.class_frequencies(dataset_root, "train", num_classes)
+                class_weights = [float(w) for w in data.class_weights(freqs)]
+            compile_for_training(net, config, num_classes, steps * config.epochs, class_weights)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+    return net, policy
+
+
+def _record_weights(config: TrainConfig, net: keras.Model) -> tuple[TrainConfig, dict]:
+    """The config as the model was really built, plus what to add to ``config.json``.
+
+    A model asked for ImageNet weights that fell back to training from scratch
+    (``COURSE_ALLOW_SCRATCH=1`` offline) has no Caffe input adapter: its config
+    records ``weights: null`` (so ``evaluate`` rebuilds the same model) and
+    ``weights_requested`` what was asked for.
+    """
+    has_adapter = any(layer.name == "caffe_input_adapter" for layer in net.layers)
+    extra = {"preprocessing": "caffe" if has_adapter else "none"}
+    if config.weights is not None and not has_adapter:
+        extra["weights_requested"] = config.weights
+        print(f"Recorded weights: null in config.json (the model was built without {config.weights!r} weights).")
+        config = dataclasses.replace(config, weights=None)
+    return config, extra
+
+
+def _prepare_run_dir(run_dir: Path, action: str, resumed_epoch: int | None) -> None:
+    """Create the folder (only now: a validation failure leaves none), clear an overwritten run, trim the CSV."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    safe_io.remove_stale_temps(run_dir)
+    if action == "overwrite":
+        runs.clear_run(run_dir)
+    if resumed_epoch is not None:
+        safe_io.trim_csv(run_dir / "history.csv", resumed_epoch)
+    else:
+        (run_dir / "history.csv").unlink(missing_ok=True)
+
+
+def _write_config(
+    run_dir: Path, config: TrainConfig, dataset_root, info, policy, replicas, steps, net, recorded: dict
+) -> None:
+    """``config.json``: what a resume, ``load_or_train`` and the evaluation read back."""
+    record = {
+        "config": config.to_dict(),
+        "dataset": str(Path(dataset_root).name),
+        "num_classes": int(info.num_classes),
+        "classes": list(getattr(info, "classes", [])),
+        "precision_policy": policy,
+        "replicas": replicas,
+        "steps_per_epoch": steps,
+        "params": int(net.count_params()),
+        **recorded,
+    }
+    safe_io.atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2))
+
+
+def _run_callbacks(config: TrainConfig, dataset_root, run_dir: Path, resumed_epoch, info, val_ds, val_steps):
+    """The recipe's callbacks with the validation inserted right after the backup.
+
+    Validation runs as a callback: precise BatchNorm statistics, then scores at the labels'
+    native resolution, written into the logs every later callback reads.
+    """
+    cbs = make_callbacks(config, run_dir, resumed_epoch)
+    recal = make_recalibration_batches(config, dataset_root, info) if config.recalibrate_bn else None
+    validation = NativeValidation(
+        val_ds,
+        int(info.num_classes),
+        input_scale=config.input_scale,
+        input_size=validation_input_size(config, info),
+        recalibration_batches=recal,
+        recalibration_steps=config.recalibrate_bn,
+        max_batches=val_steps,
+    )
+    cbs.insert(1, validation)
+    return cbs
+
+
+def _finish(net: keras.Model, run_dir: Path, diverged: bool) -> None:
+    """``final.keras`` (unless the loss diverged) and ``curves.png``."""
+    if not diverged:
         with safe_io.atomic_path(run_dir / "final.keras") as tmp:
             net.save(tmp)
     runs.finish_run(run_dir)  # the backup goes only now: a kill during the final save leaves it resumable
     try:
-        from course_utils import plotting
-
         fig = plotting.plot_history(run_dir / "history.csv")
         with safe_io.atomic_path(run_dir / "curves.png") as tmp:
             fig.savefig(tmp, dpi=90, format="png")
@@ -696,4 +347,3 @@ def _train_locked(
         plt.close(fig)
     except (ValueError, FileNotFoundError) as err:  # an empty history (stopped in epoch 1)
         print(f"No training curves drawn: {err}", file=sys.stderr)
-    return net, history

@@ -49,7 +49,7 @@ from course_utils.atrous import (
     stack_footprint,
     valid_weight_fraction,
 )
-from course_utils.sample_images import street_scene, to_gray
+from course_utils.data.sample_images import street_scene, to_gray
 
 RATE_PATTERNS = ("same", "multi-grid", "doubling")
 """Rate patterns of :func:`pattern_rates`."""

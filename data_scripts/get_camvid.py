@@ -18,8 +18,9 @@ import re
 import sys
 from pathlib import Path
 
+from course_utils.cli.prepare import add_prepare_arguments, run_preparation, size_from_args
 from course_utils.datasets.camvid import CAMVID_URL, download_camvid, prepare_camvid
-from course_utils.datasets.common import add_prepare_arguments, check_out_apart, run_preparation, size_from_args
+from course_utils.datasets.writer import check_out_apart
 
 
 def main(argv: list[str] | None = None) -> int:

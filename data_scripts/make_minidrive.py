@@ -11,7 +11,9 @@ import argparse
 import sys
 import time
 
-from course_utils.datasets.common import CLI_ERRORS, check_size_option, int_at_least, interrupted, one_line
+from course_utils.cli.errors import CLI_ERRORS, interrupted, one_line
+from course_utils.cli.options import int_at_least
+from course_utils.cli.prepare import check_size_option
 from course_utils.datasets.minidrive import build_minidrive
 
 

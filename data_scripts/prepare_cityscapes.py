@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from course_utils.cli.prepare import add_prepare_arguments, run_preparation, size_from_args
 from course_utils.datasets.cityscapes import prepare_cityscapes
-from course_utils.datasets.common import add_prepare_arguments, run_preparation, size_from_args
 
 
 def main(argv: list[str] | None = None) -> int:

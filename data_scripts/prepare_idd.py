@@ -15,13 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils.datasets.common import (
-    add_prepare_arguments,
-    float_in,
-    int_at_least,
-    run_preparation,
-    size_from_args,
-)
+from course_utils.cli.options import float_in, int_at_least
+from course_utils.cli.prepare import add_prepare_arguments, run_preparation, size_from_args
 from course_utils.datasets.idd import prepare_idd
 
 

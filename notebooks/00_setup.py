@@ -85,9 +85,10 @@ _ = show_reference_run(reference, parts=("gallery",), width=640)  # displays the
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import checks, environment
+from course_utils import exercises, notebook
+from course_utils.exercises import nb00 as ex
 
-version_checks = environment.check_versions()
+version_checks = notebook.check_versions()
 for check in version_checks:
     print(check)
 
@@ -103,10 +104,10 @@ print("Versions: all good")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils.report import system_status
+from course_utils.devices import system_status
 
 print(system_status())
-print("Running on Colab" if environment.in_colab() else "Running locally")
+print("Running on Colab" if notebook.in_colab() else "Running locally")
 
 # %% [markdown]
 # ## 4. Run profiles
@@ -136,7 +137,7 @@ print("Running on Colab" if environment.in_colab() else "Running locally")
 # %%
 from prettytable import PrettyTable
 
-from course_utils.profiles import PROFILES, get_profile
+from course_utils.config import PROFILES, get_profile
 
 fields = ["backbone", "output_stride", "image_size", "batch_size", "epochs", "minidrive_counts", "mixed_precision"]
 table = PrettyTable(["profile"] + fields)
@@ -152,7 +153,7 @@ profile = get_profile()
 # library's `train` command does exactly this). The *effective* settings, per profile and dataset:
 
 # %%
-from course_utils.train import TrainConfig
+from course_utils.training.config import TrainConfig
 
 settings = ["recipe", "backbone", "weights", "image_size", "input_scale", "scale_range", "batch_size", "epochs"]
 settings += ["class_weighting", "mixed_precision", "jit_compile"]
@@ -168,13 +169,13 @@ print(effective)
 # crops for its epochs: its recipe replaces them (and halves the frames first, `input_scale`). In
 # `gpu`, `weights` is `imagenet` because ResNet-50 has ImageNet weights in `keras.applications`;
 # ResNet-18 has none there, which is why the `cpu` rows train from scratch whatever the profile
-# asks. `mixed_precision="auto"` means "decide on the machine": `course_utils.hardware` picks bf16
+# asks. `mixed_precision="auto"` means "decide on the machine": `course_utils.devices` picks bf16
 # on CPUs with AMX or AVX512-BF16 and on GPUs of compute capability 8.0 or more, float16 with loss
 # scaling on older GPUs, float32 otherwise. What it picks here:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils.hardware import choose_precision
+from course_utils.devices import choose_precision
 
 policy, reason = choose_precision()
 print(f"mixed_precision='auto' on this machine -> {policy} ({reason})")
@@ -221,10 +222,10 @@ print(f"mixed_precision='auto' on this machine -> {policy} ({reason})")
 # ```
 
 # %%
-from course_utils import train
-from course_utils.estimate import estimate_training_time
+from course_utils.model.estimate import estimate_training_time
+from course_utils.training.config import TrainConfig
 
-print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
+print(estimate_training_time(TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
 
 # %% [markdown]
 # Look closely: the estimate counts *more* training images per epoch than the CamVid training split
@@ -235,7 +236,7 @@ print(estimate_training_time(train.TrainConfig.from_profile("gpu"), 11, 367, 101
 # %%
 from course_utils.datasets.camvid import CAMVID_EXPECTED
 
-gpu_config = train.TrainConfig.from_profile("gpu", dataset="camvid")
+gpu_config = TrainConfig.from_profile("gpu", dataset="camvid")
 steps = -(-CAMVID_EXPECTED["train"] // gpu_config.batch_size)
 print(
     f"{CAMVID_EXPECTED['train']} images, batch {gpu_config.batch_size}: {steps} steps x {gpu_config.batch_size} = {steps * gpu_config.batch_size} images per epoch"
@@ -251,9 +252,9 @@ print(
 cpu_camvid_steps = None  # your code
 
 # %%
-from course_utils import exercise_updates_a
+from course_utils.exercises import updates_a
 
-exercise_updates_a.check_optimizer_steps(
+updates_a.check_optimizer_steps(
     cpu_camvid_steps, TrainConfig.from_profile("cpu", dataset="camvid"), CAMVID_EXPECTED["train"]
 )
 
@@ -266,14 +267,17 @@ exercise_updates_a.check_optimizer_steps(
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-found = environment.available_datasets()
-for name, command in environment.DATASET_COMMANDS.items():
-    state = "prepared" if found[name] else "not prepared: " + command
+from course_utils.config import DATASETS, prepare_command
+
+found = notebook.available_datasets()
+for name in DATASETS:
+    state = "prepared" if found[name] else "not prepared: " + prepare_command(name)
     print(f"{name:<11} {state}")
 
 # %%
-from course_utils.data import ensure_minidrive, load_info
-from course_utils.results import publish
+from course_utils.data import load_info
+from course_utils.datasets import ensure_minidrive
+from course_utils.notebook import publish
 
 info = load_info(ensure_minidrive(profile))
 print(f"{info.name}: {info.num_classes} classes, images {info.image_size[0]}x{info.image_size[1]}")
@@ -314,7 +318,7 @@ publish(profile=profile.name, dataset=info.name)
 active_profile = None  # your answer, e.g. "cpu"
 
 # %%
-checks.check_equal(
+exercises.check_equal(
     active_profile, get_profile().name, hint="The line 'Active profile: ...' in section 4.", what="profile name"
 )
 
@@ -327,7 +331,7 @@ checks.check_equal(
 n_batches = None  # your code
 
 # %%
-checks.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_size)
+ex.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_size)
 
 # %% [markdown]
 # ### Exercise 3: memory of one batch
@@ -339,20 +343,20 @@ checks.check_batches_per_epoch(n_batches, info.counts["train"], profile.batch_si
 batch_mib = None  # your code
 
 # %%
-checks.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
+ex.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb00.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb00.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("00")  # all of this notebook's solutions; show("00", "batch_megabytes") for one
 # ```
 #
 # The in-place exercise of section 4 (optimizer steps) is solved by
-# `course_utils.exercise_updates_a.optimizer_steps`.
+# `course_utils.updates_a.optimizer_steps`.

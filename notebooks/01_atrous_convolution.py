@@ -52,10 +52,11 @@ import numpy as np
 import tensorflow as tf
 from IPython.display import display
 
-from course_utils import atrous, checks
+from course_utils import atrous, exercises
 from course_utils import widgets as explorers
-from course_utils.profiles import get_profile
-from course_utils.sample_images import street_scene, to_gray
+from course_utils.config import get_profile
+from course_utils.data.sample_images import street_scene, to_gray
+from course_utils.exercises import nb01 as ex
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -381,7 +382,7 @@ display(explorers.receptive_field_explorer())
 answer_1 = None  # your answer
 
 # %%
-checks.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 1) * (rate - 1)")
+exercises.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 1) * (rate - 1)")
 
 # %% [markdown]
 # ### Exercise 2: receptive field by hand
@@ -393,7 +394,7 @@ checks.check_equal(answer_1, atrous.effective_kernel_size(3, 6), hint="k + (k - 
 answer_2 = None  # your answer
 
 # %%
-checks.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)])
+ex.check_receptive_field(answer_2, [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)])
 
 # %% [markdown]
 # ### Exercise 3: write the 1-D atrous convolution
@@ -410,7 +411,7 @@ def my_atrous_conv1d(x, kernel, rate):
 
 
 # %%
-checks.check_atrous_conv1d(my_atrous_conv1d)
+ex.check_atrous_conv1d(my_atrous_conv1d)
 
 # %% [markdown]
 # ### Exercise 4: no holes, large field
@@ -421,17 +422,17 @@ checks.check_atrous_conv1d(my_atrous_conv1d)
 answer_4 = None  # three rates, e.g. (1, 2, 4)
 
 # %%
-checks.check_no_gridding(answer_4, min_layers=3, min_field=27)
+ex.check_no_gridding(answer_4, min_layers=3, min_field=27)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb01.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb01.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("01")  # all of this notebook's solutions; show("01", "my_atrous_conv1d") for one
 # ```

@@ -50,8 +50,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks
-from course_utils.environment import in_colab
+from course_utils import exercises
+from course_utils.config import get_profile
+from course_utils.exercises import nb02 as ex
 from course_utils.model import (
     build_deeplabv3,
     build_resnet,
@@ -62,7 +63,7 @@ from course_utils.model import (
     stage_strides_and_rates,
 )
 from course_utils.model.resnet import basic_unit, bottleneck_unit, dilate_keras_applications_resnet
-from course_utils.profiles import get_profile
+from course_utils.notebook import in_colab
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -265,8 +266,8 @@ for os_ in (32, 16, 8):
 # map, and everything the network says about the pixels inside a cell comes from that one position.
 
 # %%
+from course_utils.data.sample_images import street_scene
 from course_utils.plotting import plot_feature_grids
-from course_utils.sample_images import street_scene
 
 display_image = street_scene(256, 512)
 fig = plot_feature_grids(display_image, (32, 16, 8))
@@ -367,9 +368,9 @@ def my_plan(output_stride, units, multi_grid):
 
 
 # %%
-from course_utils import exercise_updates_a
+from course_utils.exercises import updates_a
 
-exercise_updates_a.check_output_stride_plan(my_plan)
+updates_a.check_output_stride_plan(my_plan)
 
 # %% [markdown]
 # ## 7. ImageNet weights, and proof that the copy is exact
@@ -487,7 +488,7 @@ print("one pixel  RGB", rgb[0, 0, 0], "-> Caffe BGR minus mean", adapted[0, 0, 0
 answer_1 = None  # your answer
 
 # %%
-checks.check_param_count(
+exercises.check_param_count(
     answer_1, unit_model("bottleneck", 256, 64), hint="Weights k*k*C_in*C_out plus C_out biases per convolution."
 )
 
@@ -501,7 +502,7 @@ answer_2 = None  # (height, width)
 
 # %%
 expected = model_report(build_resnet(18, output_stride=8), (480, 640, 3)).stages["stage4"][:2]
-checks.check_output_shape(answer_2, expected, hint="Output stride = input size / feature-map size.")
+exercises.check_output_shape(answer_2, expected, hint="Output stride = input size / feature-map size.")
 
 # %% [markdown]
 # ### Exercise 3: multi-grid at output stride 8
@@ -513,7 +514,7 @@ answer_3 = None  # three rates
 
 # %%
 stage4_rate = stage_strides_and_rates(8)[3][1]
-checks.check_equal(
+exercises.check_equal(
     answer_3,
     tuple(multi_grid_rates(stage4_rate, 3, (1, 2, 4))),
     hint="Multiply the stage's rate by each multi-grid entry.",
@@ -548,20 +549,20 @@ def my_bottleneck_unit(x, filters, strides, rate, name, project):
 
 
 # %%
-checks.check_bottleneck_unit(my_bottleneck_unit)
+ex.check_bottleneck_unit(my_bottleneck_unit)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb02.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb02.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("02")  # all of this notebook's solutions; show("02", "my_bottleneck_unit") for one
 # ```
 #
 # The in-place exercise of section 6 (the output-stride plan) is solved by
-# `course_utils.exercise_updates_a.output_stride_plan`.
+# `course_utils.updates_a.output_stride_plan`.

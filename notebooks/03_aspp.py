@@ -51,11 +51,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from course_utils import atrous, checks
+from course_utils import atrous, exercises
 from course_utils import widgets as explorers
+from course_utils.config import get_profile
+from course_utils.exercises import nb03 as ex
 from course_utils.model import build_aspp, default_aspp_rates
 from course_utils.model.layers import ResizeLike  # noqa: F401 (for exercises 4 and 5)
-from course_utils.profiles import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -148,7 +149,7 @@ for r in (6, 12, 18, 24, 36, 48, 64, 65):
 # and rounded up, as the backbone does) is sobering:
 
 # %%
-from course_utils.train import TrainConfig
+from course_utils.training.config import TrainConfig
 
 cpu_maps = {}
 for dataset in ("minidrive", "camvid"):
@@ -203,7 +204,7 @@ for dataset, fmap in cpu_maps.items():
 answer_2 = None  # three rates
 
 # %%
-checks.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
+exercises.check_equal(answer_2, default_aspp_rates(8), hint="The map is twice as large at OS 8.")
 
 # %%
 crop = 513
@@ -219,8 +220,8 @@ for os_ in (16, 8):
 # (section 3).
 
 # %%
+from course_utils.data.sample_images import street_scene
 from course_utils.plotting import plot_feature_grids
-from course_utils.sample_images import street_scene
 
 fields16 = {
     f"rate {r}: {atrous.effective_kernel_size(3, r) * 16} px": atrous.effective_kernel_size(3, r) * 16
@@ -314,7 +315,7 @@ answer_1 = None  # your answer
 
 # %%
 smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})
-checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
+exercises.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outside the map even for position 0?")
 
 # %% [markdown]
 # (Exercise 2 sits in section 4, where the idea is taught.)
@@ -329,7 +330,7 @@ checks.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r outsi
 answer_3 = None  # your answer
 
 # %%
-checks.check_param_count(
+exercises.check_param_count(
     answer_3,
     build_aspp((None, None, 512), rates=(6, 12, 18), filters=256),
     hint="The projection sees 5 x 256 channels; each 3x3 kernel has 9 x 512 x 256 weights.",
@@ -349,7 +350,7 @@ def pooling_branch(features):
 
 
 # %%
-checks.check_pooling_branch(pooling_branch)
+ex.check_pooling_branch(pooling_branch)
 
 # %% [markdown]
 # ### Exercise 5: write ASPP
@@ -376,20 +377,20 @@ def my_aspp(features, rates, filters, name):
 
 
 # %%
-checks.check_aspp_module(my_aspp)
+ex.check_aspp_module(my_aspp)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb03.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
 # ```
 #
-# Exercise 1 (the 33x33 map) is solved by `course_utils.exercise_updates_a.all_centre_rate`, with
+# Exercise 1 (the 33x33 map) is solved by `course_utils.updates_a.all_centre_rate`, with
 # the reasoning in its docstring.

@@ -58,13 +58,14 @@ import tensorflow as tf
 from IPython.display import display
 from prettytable import PrettyTable
 
-from course_utils import checks
+from course_utils import exercises
 from course_utils import widgets as explorers
+from course_utils.config import get_profile
 from course_utils.data import normalize_image
 from course_utils.datasets.minidrive import MINIDRIVE_CLASSES, MINIDRIVE_PALETTE, generate_scene
+from course_utils.exercises import nb04 as ex
 from course_utils.model import build_deeplabv3, build_unet, default_aspp_rates, format_report, model_report
 from course_utils.plotting import colorize, legend_handles
-from course_utils.profiles import get_profile
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
@@ -543,7 +544,7 @@ print("the model comes from the module", deeplab_module.__name__)
 answer_1 = None  # (batch, height, width, channels)
 
 # %%
-checks.check_output_shape(
+exercises.check_output_shape(
     answer_1,
     model(np.zeros((2, 100, 72, 3), "float32"), training=False).shape,
     hint="The last layer resizes to the input's height and width.",
@@ -560,7 +561,7 @@ answer_2 = None  # a probability
 # %%
 negative_logits = -np.arange(1, 8, dtype="float32")[None]
 seed_probs = tf.nn.softmax(tf.nn.relu(negative_logits)).numpy()[0]  # the same for every class
-checks.check_close(answer_2, seed_probs[0], hint="What is relu(z) when z < 0?")
+exercises.check_close(answer_2, seed_probs[0], hint="What is relu(z) when z < 0?")
 
 # %% [markdown]
 # ### Exercise 3: the decoder's parameters
@@ -573,7 +574,7 @@ checks.check_close(answer_2, seed_probs[0], hint="What is relu(z) when z < 0?")
 answer_3 = None  # your code
 
 # %%
-checks.check_equal(
+exercises.check_equal(
     answer_3,
     plus.count_params() - model.count_params(),
     hint="1x1: C_low*48; 3x3: 9*304*256 and 9*256*256; plus the BatchNorms.",
@@ -595,7 +596,7 @@ answer_4 = None  # three rates
 rates8 = tuple(
     lyr.dilation_rate[0] for lyr in model8.layers if lyr.name.startswith("aspp_rate") and lyr.name.endswith("_conv")
 )
-checks.check_equal(answer_4, rates8, hint="Rates are in feature-map pixels; the map doubles at OS 8.")
+exercises.check_equal(answer_4, rates8, hint="Rates are in feature-map pixels; the map doubles at OS 8.")
 
 # %% [markdown]
 # ### Exercise 5: assemble DeepLabV3
@@ -626,17 +627,17 @@ def my_deeplabv3(num_classes, output_stride):
 
 
 # %%
-checks.check_deeplabv3_assembly(my_deeplabv3)
+ex.check_deeplabv3_assembly(my_deeplabv3)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("04")  # all of this notebook's solutions; show("04", "my_deeplabv3") for one
 # ```

@@ -65,15 +65,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from course_utils import baselines, checks_practice, data, experiments, metrics, plotting
+from course_utils import baselines, data, metrics, plotting
+from course_utils.config import DATASETS, get_profile, prepare_command
+from course_utils.data import pipeline, throughput
+from course_utils.datasets import find_dataset
+from course_utils.exercises import nb05 as ex
 from course_utils.losses import masked_sparse_ce
-from course_utils.profiles import get_profile
-from course_utils.results import publish
+from course_utils.notebook import publish
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(
     f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, "
@@ -133,8 +136,8 @@ plt.show()
 # main one is PASCAL VOC 2012, 21 classes, which the course does not prepare).
 
 # %%
-for name, command in data.PREPARE_COMMANDS.items():
-    print(f"{name:<11} {command.format(out='data/' + name)}")
+for name in DATASETS:
+    print(f"{name:<11} {prepare_command(name)}")
 
 # %% [markdown]
 # ## 2. Class frequency: the data is unbalanced
@@ -212,7 +215,7 @@ for name, cm in (("always the majority class", cm_lazy), ("blind to the rare cla
 # weights of this dataset, and which runs of the course use weights at all.
 
 # %%
-from course_utils.train import TrainConfig
+from course_utils.training.config import TrainConfig
 
 for p in (0.5, 0.3, 0.1, 0.03, 0.01, 0.001, 0.0):
     print(f"share {p:5.3f}: inverse-log weight {float(data.class_weights([p, 1 - p])[0]):6.2f}")
@@ -232,7 +235,7 @@ print(
 #
 # 1. `from_tensor_slices` over the (image, label) file paths;
 # 2. `map(decode)` in parallel: PNG bytes to tensors (`num_parallel_calls=AUTOTUNE`);
-# 3. `cache()` for training when the decoded split fits in `data.CACHE_BUDGET_BYTES` (printed below):
+# 3. `cache()` for training when the decoded split fits in `pipeline.CACHE_BUDGET_BYTES` (printed below):
 #    each PNG is decoded once and kept in memory, the main speed-up of section 4;
 # 4. `shuffle`, then `repeat` for training;
 # 5. `map(augment)`: a **random scale** (0.5-2.0 in the paper recipe) and a **random crop**.
@@ -244,7 +247,7 @@ print(
 #    the model trains.
 #
 # Step 5 resizes with TensorFlow's fast `ResizeBilinear` kernel and cuts with slices and pads. The
-# same crops are written out in NumPy in `course_utils/augment.py`, pixel by pixel, as the
+# same crops are written out in NumPy in `course_utils/data/augment.py`, pixel by pixel, as the
 # specification; a test checks that both give the same crops.
 #
 # The augmentations are drawn from stateless seeds: the same `seed` gives the same crops.
@@ -260,7 +263,7 @@ train_ds = data.make_dataset(
     scale_range=(0.5, 2.0),
 )
 print(train_ds.element_spec)
-print(f"cache budget for decoded training images: {data.CACHE_BUDGET_BYTES / 2**30:.0f} GiB")
+print(f"cache budget for decoded training images: {pipeline.CACHE_BUDGET_BYTES / 2**30:.0f} GiB")
 
 # %% [markdown]
 # Here is one training image augmented six times (scale 0.5-2.0, crop, flip, jitter); black in the
@@ -350,9 +353,9 @@ def augment_pair(image, label, crop, rng):
 
 
 # %%
-from course_utils import exercise_updates_b
+from course_utils.exercises import updates_b
 
-exercise_updates_b.check_label_safe_augment(augment_pair)
+updates_b.check_label_safe_augment(augment_pair)
 
 # %% [markdown]
 # ### Void in the loss: how the seed encoded it
@@ -373,7 +376,7 @@ exercise_updates_b.check_label_safe_augment(augment_pair)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils.throughput import seed_one_hot
+from course_utils.data.throughput import seed_one_hot
 
 C = info.num_classes
 for _, yb in train_ds.take(8):
@@ -408,7 +411,7 @@ print(f"ratio {seed_loss / masked:.3f} against the labelled share {1 - void.mean
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
 # The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
-# resize, one-hot encode the labels, stack. `experiments.naive_batches` does exactly that (without
+# resize, one-hot encode the labels, stack. `throughput.naive_batches` does exactly that (without
 # any augmentation). `tf.data` decodes and augments several images in parallel in C++ and
 # prepares the next batch while the model trains. Time both on the same files (the numbers depend
 # on the machine and its load).
@@ -416,12 +419,12 @@ print(f"ratio {seed_loss / masked:.3f} against the labelled share {1 - void.mean
 # %%
 # NBVAL_IGNORE_OUTPUT
 n_batches = max(2, profile.minidrive_counts[0] // profile.batch_size)
-naive = experiments.naive_batches(root, "train", profile.batch_size, profile.image_size)
-rate_naive = experiments.images_per_second(naive, n_batches)
+naive = throughput.naive_batches(root, "train", profile.batch_size, profile.image_size)
+rate_naive = throughput.images_per_second(naive, n_batches)
 fast = data.make_dataset(
     root, "train", profile.batch_size, training=True, image_size=profile.image_size, seed=profile.seed, repeat=True
 )
-rate_fast = experiments.images_per_second(fast, n_batches)
+rate_fast = throughput.images_per_second(fast, n_batches)
 print(f"plain generator (no augmentation): {rate_naive:7.1f} images/s")
 print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast / rate_naive:.1f}x)")
 publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
@@ -516,7 +519,7 @@ accuracy_1 = None  # your code
 miou_1 = None  # your code
 
 # %%
-checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
+ex.check_majority_baseline(accuracy_1, miou_1, counts)
 
 # %% [markdown]
 # **Diagnose.** A colleague's model reaches a pixel accuracy close to the blind model's above but a
@@ -532,7 +535,7 @@ checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
 weights_2 = None  # your code
 
 # %%
-checks_practice.check_class_weights(weights_2, counts)
+ex.check_class_weights(weights_2, counts)
 
 # %% [markdown]
 # ### Exercise 3: a label validator
@@ -551,18 +554,18 @@ def is_valid_label(label, num_classes):
 
 
 # %%
-checks_practice.check_label_validator(is_valid_label)
+ex.check_label_validator(is_valid_label)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# `augment_pair`'s is `exercise_updates_b.solution_label_safe_augment`; the others are in
-# `course_utils/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
+# `augment_pair`'s is `updates_b.solution_label_safe_augment`; the others are in
+# `course_utils/exercises/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("05")  # all of this notebook's solutions; show("05", "is_valid_label") for one
 # ```

@@ -63,14 +63,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, experiments, metrics, plotting, reference_runs, report, train
-from course_utils.profiles import PROFILES, get_profile
-from course_utils.results import publish
+from course_utils import data, devices, experiments, metrics, notebook, plotting, reference_runs, train
+from course_utils.config import PROFILES, RECIPES, get_profile
+from course_utils.datasets import find_dataset
+from course_utils.exercises import nb06 as ex
+from course_utils.notebook import publish
+from course_utils.training import callbacks, inputs, precision, recipes
+from course_utils.training.callbacks import tensorboard_available
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 
@@ -78,7 +83,7 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 # ## 1. The recipes
 #
 # A **recipe** is the optimizer, the learning-rate schedule and the regularisation of a run. The
-# course has the ones printed below (`train.RECIPES`):
+# course has the ones printed below (`config.RECIPES`):
 #
 # * **`seed`**: what the course's original notebook did (its bugs fixed): Adam, the learning rate
 #   divided by 5 when the validation mIoU has not improved for 3 epochs (`ReduceLROnPlateau`), the
@@ -106,10 +111,10 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 # dataset as well as recipe, so they do not decide between them (exercise 6 asks what would).
 
 # %%
-print("recipes:", train.RECIPES)
-cfgs = {name: train.TrainConfig.from_profile(profile, recipe=name) for name in train.RECIPES}
+print("recipes:", RECIPES)
+cfgs = {name: TrainConfig.from_profile(profile, recipe=name) for name in RECIPES}
 seed_cfg, paper_cfg = cfgs["seed"], cfgs["paper"]
-steps = train.make_datasets(seed_cfg, root)[2]
+steps = inputs.make_datasets(seed_cfg, root)[2]
 
 
 def schedule_of(c):
@@ -121,7 +126,7 @@ def schedule_of(c):
 table = PrettyTable(["", *(f"{name} recipe" for name in cfgs)])
 table.align = "l"
 for cfg_name, get in [
-    ("optimizer", lambda c: type(train.make_optimizer(c, steps * c.epochs)).__name__),
+    ("optimizer", lambda c: type(recipes.make_optimizer(c, steps * c.epochs)).__name__),
     ("base learning rate", lambda c: c.base_learning_rate),
     ("schedule", schedule_of),
     ("weight decay", lambda c: c.weight_decay if c.recipe == "paper" else "- (not applied)"),
@@ -147,7 +152,7 @@ for p in PROFILES.values():
 
 # %%
 total = 50 * 100  # e.g. 50 epochs of 100 steps
-poly = train.PolyDecay(1e-2, total)
+poly = keras.optimizers.schedules.PolynomialDecay(1e-2, total, end_learning_rate=0.0, power=0.9)
 step_axis = np.arange(0, total + 1, 50)
 drops = np.minimum((step_axis // 100) // 12, 3)  # drops at epochs 12, 24, 36 (illustration)
 plateau_course = np.maximum(1e-3 * 0.2**drops, 1e-6)
@@ -240,10 +245,9 @@ print(table)
 # `logits` layer), so the loss and the softmax are computed in full precision.
 #
 # With `mixed_precision="auto"` (the `cpu` and `gpu` profiles) the library decides at run time with
-# `hardware.choose_precision`. Its rule, printed for each kind of device rather than typed here:
+# `devices.choose_precision`. Its rule, printed for each kind of device rather than typed here:
 
 # %%
-from course_utils import hardware
 
 for kind, capability, cpu_bf16 in (
     ("cpu", None, False),
@@ -252,7 +256,7 @@ for kind, capability, cpu_bf16 in (
     ("gpu", (8, 0), None),
     ("tpu", None, None),
 ):
-    policy, why = hardware.choose_precision(kind, capability, cpu_bf16)
+    policy, why = devices.choose_precision(kind, capability, cpu_bf16)
     device = f"{kind}" + (f" cc {capability[0]}.{capability[1]}" if capability else "")
     device += "" if cpu_bf16 is None else (" with AMX/AVX512-BF16" if cpu_bf16 else " without fast bf16")
     print(f"{device:<32} -> {policy:<15} ({why})")
@@ -270,15 +274,15 @@ for ref_name in reference_runs.list_reference_runs():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-gpu_cfg = train.TrainConfig.from_profile("gpu")
+gpu_cfg = TrainConfig.from_profile("gpu")
 print(f"gpu profile asks for mixed_precision={gpu_cfg.mixed_precision!r}, jit_compile={gpu_cfg.jit_compile}")
-print("policy on this machine:", train.resolve_precision_policy(gpu_cfg), "|", hardware.choose_precision()[1])
-print(report.system_status())
+print("policy on this machine:", precision.resolve_precision_policy(gpu_cfg), "|", devices.choose_precision()[1])
+print(devices.system_status())
 
 # %% [markdown]
 # ## 4. Callbacks
 #
-# `train.make_callbacks` assembles the callbacks of a run, in this order:
+# `callbacks.make_callbacks` assembles the callbacks of a run, in this order:
 #
 # * `BackupAndRestore`: saves weights, optimizer state and position every epoch (or every N steps),
 #   so that an interrupted run continues where it stopped;
@@ -294,13 +298,13 @@ print(report.system_status())
 with tempfile.TemporaryDirectory() as tmp:
     for cfg in (dataclasses.replace(seed_cfg, tensorboard=False), dataclasses.replace(paper_cfg, tensorboard=False)):
         print(f"{cfg.recipe} recipe:")
-        for cb in train.make_callbacks(cfg, tmp, None):
+        for cb in callbacks.make_callbacks(cfg, tmp, None):
             watched = f"  monitors {cb.monitor} ({cb.mode})" if hasattr(cb, "monitor") else ""
             print(f"  {type(cb).__name__:<20}{watched}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-use_tensorboard = experiments.tensorboard_available()
+use_tensorboard = tensorboard_available()
 print(
     "TensorBoard installed:",
     use_tensorboard,
@@ -311,21 +315,21 @@ print(
 # ## 5. Train, lose the connection, resume
 #
 # On Colab a run can lose its machine at any moment. We simulate that: the run below is stopped
-# half-way through its first epoch by `experiments.SimulatedDisconnect`, which raises an exception
+# half-way through its first epoch by `notebook.SimulatedDisconnect`, which raises an exception
 # as a dropped connection would. `BackupAndRestore` saves every `backup_every` steps, so the backup
 # holds the weights and the optimizer state of that moment. Calling `train()` again with the same
 # run folder resumes: it reloads the backup and repeats the interrupted epoch from its start,
 # with the weights and the optimizer step where they were.
 #
-# `experiments.LiveCurves` redraws the curves after every epoch while the run trains.
+# `notebook.LiveCurves` redraws the curves after every epoch while the run trains.
 
 # %%
 run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3")
 shutil.rmtree(run_dir, ignore_errors=True)  # start this demonstration from scratch
 # the profile's recipe for this dataset (the seed recipe unless the profile has one for it, as
 # the cpu profile has for CamVid); notebooks 07-09 build the same config and reuse this run
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
-steps = train.make_datasets(config, root)[2]
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=use_tensorboard)
+steps = inputs.make_datasets(config, root)[2]
 half = max(1, steps // 2)
 config = dataclasses.replace(config, backup_every=half)
 print(
@@ -340,10 +344,10 @@ try:
         config,
         root,
         run_dir,
-        callbacks=[experiments.LiveCurves("first attempt"), experiments.SimulatedDisconnect(half)],
+        callbacks=[notebook.LiveCurves("first attempt"), notebook.SimulatedDisconnect(half)],
         verbose=0,
     )
-except experiments.Disconnected as lost:
+except notebook.Disconnected as lost:
     print("Connection lost:", lost)
 
 # %%
@@ -352,7 +356,7 @@ print("position saved:", (run_dir / "backup" / "training_metadata.json").read_te
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history = train.train(config, root, run_dir, callbacks=[experiments.LiveCurves("resumed run")], verbose=0)
+model, history = train.train(config, root, run_dir, callbacks=[notebook.LiveCurves("resumed run")], verbose=0)
 
 # %%
 done = int(model.optimizer.iterations.numpy())
@@ -532,16 +536,16 @@ for ref_name in reference_runs.list_reference_runs():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from course_utils import validation
+from course_utils.training import validation
 
 val_batches = data.make_dataset(root, "val", config.batch_size, training=False)
-val_size = train.validation_input_size(config, info)
+val_size = inputs.validation_input_size(config, info)
 bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
 for layer in bns:
     layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
     layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
 stale_loss, stale_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
-used = validation.recalibrate_batchnorm(model, train.make_recalibration_batches(config, root, info), 10)
+used = validation.recalibrate_batchnorm(model, inputs.make_recalibration_batches(config, root, info), 10)
 fresh_loss, fresh_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
 print(f"stale statistics:       val loss {stale_loss:8.2f}, val mIoU {metrics.mean_iou(stale_cm):.3f}")
 print(f"re-estimated ({used} batches): val loss {fresh_loss:8.2f}, val mIoU {metrics.mean_iou(fresh_cm):.3f}")
@@ -560,7 +564,7 @@ for m in (0.9, 0.99, 0.9997):
 # goes to stderr):
 
 # %%
-guard = train.NaNGuard()
+guard = callbacks.NaNGuard()
 guard.set_model(model)
 guard.on_epoch_end(0, {"loss": float("nan")})
 print("training stopped:", model.stop_training)
@@ -594,7 +598,7 @@ for os_ in (16, 8):
 #   weight decay + random-scale crops), `fast` (Adam + warm-up + poly, the CamVid reference run's).
 #   The same loss and metric, sized by the profile; the `gpu` profile starts from ImageNet weights,
 #   the others from scratch. ResNet-18's two-unit last stage uses only part of multi-grid.
-# * Mixed precision: `hardware.choose_precision` picks bf16 on TPUs, GPUs of compute capability 8.0
+# * Mixed precision: `devices.choose_precision` picks bf16 on TPUs, GPUs of compute capability 8.0
 #   or more and CPUs with AMX/AVX512-BF16, float16 with loss scaling on older GPUs, float32
 #   elsewhere. XLA fuses the step; the course has not measured either speed-up on a GPU.
 # * `best.keras` is chosen by `val_miou`; `BackupAndRestore` makes a run resumable; the history is a
@@ -614,7 +618,7 @@ for os_ in (16, 8):
 #
 # ### Exercise 1: the poly learning rate
 # Write `poly_lr(step)` for a base rate of 0.01 over 1000 steps with power 0.9, without
-# `train.PolyDecay` (after the last step the rate stays 0).
+# Keras' `PolynomialDecay` (after the last step the rate stays 0).
 
 
 # %%
@@ -624,7 +628,7 @@ def poly_lr(step, base=0.01, total=1000, power=0.9):
 
 
 # %%
-checks_practice.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000)
+ex.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000)
 
 # %% [markdown]
 # ### Exercise 2: how long does the poly schedule run?
@@ -637,11 +641,11 @@ checks_practice.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000
 answer_2 = None  # steps per epoch x epochs
 
 # %%
-checks_practice.check_total_steps(answer_2, paper_cfg, root)
+ex.check_total_steps(answer_2, paper_cfg, root)
 
 # %% [markdown]
 # ### Exercise 3: which model is kept?
-# Build the callbacks of `paper_cfg` with `train.make_callbacks(paper_cfg, some_folder, None)`,
+# Build the callbacks of `paper_cfg` with `callbacks.make_callbacks(paper_cfg, some_folder, None)`,
 # find the `keras.callbacks.ModelCheckpoint` among them and store `(monitor, mode)` in `answer_3`.
 # Then explain why: what would the checkpoint keep with `mode="min"`, and why would monitoring
 # `val_loss` instead have kept an earlier epoch of the seed's run (section 6)?
@@ -651,7 +655,7 @@ answer_3 = None  # (monitor, mode)
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
-    checks_practice.check_checkpoint_monitor(answer_3, paper_cfg, tmp)
+    ex.check_checkpoint_monitor(answer_3, paper_cfg, tmp)
 
 # %% [markdown]
 # ### Exercise 4 (experiment): what the seed's loss does to the gradient
@@ -667,29 +671,29 @@ with tempfile.TemporaryDirectory() as tmp:
 answer_4 = None  # norm of the seed's gradient / norm of the course's gradient
 
 # %%
-checks_practice.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
+ex.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
 
 # %% [markdown]
 # ### Exercise 5 (diagnose): which setting is at work?
 # Each of the four runs below shows one of the causes printed under the figures: over-fitting, a
 # learning rate too high, stale BatchNorm statistics at validation, or a class-weighted training
 # loss read against an unweighted validation loss. Read loss and mIoU together, decide, and store
-# `{run letter: cause}` in `answer_5` (copy the causes from `exercise_updates_b.CURVE_CAUSES`).
+# `{run letter: cause}` in `answer_5` (copy the causes from `updates_b.CURVE_CAUSES`).
 # For each, name the fix: which section of this notebook treats it?
 
 # %%
-from course_utils import exercise_updates_b
+from course_utils.exercises import updates_b
 
-for letter, history in exercise_updates_b.diagnosis_histories().items():
+for letter, history in updates_b.diagnosis_histories().items():
     fig = plotting.plot_history(history, title=f"run {letter}")
     plt.show()
-print("causes:", exercise_updates_b.CURVE_CAUSES)
+print("causes:", updates_b.CURVE_CAUSES)
 
 # %%
 answer_5 = None  # {"A": cause, "B": cause, "C": cause, "D": cause}
 
 # %%
-exercise_updates_b.check_curve_diagnosis(answer_5)
+updates_b.check_curve_diagnosis(answer_5)
 
 # %% [markdown]
 # ### Exercise 6 (explain): what would decide between two recipes?
@@ -703,12 +707,12 @@ exercise_updates_b.check_curve_diagnosis(answer_5)
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# Exercise 5's is `exercise_updates_b.solution_curve_diagnosis()`; the others are in
-# `course_utils/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
+# Exercise 5's is `updates_b.solution_curve_diagnosis()`; the others are in
+# `course_utils/exercises/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("06")  # all of this notebook's solutions; show("06", "seed_gradient_ratio") for one
 # ```

@@ -64,23 +64,24 @@ from prettytable import PrettyTable
 
 from course_utils import (
     baselines,
-    checks_practice,
     data,
     evaluate,
     experiments,
     metrics,
     plotting,
     reference_runs,
-    report,
-    train,
+    tables,
 )
-from course_utils.profiles import get_profile
-from course_utils.results import publish
+from course_utils.config import get_profile
+from course_utils.datasets import find_dataset
+from course_utils.exercises import nb07 as ex
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 
@@ -92,7 +93,7 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 run_dir = experiments.run_dir_for(profile, info.name, "deeplabv3")
 model, how = experiments.load_or_train(config, root, run_dir)
 print(f"model {how}: {model.name}, {model.count_params():,} parameters")
@@ -113,7 +114,7 @@ print(reference_runs.reference_table([ref]))
 #
 # The seed notebook ended with a table of mIoU and accuracy on train, validation and test.
 # `evaluate.evaluate_splits` accumulates one confusion matrix per split (void ignored) and
-# `report.performance_table` prints the same table. The model sees the images as it did in
+# `tables.performance_table` prints the same table. The model sees the images as it did in
 # training (`evaluate.scoring_kwargs`: the run's evaluation size, or its input scale) and the
 # scores are taken against the labels at their own resolution, the honest setting. *Live:*
 
@@ -126,7 +127,7 @@ print("images evaluated per split:", {split: r.num_images for split, r in result
 # %%
 # NBVAL_IGNORE_OUTPUT
 print(f"live: DeepLabV3-{config.backbone} on {info.name} ({profile.name} profile)")
-print(report.performance_table(results))
+print(tables.performance_table(results))
 publish(test_miou=results[held_out].miou, test_pixel_accuracy=results[held_out].pixel_accuracy, held_out=held_out)
 
 # %% [markdown]
@@ -188,7 +189,7 @@ n_val = min(info.counts["val"], profile.max_eval_images or info.counts["val"])
 eval_size = config.eval_size or config.image_size
 for batch_size in (1, 2, 4):
     batches = data.make_dataset(root, "val", batch_size, training=False, image_size=eval_size, max_images=n_val)
-    batch_cms = checks_practice.batch_cms_of(model, batches, info.num_classes)
+    batch_cms = ex.batch_cms_of(model, batches, info.num_classes)
     per_batch = [metrics.mean_iou(cm) for cm in batch_cms]
     classes_per_batch = np.mean([np.sum(cm.sum(0) + cm.sum(1) > 0) for cm in batch_cms])
     print(
@@ -369,7 +370,7 @@ for ref_name in reference_runs.list_reference_runs():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-band_error, inner_error, band_share = experiments.boundary_error_rates(labels, preds, width=3)
+band_error, inner_error, band_share = metrics.boundary_error_rates(labels, preds, width=3)
 print(
     f"live: error rate near boundaries {band_error:.3f}, elsewhere {inner_error:.3f} "
     f"(the band holds {100 * band_share:.0f} % of the scored pixels)"
@@ -497,7 +498,7 @@ def my_mean_iou(cm):
 
 
 # %%
-checks_practice.check_miou_function(my_mean_iou)
+ex.check_miou_function(my_mean_iou)
 
 # %% [markdown]
 # ### Exercise 2: the worst confusion
@@ -509,7 +510,7 @@ checks_practice.check_miou_function(my_mean_iou)
 answer_2 = None  # (true class name, predicted class name)
 
 # %%
-checks_practice.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
+ex.check_worst_confusion(answer_2, test.confusion_matrix, info.classes)
 
 
 # %% [markdown]
@@ -527,7 +528,7 @@ def flip_tta(model, images):
 
 # %%
 batch = next(iter(data.make_dataset(root, "val", 2, training=False, image_size=config.eval_size, max_images=2)))[0]
-checks_practice.check_flip_tta(flip_tta, model, batch.numpy())
+ex.check_flip_tta(flip_tta, model, batch.numpy())
 
 
 # %% [markdown]
@@ -547,9 +548,7 @@ def batch_averaged_miou(batch_cms):
 
 # %%
 val_pairs = data.make_dataset(root, "val", 2, training=False, image_size=eval_size, max_images=n_val)
-checks_practice.check_batch_averaged_miou(
-    batch_averaged_miou, checks_practice.batch_cms_of(model, val_pairs, info.num_classes)
-)
+ex.check_batch_averaged_miou(batch_averaged_miou, ex.batch_cms_of(model, val_pairs, info.num_classes))
 
 # %% [markdown]
 # ### Exercise 5: which class pays most for the class weights?
@@ -559,12 +558,12 @@ checks_practice.check_batch_averaged_miou(
 # `answer_5`. Then explain why: how does the ratio relate to precision and recall of section 3?
 
 # %%
-from course_utils import exercise_updates_b
+from course_utils.exercises import updates_b
 
 answer_5 = None  # (class name, predicted area / true area)
 
 # %%
-exercise_updates_b.check_overpredicted_class(answer_5, ref_cm, ref_classes)
+updates_b.check_overpredicted_class(answer_5, ref_cm, ref_classes)
 
 # %% [markdown]
 # ### Exercise 6 (diagnose): which setting is at work?
@@ -578,12 +577,12 @@ exercise_updates_b.check_overpredicted_class(answer_5, ref_cm, ref_classes)
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# Exercise 5's is `exercise_updates_b.solution_overpredicted_class(ref_cm, ref_classes)`; the others
-# are in `course_utils/solutions/nb07.py` (`tests/test_solutions.py` proves each one passes its
+# Exercise 5's is `updates_b.solution_overpredicted_class(ref_cm, ref_classes)`; the others are in
+# `course_utils/exercises/solutions/nb07.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("07")  # all of this notebook's solutions; show("07", "flip_tta") for one
 # ```

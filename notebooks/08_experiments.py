@@ -54,14 +54,17 @@ import keras
 import matplotlib.pyplot as plt
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, reference_runs, train
-from course_utils.profiles import get_profile
-from course_utils.results import publish
+from course_utils import data, evaluate, experiments, reference_runs, tables
+from course_utils.config import get_profile
+from course_utils.datasets import find_dataset
+from course_utils.exercises import nb08 as ex
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 
@@ -226,11 +229,11 @@ for run in stored:
 # NBVAL_IGNORE_OUTPUT
 variants = experiments.paper_variants(profile)
 reference = next(v for v in variants if v.name == "reference")
-base = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+base = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 notebook_06_run = experiments.run_dir_for(profile, info.name, "deeplabv3")
 run_root = experiments.run_dir_for(profile, info.name, "ablations")
 rows = experiments.run_ablations([reference], base, root, run_root, reference_run=notebook_06_run)
-print(experiments.ablation_table(rows))
+print(tables.ablation_table(rows))
 publish(reference_val_miou=rows[0]["val_miou"], reference_reused=rows[0]["status"].startswith("trained (re-used"))
 
 # %% [markdown]
@@ -281,7 +284,7 @@ for v in variants:
 answer_1 = None  # number of parameters
 
 # %%
-checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resnet50")
+ex.check_pooling_params(answer_1, info.num_classes, backbone="resnet50")
 
 # %% [markdown]
 # ### Exercise 2: feature-map size at output stride 8
@@ -293,7 +296,7 @@ checks_practice.check_pooling_params(answer_1, info.num_classes, backbone="resne
 answer_2 = None  # (height, width)
 
 # %%
-checks_practice.check_stage4_size(answer_2, (513, 513), output_stride=8)
+ex.check_stage4_size(answer_2, (513, 513), output_stride=8)
 
 # %% [markdown]
 # ### Exercise 3 (experiment): class weights and the rare classes
@@ -340,7 +343,7 @@ rare_classes = None  # the two rarest classes' names
 rare_gain = None  # mean IoU change of the rare classes, switched minus reference
 
 # %%
-checks_practice.check_class_weight_experiment(
+ex.check_class_weight_experiment(
     switched_config, switched_result, switched_iou, rare_classes, rare_gain, base, reference_result, train_counts
 )
 
@@ -348,11 +351,11 @@ checks_practice.check_class_weight_experiment(
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/solutions/nb08.py` (`tests/test_solutions.py` proves each one passes its
+# They are in `course_utils/exercises/solutions/nb08.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("08")  # all of this notebook's solutions; show("08", "class_weight_experiment") for one
 # ```

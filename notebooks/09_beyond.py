@@ -59,16 +59,19 @@ import numpy as np
 import tensorflow as tf
 from prettytable import PrettyTable
 
-from course_utils import checks_practice, data, evaluate, experiments, plotting, train
-from course_utils.datasets.common import write_png
+from course_utils import data, evaluate, experiments, metrics, plotting
+from course_utils.config import get_profile
+from course_utils.data import write_png
+from course_utils.datasets import find_dataset
+from course_utils.exercises import nb09 as ex
 from course_utils.model import build_deeplabv3, format_report, model_report
-from course_utils.profiles import get_profile
-from course_utils.results import publish
+from course_utils.notebook import publish
+from course_utils.training.config import TrainConfig
 
 plt.rcParams["figure.dpi"] = 72
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
-root = data.find_dataset(DATASET)
+root = find_dataset(DATASET)
 info = data.load_info(root)
 print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes, splits {info.counts}")
 
@@ -105,7 +108,7 @@ print(
 # NBVAL_IGNORE_OUTPUT
 TRAIN_V3PLUS = profile.name == "smoke"
 
-config = train.TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
+config = TrainConfig.from_profile(profile, dataset=info.name, tensorboard=False)
 score = evaluate.scoring_kwargs(config)
 variants = [("DeepLabV3", config, "deeplabv3")]
 if TRAIN_V3PLUS:
@@ -124,7 +127,7 @@ samples = {}
 for name, m in models.items():
     res = evaluate.evaluate_split(m, root, "val", max_images=profile.max_eval_images, **score)
     samples[name] = evaluate.sample_predictions(m, root, "val", n=min(4, res.num_images), **score)
-    band, inner, _ = experiments.boundary_error_rates(samples[name][1], samples[name][2])
+    band, inner, _ = metrics.boundary_error_rates(samples[name][1], samples[name][2])
     table.add_row([name, f"{res.miou:.4f}", f"{res.pixel_accuracy:.4f}", f"{band:.3f}", f"{inner:.3f}"])
     publish(**{("v3plus" if name.endswith("+") else "v3") + "_val_miou": res.miou})
 print(table)
@@ -171,15 +174,15 @@ plt.show()
 # `UpSampling2D(16)`, then `Conv2D(64, 1, relu)`, then `Conv2D(7, 1, relu)`. The ReLU between the two
 # 1x1 convolutions is not linear, so this head does **not** commute with the upsampling: classifying
 # first would change its logits, not only its cost. The cell measures the difference on random
-# features (`exercise_updates_b.seed_head_model` builds the seed's head); exercise 5 asks for its
+# features (`updates_b.seed_head_model` builds the seed's head); exercise 5 asks for its
 # cost.
 
 # %%
-from course_utils import exercise_updates_b
+from course_utils.exercises import updates_b
 
 fmap_hw = (-(-size[0] // 16), -(-size[1] // 16))  # the feature map at output stride 16
 keras.utils.set_random_seed(0)  # the same random head in every run
-seed_head = exercise_updates_b.seed_head_model(fmap_hw, info.num_classes)
+seed_head = updates_b.seed_head_model(fmap_hw, info.num_classes)
 features_demo = np.random.default_rng(0).normal(size=(1, *fmap_hw, 256)).astype("float32")
 hidden, classes = seed_head.get_layer("hidden_1x1"), seed_head.get_layer("classes_1x1")
 upsample_last = keras.layers.UpSampling2D(16, interpolation="bilinear")(classes(hidden(features_demo)))
@@ -308,7 +311,7 @@ print("same classes as the Keras model:", bool(np.array_equal(served.argmax(-1),
 # same library call, then the check by hand in ONNX Runtime on your image:
 
 # %%
-from course_utils import export as exporter
+from course_utils.deploy import export as exporter
 
 records = exporter.export_model(model, export_dir, ["onnx"], log=None)
 onnx_record = records["onnx"]
@@ -350,18 +353,18 @@ print("same class on >= 99.9 % of your image's pixels:", bool((onnx_logits.argma
 # TensorFlow's `MirroredStrategy` (one machine) the course switches it on with
 # `course_utils.distribute.use_synchronized_batchnorm`.
 #
-# `course_utils.parallel` wraps Keras' API: `initialize_processes(coordinator, n, i)` joins several
+# `course_utils.training.parallel` wraps Keras' API: `initialize_processes(coordinator, n, i)` joins several
 # processes (`keras.distribution.initialize`), `use_data_parallel()` shards every batch over all
 # devices of all processes. A plan for 2 machines of 2 GPUs each, with a learning rate tuned for
 # a batch of 8:
 
 # %%
-from course_utils import parallel
+from course_utils.training import parallel
 
 print(parallel.plan(global_batch=16, replicas=4, processes=2, base_lr=0.01, base_batch=8).describe())
 
 # %% [markdown]
-# **The evidence.** `python -m course_utils.parallel compare out.json` trains a small
+# **The evidence.** `python -m course_utils.training.parallel compare out.json` trains a small
 # Conv-BatchNorm-ReLU-Conv model for 3 steps with a global batch of 4 three ways: on one device; on
 # the CPU split into 2 devices; and in **2 processes** of one device each, joined through a local
 # coordinator, each feeding 2 images per step. If BatchNorm used per-replica statistics, or the
@@ -449,7 +452,7 @@ plus = build_deeplabv3(info.num_classes, backbone=profile.backbone, decoder=True
 answer_1 = None  # an output stride
 
 # %%
-checks_practice.check_decoder_stride(answer_1, plus)
+ex.check_decoder_stride(answer_1, plus)
 
 
 # %% [markdown]
@@ -465,7 +468,7 @@ def my_colorize(ids, palette):
 
 
 # %%
-checks_practice.check_colorize(my_colorize, info.palette)
+ex.check_colorize(my_colorize, info.palette)
 
 # %% [markdown]
 # ### Exercise 3: is the export faithful?
@@ -477,7 +480,7 @@ checks_practice.check_colorize(my_colorize, info.palette)
 max_difference = None  # a float
 
 # %%
-checks_practice.check_export_difference(max_difference, model, export_dir / "saved_model", x[0])
+ex.check_export_difference(max_difference, model, export_dir / "saved_model", x[0])
 
 # %% [markdown]
 # ### Exercise 4: a single-classifier head on Cityscapes
@@ -491,7 +494,7 @@ checks_practice.check_export_difference(max_difference, model, export_dir / "sav
 answer_4 = None  # multiply-accumulates of the single-classifier head, upsampling first
 
 # %%
-checks_practice.check_head_macs(answer_4, (32, 64), num_classes=19)
+ex.check_head_macs(answer_4, (32, 64), num_classes=19)
 
 # %% [markdown]
 # ### Exercise 5: the seed's real head
@@ -506,18 +509,18 @@ checks_practice.check_head_macs(answer_4, (32, 64), num_classes=19)
 answer_5 = None  # multiply-accumulates of the seed's two-layer head
 
 # %%
-exercise_updates_b.check_seed_head_macs(answer_5, (15, 30), 7)
+updates_b.check_seed_head_macs(answer_5, (15, 30), 7)
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# Exercise 5's is `exercise_updates_b.solution_seed_head_macs((15, 30), 7)`; the others are in
-# `course_utils/solutions/nb09.py` (`tests/test_solutions.py` proves each one passes its
+# Exercise 5's is `updates_b.solution_seed_head_macs((15, 30), 7)`; the others are in
+# `course_utils/exercises/solutions/nb09.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python
-# from course_utils.solutions import show
+# from course_utils.exercises.solutions import show
 #
 # show("09")  # all of this notebook's solutions; show("09", "my_colorize") for one
 # ```

@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from course_utils import ablations as A
-from course_utils.__main__ import build_parser
+from course_utils.cli import build_parser
 from course_utils.profiles import get_profile
 from course_utils.train import TrainConfig
 

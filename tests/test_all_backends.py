@@ -3,7 +3,7 @@
 Each backend runs in its own subprocess (``KERAS_BACKEND`` is read once per
 process); a backend whose package is not installed is skipped. The JAX run is
 repeated with TensorFlow made unimportable, so the non-TensorFlow path
-(``SegmentationPyDataset`` for data, :mod:`course_utils.portable` for
+(``SegmentationPyDataset`` for data, :mod:`course_utils.deploy.portable` for
 inference) is what runs, as on a machine without TensorFlow. Four
 subprocesses of a minute or more each: they run with ``make test-backends``
 (which sets ``COURSE_TEST_BACKENDS=1`` and installs the ``[backends]`` extra),
@@ -40,7 +40,7 @@ WORKER = textwrap.dedent(
     import numpy as np
     import keras
     from course_utils import evaluate, train as T
-    from course_utils.__main__ import main
+    from course_utils.cli import main
     from course_utils.model import build_deeplabv3
 
     root, out = sys.argv[1], sys.argv[2]
@@ -130,7 +130,8 @@ def test_backend_builds_trains_evaluates_and_predicts(backend, tensorflow, tiny_
 DATA_PARALLEL_WORKER = textwrap.dedent(
     """
     import json, sys
-    from course_utils import parallel, train as T
+    from course_utils import train as T
+    from course_utils.training import parallel
     from course_utils.model import build_deeplabv3
 
     root, out = sys.argv[1], sys.argv[2]

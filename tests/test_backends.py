@@ -27,7 +27,7 @@ JAX_SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "jax", keras.backend.backend()
     from course_utils import train as T
     from course_utils.model import build_deeplabv3
-    from course_utils.pydataset import SegmentationPyDataset
+    from course_utils.data.pydataset import SegmentationPyDataset
     tf_after_import = "tensorflow" in sys.modules  # (Keras itself may import it later when installed)
 
     root, out = sys.argv[1], sys.argv[2]

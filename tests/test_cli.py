@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils.datasets.common import read_image
-from course_utils.datasets.minidrive import build_minidrive
+from course_utils.data.format import read_image
 
 pytestmark = pytest.mark.slow  # every test starts Python + TensorFlow in a subprocess
 
@@ -34,8 +33,8 @@ def _last_line(stderr: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=9)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=9)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +191,7 @@ def test_cli_hides_tensorflow_info_lines_unless_the_user_asks(given, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if given is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = given
-    code = "import os, course_utils.__main__; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    code = "import os, course_utils.cli; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected

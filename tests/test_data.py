@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import data, profiles
-from course_utils.datasets.common import write_dataset_json, write_png
+from course_utils import config, data
+from course_utils.data.format import write_png
+from course_utils.datasets import registry
 from course_utils.datasets.minidrive import build_minidrive
+from course_utils.datasets.writer import write_dataset_json
 
 C = 7
 
@@ -230,33 +232,33 @@ def test_find_dataset_preference_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.delenv("COURSE_DATASET", raising=False)
     # nothing prepared: auto builds MiniDrive for the profile
-    got = data.find_dataset()
+    got = registry.find_dataset()
     assert got == (tmp_path / "minidrive-smoke").resolve()
     make_prepared(tmp_path / "camvid", n=1)
     make_prepared(tmp_path / "idd", n=1)
-    assert data.find_dataset() == (tmp_path / "idd").resolve()
-    assert data.find_dataset("camvid") == (tmp_path / "camvid").resolve()
+    assert registry.find_dataset() == (tmp_path / "idd").resolve()
+    assert registry.find_dataset("camvid") == (tmp_path / "camvid").resolve()
     monkeypatch.setenv("COURSE_DATASET", "camvid")
-    assert data.find_dataset() == (tmp_path / "camvid").resolve()
+    assert registry.find_dataset() == (tmp_path / "camvid").resolve()
     with pytest.raises(FileNotFoundError, match=r"cityscapes.*prepare_cityscapes.py"):
-        data.find_dataset("cityscapes")
-    assert data.find_dataset(str(tmp_path / "idd")) == (tmp_path / "idd").resolve()
+        registry.find_dataset("cityscapes")
+    assert registry.find_dataset(str(tmp_path / "idd")) == (tmp_path / "idd").resolve()
     with pytest.raises(ValueError, match="Unknown dataset 'nope'"):
-        data.find_dataset("nope")
-    assert data.find_dataset("minidrive") == (tmp_path / "minidrive-smoke").resolve()
+        registry.find_dataset("nope")
+    assert registry.find_dataset("minidrive") == (tmp_path / "minidrive-smoke").resolve()
 
 
 def test_ensure_minidrive_reuse_and_rebuild(tmp_path):
     # (its speed is measured by benchmarks, not asserted here: a loaded machine is not a failure)
-    smoke = profiles.get_profile("smoke")
-    root = data.ensure_minidrive(smoke, root=tmp_path / "md")
+    smoke = config.get_profile("smoke")
+    root = registry.ensure_minidrive(smoke, root=tmp_path / "md")
     info = data.load_info(root)
     assert info.image_size == smoke.eval_size
     assert info.counts == dict(zip(("train", "val", "test"), smoke.minidrive_counts))
     stamp = (root / "dataset.json").stat().st_mtime_ns
-    assert data.ensure_minidrive(smoke, root=root) == root and (root / "dataset.json").stat().st_mtime_ns == stamp
+    assert registry.ensure_minidrive(smoke, root=root) == root and (root / "dataset.json").stat().st_mtime_ns == stamp
     bigger = smoke.replace(minidrive_counts=(4, 2, 2), eval_size=None)
-    data.ensure_minidrive(bigger, root=root)
+    registry.ensure_minidrive(bigger, root=root)
     info = data.load_info(root)
     assert info.counts == {"train": 4, "val": 2, "test": 2} and info.image_size == (240, 480)
 
@@ -325,10 +327,10 @@ def test_explicit_auto_defers_to_course_dataset(tmp_path, monkeypatch):
     make_prepared(tmp_path / "camvid", n=1)
     make_prepared(tmp_path / "minidrive", n=1)
     monkeypatch.delenv("COURSE_DATASET", raising=False)
-    assert data.find_dataset("auto") == (tmp_path / "camvid").resolve()
+    assert registry.find_dataset("auto") == (tmp_path / "camvid").resolve()
     monkeypatch.setenv("COURSE_DATASET", "minidrive")
-    assert data.find_dataset("auto") == (tmp_path / "minidrive").resolve()
-    assert data.find_dataset("camvid") == (tmp_path / "camvid").resolve()  # a name still wins
+    assert registry.find_dataset("auto") == (tmp_path / "minidrive").resolve()
+    assert registry.find_dataset("camvid") == (tmp_path / "camvid").resolve()  # a name still wins
 
 
 def test_held_out_split_is_test_where_prepared_else_val(tmp_path):

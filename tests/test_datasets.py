@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils.datasets import camvid, cityscapes, common, idd, minidrive
-from course_utils.datasets.common import BadPairError, read_image, read_label, write_png
+from course_utils.data.format import BadPairError, read_image, read_label, write_png
+from course_utils.datasets import camvid, cityscapes, idd, minidrive
+from course_utils.datasets import writer as common
 
 REPO = Path(__file__).resolve().parent.parent
 

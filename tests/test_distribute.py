@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from course_utils import distribute as D
+from course_utils.training import precision as D
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from course_utils.distribute import use_synchronized_batchnorm
+from course_utils.training.precision import use_synchronized_batchnorm
 
 
 def build():

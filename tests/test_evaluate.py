@@ -13,7 +13,6 @@ import tensorflow as tf
 from course_utils import data
 from course_utils import evaluate as E
 from course_utils import metrics as M
-from course_utils.datasets.minidrive import build_minidrive
 
 
 def conv_model(num_classes: int = 4, kernel: int = 1, seed: int = 0) -> keras.Model:
@@ -24,8 +23,8 @@ def conv_model(num_classes: int = 4, kernel: int = 1, seed: int = 0) -> keras.Mo
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 4, 3, 3, 32, 64, seed=5)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(4, 3, 3, 32, 64, seed=5)
 
 
 def _image(h=40, w=56, seed=0):
@@ -169,7 +168,7 @@ def test_device_confusion_equals_the_numpy_confusion_matrix():
     got = E._batch_confusion(tf.constant(labels), tf.constant(probs), c, M.IGNORE_INDEX)
     np.testing.assert_array_equal(got, M.confusion_matrix(labels, probs.argmax(-1), c))
     assert got.dtype == np.int64 and got.sum() == (labels != M.IGNORE_INDEX).sum()
-    counts, bad, _ = E.confusion_update(labels, probs, c, None)  # no void: 255 is then a bad label
+    counts, bad, _ = M.confusion_counts(labels, probs, c, None)  # no void: 255 is then a bad label
     assert int(bad) == (labels == M.IGNORE_INDEX).sum()
     labels[0, 0, 0] = 9
     with pytest.raises(ValueError, match="label value 9 is outside"):

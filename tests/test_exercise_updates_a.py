@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils import exercise_updates_a as ex
 from course_utils.checks import ExerciseError
+from course_utils.exercises import updates_a as ex
 from course_utils.train import TrainConfig
 
 

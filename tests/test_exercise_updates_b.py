@@ -1,12 +1,12 @@
-"""Tests of the new exercises of notebooks 06, 07 and 09 (``course_utils.exercise_updates_b``)."""
+"""Tests of the new exercises of notebooks 06, 07 and 09 (``course_utils.exercises.updates_b``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from course_utils import exercise_updates_b as ex
 from course_utils.checks import ExerciseError
+from course_utils.exercises import updates_b as ex
 from course_utils.reference_runs import load_reference_run
 
 

@@ -10,19 +10,18 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import experiments
-from course_utils.datasets.minidrive import build_minidrive
-from course_utils.profiles import get_profile
+from course_utils import experiments, tables
+from course_utils.config import get_profile
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
+def tiny_root(tiny_dataset) -> Path:
     """A MiniDrive of 4 train, 2 val and 2 test scenes at 32x64."""
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 4, 2, 2, 32, 64, seed=3)
+    return tiny_dataset(4, 2, 2, 32, 64, seed=3)
 
 
 def tiny_config(**changes):
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     base = TrainConfig.from_profile(
         "smoke",
@@ -231,7 +230,7 @@ def test_run_ablations_trains_reuses_and_skips(tiny_root, tmp_path, monkeypatch)
         and "run_ablations.py" in by["ResNet-50 ImageNet"]["status"]
     )
     assert not (tmp_path / "abl" / "resnet-50-imagenet").exists()
-    table = str(experiments.ablation_table(rows))
+    table = str(tables.ablation_table(rows))
     assert "ResNet-18" in table and "params (M)" in table
 
 

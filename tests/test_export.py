@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import __main__ as cli
-from course_utils import export as E
+from course_utils import cli
+from course_utils.deploy import export as E
 
 HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("tf2onnx", "onnx", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="pip install tf2onnx onnx onnxruntime (the [export] extra)")

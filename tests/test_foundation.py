@@ -11,13 +11,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import environment, paths, profiles, results
+from course_utils import config, devices, environment, results
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_profiles_are_frozen_and_ordered_by_size():
-    smoke, cpu, gpu = (profiles.get_profile(n) for n in profiles.PROFILE_NAMES)
+    smoke, cpu, gpu = (config.get_profile(n) for n in config.PROFILE_NAMES)
     with pytest.raises(dataclasses.FrozenInstanceError):
         smoke.batch_size = 99  # type: ignore[misc]
     area = lambda p: p.image_size[0] * p.image_size[1]  # noqa: E731
@@ -30,26 +30,26 @@ def test_profiles_are_frozen_and_ordered_by_size():
 
 
 def test_profile_from_environment(monkeypatch):
-    monkeypatch.setenv(profiles.PROFILE_ENV, " CPU ")
-    assert profiles.get_profile().name == "cpu"
-    monkeypatch.setenv(profiles.PROFILE_ENV, "turbo")
+    monkeypatch.setenv(config.PROFILE_ENV, " CPU ")
+    assert config.get_profile().name == "cpu"
+    monkeypatch.setenv(config.PROFILE_ENV, "turbo")
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
-        profiles.get_profile()
+        config.get_profile()
 
 
 def test_default_profile_follows_the_gpu(monkeypatch):
-    monkeypatch.delenv(profiles.PROFILE_ENV, raising=False)
-    monkeypatch.setattr(profiles, "_gpu_available", lambda: True)
-    assert profiles.get_profile().name == "gpu"
-    monkeypatch.setattr(profiles, "_gpu_available", lambda: False)
-    assert profiles.get_profile().name == "cpu"
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    monkeypatch.setattr(devices, "tensorflow_sees_gpu", lambda: True)
+    assert config.get_profile().name == "gpu"
+    monkeypatch.setattr(devices, "tensorflow_sees_gpu", lambda: False)
+    assert config.get_profile().name == "cpu"
 
 
 def test_data_dir_honours_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path))
-    assert paths.data_dir() == tmp_path.resolve()
-    monkeypatch.delenv(paths.DATA_ENV)
-    assert paths.data_dir() == ROOT / "data"
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path))
+    assert config.data_dir() == tmp_path.resolve()
+    monkeypatch.delenv(config.DATA_ENV)
+    assert config.data_dir() == ROOT / "data"
 
 
 def test_publish_is_silent_outside_the_runner_and_merges_inside(monkeypatch, tmp_path):
@@ -70,7 +70,7 @@ def test_environment_checks(tmp_path):
     import tensorflow as tf
 
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert ("no GPU visible" in environment.gpu_description()) != has_gpu
+    assert ("no GPU visible" in devices.gpu_description()) != has_gpu
     (tmp_path / "camvid").mkdir()
     (tmp_path / "camvid" / "dataset.json").write_text("{}")
     found = environment.available_datasets(tmp_path)
@@ -147,7 +147,7 @@ def test_strip_solutions_drops_the_solutions_section_of_every_notebook(tmp_path)
         assert not any(strip_solutions.is_solutions_section(c) for c in out.cells), path.name
         assert len(out.cells) < len(stored.cells)
         assert all(c.outputs == [] for c in out.cells if c.cell_type == "code")
-        assert "course_utils.solutions" not in "".join(c.source for c in out.cells)
+        assert "solutions import show" not in "".join(c.source for c in out.cells)
 
 
 def test_runner_builds_a_notebook_from_its_script(tmp_path):

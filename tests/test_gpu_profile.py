@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from course_utils import data, train
-from course_utils.datasets import camvid
-from course_utils.datasets.common import write_png
+from course_utils.config import get_profile
+from course_utils.data.format import write_png
+from course_utils.datasets import camvid, registry
 from course_utils.model import build_deeplabv3
 from course_utils.model import resnet as R
-from course_utils.profiles import get_profile
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT_COUNTS = {"train": 4, "val": 2, "test": 2}
@@ -67,7 +67,7 @@ def camvid_archive(tmp_path, monkeypatch) -> str:
     url = archive.as_uri()
     monkeypatch.setattr(camvid, "CAMVID_URL", url)
     monkeypatch.setattr(camvid, "CAMVID_EXPECTED", dict(SPLIT_COUNTS))
-    monkeypatch.setattr(data, "network_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(registry, "network_reachable", lambda timeout=3.0: True)
     return url
 
 
@@ -121,7 +121,7 @@ def test_train_config_takes_the_profiles_weights():
 
 
 def test_estimated_time_fits_a_free_colab_session():
-    from course_utils.estimate import estimate_training_time
+    from course_utils.model.estimate import estimate_training_time
 
     config = train.TrainConfig.from_profile("gpu")
     est = estimate_training_time(config, 11, camvid.CAMVID_EXPECTED["train"], camvid.CAMVID_EXPECTED["val"], (360, 480))
@@ -146,20 +146,20 @@ def test_every_epoch_is_checkpointed(tmp_path):
 
 def test_auto_downloads_camvid_when_online(camvid_archive, tmp_path, monkeypatch):
     lines: list[str] = []
-    root = data.find_dataset("auto", profile=get_profile("gpu"), log=lines.append)
+    root = registry.find_dataset("auto", profile=get_profile("gpu"), log=lines.append)
     assert root == (tmp_path / "data" / "camvid").resolve()
     info = data.load_info(root)
     assert info.name == "camvid" and info.counts == SPLIT_COUNTS and info.image_size == FRAME
     assert "downloading CamVid" in lines[0] and "200 MB" in lines[0] and "\n" not in lines[0]
     assert not (tmp_path / "data" / "camvid.download").exists()  # the archive is not kept
     # a second call reuses the prepared copy without any network
-    monkeypatch.setattr(data, "network_reachable", _no_network)
-    assert data.find_dataset("auto", profile=get_profile("gpu"), log=lines.append) == root
+    monkeypatch.setattr(registry, "network_reachable", _no_network)
+    assert registry.find_dataset("auto", profile=get_profile("gpu"), log=lines.append) == root
     assert len(lines) == 1
 
 
 def test_camvid_by_name_downloads_too(camvid_archive, tmp_path):
-    root = data.find_dataset("camvid", profile=get_profile("smoke"), log=lambda m: None)
+    root = registry.find_dataset("camvid", profile=get_profile("smoke"), log=lambda m: None)
     assert data.load_info(root).name == "camvid"
 
 
@@ -173,23 +173,23 @@ def test_auto_prepares_the_local_camvid_source(tmp_path, monkeypatch):
                 (sub / d).mkdir(parents=True, exist_ok=True)
                 (sub / d / p.name).write_bytes((src / d / p.name).read_bytes())
     monkeypatch.setenv("COURSE_CAMVID_SOURCE", str(sub))
-    monkeypatch.setattr(data, "network_reachable", _no_network)
+    monkeypatch.setattr(registry, "network_reachable", _no_network)
     lines: list[str] = []
-    root = data.find_dataset(None, profile=get_profile("gpu"), log=lines.append)
+    root = registry.find_dataset(None, profile=get_profile("gpu"), log=lines.append)
     info = data.load_info(root)
     assert info.name == "camvid" and info.counts == {"train": 3, "val": 3} and info.image_size == (360, 480)
     assert any("local copy" in m for m in lines) and any("no test/" in m for m in lines)
 
 
 def test_auto_offline_falls_back_to_minidrive_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "network_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(registry, "network_reachable", lambda timeout=3.0: False)
     gpu = get_profile("gpu").replace(minidrive_counts=(4, 2, 2), eval_size=(48, 96))
     lines: list[str] = []
-    root = data.find_dataset("auto", profile=gpu, log=lines.append)
+    root = registry.find_dataset("auto", profile=gpu, log=lines.append)
     assert root.name == "minidrive-gpu" and data.load_info(root).name == "minidrive"
     assert len(lines) == 1 and "offline" in lines[0] and "MiniDrive" in lines[0] and "get_camvid.py" in lines[0]
     with pytest.raises(FileNotFoundError, match="get_camvid.py"):  # asked for by name: no silent fallback
-        data.find_dataset("camvid", profile=gpu)
+        registry.find_dataset("camvid", profile=gpu)
 
 
 def test_failed_download_falls_back_and_resumes_later(camvid_archive, tmp_path, monkeypatch):
@@ -199,19 +199,19 @@ def test_failed_download_falls_back_and_resumes_later(camvid_archive, tmp_path, 
     monkeypatch.setattr(camvid.urllib.request, "urlopen", refuse)
     gpu = get_profile("gpu").replace(minidrive_counts=(4, 2, 2), eval_size=(48, 96))
     lines: list[str] = []
-    root = data.find_dataset("auto", profile=gpu, log=lines.append)
+    root = registry.find_dataset("auto", profile=gpu, log=lines.append)
     assert root.name == "minidrive-gpu"
     assert "download failed" in lines[-1] and "MiniDrive" in lines[-1]
 
 
 def test_auto_prefers_a_prepared_real_dataset_and_never_downloads_elsewhere(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "network_reachable", _no_network)
+    monkeypatch.setattr(registry, "network_reachable", _no_network)
     smoke = get_profile("smoke")
-    assert data.find_dataset("auto", profile=smoke, log=_no_network).name == "minidrive-smoke"
+    assert registry.find_dataset("auto", profile=smoke, log=_no_network).name == "minidrive-smoke"
     fake = tmp_path / "data" / "idd"
     (fake).mkdir(parents=True)
     (tmp_path / "data" / "minidrive-smoke" / "dataset.json").replace(fake / "dataset.json")
-    assert data.find_dataset("auto", profile=get_profile("gpu"), log=_no_network).name == "idd"
+    assert registry.find_dataset("auto", profile=get_profile("gpu"), log=_no_network).name == "idd"
 
 
 # --------------------------------------------------------------------------- weights
@@ -262,7 +262,7 @@ def test_simulated_colab_gpu_profile_trains_a_step(camvid_archive, imagenet_file
     """Colab with a fresh disk: "auto" gets CamVid, the model gets ImageNet weights, one epoch is checkpointed."""
     monkeypatch.setenv(R.IMAGENET_WEIGHTS_ENV, str(imagenet_file))
     gpu = get_profile("gpu")
-    root = data.find_dataset(profile=gpu, log=lambda m: None)
+    root = registry.find_dataset(profile=gpu, log=lambda m: None)
     config = train.TrainConfig.from_profile(
         gpu,
         image_size=(64, 96),

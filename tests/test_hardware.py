@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from course_utils import hardware as H
+from course_utils import devices as H
 
 CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile\nmodel name\t: Xeon\n"
 CPUINFO_AVX512BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n"

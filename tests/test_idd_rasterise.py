@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from course_utils.data.format import BadPairError
 from course_utils.datasets import idd
-from course_utils.datasets.common import BadPairError
 
 LEVEL1 = {"road": 0, "sidewalk": 1, "person": 2, "car": 3, "pole": 4, "building": 5, "sky": 6, "ego vehicle": 255}
 

@@ -160,3 +160,46 @@ def test_streaming_metric_in_fit_gives_val_miou_and_serializes():
     assert 0.0 <= hist.history["val_miou"][-1] <= 1.0
     clone = M.StreamingMeanIoU.from_config(M.StreamingMeanIoU(4, name="m2").get_config())
     assert clone.num_classes == 4 and clone.name == "m2"
+
+
+# ------------------------------------------------- the one confusion core and where Keras' MeanIoU differs
+
+
+def test_confusion_counts_is_the_numpy_confusion_matrix_on_the_device():
+    rng = np.random.default_rng(3)
+    c = 4
+    labels = rng.integers(0, c, size=(2, 9, 11)).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.25] = M.IGNORE_INDEX
+    scores = rng.random((2, 9, 11, c)).astype(np.float32)
+    counts, bad, bad_value = M.confusion_counts(labels, scores, c)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(counts), M.confusion_matrix(labels, scores.argmax(-1), c))
+    assert int(bad) == 0 and int(bad_value) == -1
+    weights = rng.random(labels.shape).astype(np.float32)
+    weighted, _, _ = M.confusion_counts(labels, scores, c, weights=weights)
+    keep = labels != M.IGNORE_INDEX
+    assert float(keras.ops.sum(weighted)) == pytest.approx(float(weights[keep].sum()), rel=1e-5)
+    labels[0, 0, 0] = 7
+    _, bad, bad_value = M.confusion_counts(labels, scores, c)
+    assert int(bad) == 1 and int(bad_value) == 7
+    with pytest.raises(ValueError, match="label value 7 is outside") as err:
+        M.confusion_matrix(labels, scores.argmax(-1), c)
+    assert str(err.value) == str(M.label_range_error(7, c, M.IGNORE_INDEX))
+
+
+def test_where_keras_mean_iou_and_the_course_metric_differ():
+    """Same mIoU on a batch; they differ on an empty matrix (course 0 like Keras, NumPy mean_iou nan)
+    and on classes absent from truth and prediction (left out of the mean by both, unlike a plain mean)."""
+    c = 3
+    labels = np.array([[[0, 0, 1, 255]]], np.int32)
+    logits = np.eye(c, dtype=np.float32)[np.array([[[0, 1, 1, 2]]])]
+    ours = M.StreamingMeanIoU(c)
+    theirs = keras.metrics.MeanIoU(num_classes=c, ignore_class=255, sparse_y_pred=False)
+    ours.update_state(labels, logits)
+    theirs.update_state(labels, logits)
+    assert float(ours.result()) == pytest.approx(float(theirs.result()))  # (1/2 + 1/2) / 2: class 2 absent
+    assert float(ours.result()) == pytest.approx(M.mean_iou(ours.confusion()))
+    empty = M.StreamingMeanIoU(c)
+    assert float(empty.result()) == 0.0 and np.isnan(M.mean_iou(np.zeros((c, c))))
+    # a label outside [0, C) that is not void: the NumPy core raises with the fix
+    with pytest.raises(ValueError):
+        M.confusion_matrix(np.array([5]), np.array([0]), c)

@@ -342,8 +342,8 @@ def test_03_rate_18_field_is_larger_than_the_papers_crop():
 
 
 def test_new_in_place_exercises_are_wired():
-    assert "exercise_updates_a.check_optimizer_steps(" in source("00")
-    assert "exercise_updates_a.check_output_stride_plan(my_plan)" in source("02")
+    assert "updates_a.check_optimizer_steps(" in source("00")
+    assert "updates_a.check_output_stride_plan(my_plan)" in source("02")
 
 
 def test_00_gpu_profile_is_about_half_an_hour_estimated():

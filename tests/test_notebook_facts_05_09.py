@@ -243,7 +243,7 @@ def test_09_seed_head_does_not_commute():
     assert "does **not** commute" in text
     assert "they **commute**: the logits are the same" not in text
     assert "UpSampling2D(16)`, then `Conv2D(64, 1, relu)`, then `Conv2D(7, 1, relu)`" in text
-    from course_utils import exercise_updates_b
+    from course_utils.exercises import updates_b as exercise_updates_b
 
     src = inspect.getsource(exercise_updates_b.seed_head_model)
     assert 'Conv2D(hidden, 1, activation="relu"' in src and "UpSampling2D(factor" in src
@@ -331,8 +331,8 @@ def test_cross_references_exist(nb):
         assert list((ROOT / "notebooks").glob(f"{number}_*.py")), f"notebook {nb} points to missing notebook {number}"
     import importlib
 
-    modules = ("data", "train", "experiments", "metrics", "validation", "losses", "throughput", "hardware")
-    modules += ("evaluate", "reference_runs", "plotting", "baselines", "exercise_updates_b")
+    modules = ("data", "train", "experiments", "metrics", "validation", "losses", "throughput", "devices")
+    modules += ("evaluate", "reference_runs", "plotting", "baselines", "exercises.updates_b")
     for module, name in set(re.findall(r"`(?:course_utils\.)?(" + "|".join(modules) + r")\.(\w+)", source)):
         assert hasattr(importlib.import_module(f"course_utils.{module}"), name), (
             f"notebook {nb} names {module}.{name}, which does not exist"

@@ -1,7 +1,7 @@
 """Data parallel training with keras.distribution on JAX: two processes train as one process does.
 
 The pytest process runs Keras on TensorFlow, so the JAX runs are subprocesses
-(``course_utils.parallel.compare_runs``): the CPU is split into devices with
+(``course_utils.training.parallel.compare_runs``): the CPU is split into devices with
 ``XLA_FLAGS=--xla_force_host_platform_device_count``, and two processes join
 through ``keras.distribution.initialize`` on a local coordinator (gloo
 collectives). Skipped where JAX is not installed.
@@ -14,7 +14,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from course_utils import parallel
+from course_utils.training import parallel
 
 
 def test_plan_splits_the_global_batch_and_scales_the_learning_rate():

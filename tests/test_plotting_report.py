@@ -14,8 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from course_utils import devices
 from course_utils import plotting as P
-from course_utils import report as R
+from course_utils import tables as R
 
 PALETTE = [(128, 64, 128), (70, 130, 180), (0, 0, 142)]
 NAMES = ["road", "sky", "car"]
@@ -129,9 +130,9 @@ def test_performance_table_like_the_seed():
 
 
 def test_system_status_reports_ram():
-    s = R.memory_status()
+    s = devices.memory_status()
     assert 0 < s["ram_used_gb"] <= s["ram_total_gb"] and 0 <= s["ram_util_percent"] <= 100
-    text = R.system_status()
+    text = devices.system_status()
     assert text.startswith("Gen RAM Free:") and "Total:" in text
     assert ("GPU RAM" in text) == bool(s["gpus"])
 

@@ -1,4 +1,4 @@
-"""The backend-agnostic inference path (course_utils.portable) gives what the TensorFlow path gives.
+"""The backend-agnostic inference path (course_utils.deploy.portable) gives what the TensorFlow path gives.
 
 Both run here under TensorFlow (the portable path is what JAX and PyTorch
 take; tests/test_all_backends.py runs it there).
@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import evaluate, portable
+from course_utils import evaluate
 from course_utils.datasets.minidrive import build_minidrive
+from course_utils.deploy import portable
 from course_utils.model import build_deeplabv3
 
 
@@ -31,9 +32,9 @@ def test_probabilities_match_the_tensorflow_path(model):
 def test_split_scores_match_the_tensorflow_path(model, tmp_path):
     root = build_minidrive(tmp_path / "minidrive", 2, 3, 0, 32, 64, seed=3)
     expected = evaluate.evaluate_split(model, root, "val", batch_size=2)
-    got = portable.evaluate_split(model, root, "val", batch_size=2)
-    assert got.num_images == expected.num_images == 3
-    np.testing.assert_array_equal(got.confusion_matrix, expected.confusion_matrix)
+    cm, n = portable.confusion_on_split(model, root, "val", batch_size=2)
+    assert n == expected.num_images == 3
+    np.testing.assert_array_equal(cm, expected.confusion_matrix)
 
 
 def test_the_portable_path_is_taken_off_tensorflow_only():

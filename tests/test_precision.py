@@ -127,7 +127,7 @@ def test_every_policy_and_compile_mode_trains_and_evaluates(policy, jit_compile,
 def test_gpu_profile_trains_through_the_cli_with_forced_mixed_precision(tmp_path, monkeypatch, capsys, policy_scope):
     """``COURSE_PROFILE=gpu python -m course_utils train --force-mixed-precision`` on a CPU, shrunk:
     TrainConfig.from_profile("gpu") (mixed_float16 + XLA), train(), ResNet-18 DeepLabV3+, MiniDrive."""
-    from course_utils.__main__ import main
+    from course_utils.cli import main
     from course_utils.datasets.minidrive import build_minidrive
 
     root = build_minidrive(tmp_path / "minidrive", 4, 2, 0, 32, 64, seed=5)

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from test_data import make_prepared
 
-from course_utils import augment as aug
-from course_utils.pydataset import SegmentationPyDataset
+from course_utils.data import augment as aug
+from course_utils.data.pydataset import SegmentationPyDataset
 
 
 @pytest.fixture(scope="module")

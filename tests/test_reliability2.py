@@ -1,6 +1,6 @@
 """Nothing lost, nothing silently wrong: the second round (issue 26), one test (or more) per item.
 
-The command line runs in-process (``course_utils.__main__.main``) with the DeepLabV3 builder
+The command line runs in-process (``course_utils.cli.main``) with the DeepLabV3 builder
 swapped for a two-layer model, so most cases take seconds. The slow fault-injection tests (a real
 concurrent training, a real Ctrl-C, a killed export) run only with ``COURSE_FAULT_TESTS=1``
 (``make test-faults``); ``make test`` skips them.
@@ -25,11 +25,15 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import __main__ as cli
-from course_utils import data, evaluate, runs, safe_io
+from course_utils import cli, data, datasets, evaluate, experiments, safe_io
 from course_utils import train as T
-from course_utils.datasets import camvid, common, idd
+from course_utils.cli.prepare import run_preparation
+from course_utils.data import format as data_format
+from course_utils.datasets import camvid, idd
+from course_utils.datasets import writer as common
 from course_utils.datasets.minidrive import build_minidrive
+from course_utils.training import runs
+from course_utils.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 faults = pytest.mark.skipif(
@@ -64,10 +68,10 @@ def fast_cli(monkeypatch):
     return cli.main
 
 
-def tiny_config(**kw) -> T.TrainConfig:
+def tiny_config(**kw) -> TrainConfig:
     values = dict(image_size=(32, 64), eval_size=None, batch_size=4, epochs=1, steps_per_epoch=1, tensorboard=False)
     values.update(kw)
-    return T.TrainConfig.from_profile("smoke", **values)
+    return TrainConfig.from_profile("smoke", **values)
 
 
 def _train_args(root: Path, run: Path, *extra: str) -> list[str]:
@@ -155,6 +159,7 @@ CONCURRENT = textwrap.dedent(
     """
     import sys, time, keras
     from course_utils import train as T
+from course_utils.training.config import TrainConfig
 
     class Slow(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -165,7 +170,7 @@ CONCURRENT = textwrap.dedent(
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
         return keras.Model(inp, keras.layers.Conv2D(n, 1)(x))
 
-    cfg = T.TrainConfig.from_profile("smoke", image_size=(32, 64), eval_size=None, batch_size=4, epochs=4,
+    cfg = TrainConfig.from_profile("smoke", image_size=(32, 64), eval_size=None, batch_size=4, epochs=4,
                                      steps_per_epoch=1, tensorboard=False)
     T.train(cfg, sys.argv[1], sys.argv[2], model=tiny, callbacks=[Slow()], verbose=0)
     """
@@ -238,7 +243,7 @@ def test_predict_replaces_its_own_earlier_predictions_only_with_overwrite(
     out = tmp_path / "preds"
     argv = ["predict", str(street), "--checkpoint", str(checkpoint), "--dataset", str(tiny_root), "--out", str(out)]
     assert fast_cli(argv) == 0
-    assert common.png_text(out / "street_mask.png") == {"Software": "course_utils predict"}
+    assert data_format.png_text(out / "street_mask.png") == {"Software": "course_utils predict"}
     assert cv2.imread(str(out / "street_mask.png")).shape == (32, 64, 3)  # still a valid PNG
     capsys.readouterr()
     assert fast_cli(argv) == 2
@@ -264,17 +269,17 @@ def test_library_train_into_a_finished_run_refuses_unless_told(tiny_root, tmp_pa
 
 def test_load_or_train_with_a_changed_config_keeps_the_finished_run(tiny_root, tmp_path, capsys):
     run = tmp_path / "run"
-    _, how = runs.load_or_train(tiny_config(), tiny_root, run, model=tiny_model)
+    _, how = experiments.load_or_train(tiny_config(), tiny_root, run, model=tiny_model)
     assert how == "trained"
     before = _tree(run)
     capsys.readouterr()
     changed = tiny_config(multi_grid=None)
-    _, how = runs.load_or_train(changed, tiny_root, run, model=tiny_model)
+    _, how = experiments.load_or_train(changed, tiny_root, run, model=tiny_model)
     assert how == "trained"
     assert f"this configuration is trained into {tmp_path / 'run-2'}" in capsys.readouterr().out
     assert _tree(run) == before
-    assert runs.load_or_train(changed, tiny_root, run, model=tiny_model)[1] == "loaded"  # found in run-2
-    assert runs.load_or_train(tiny_config(), tiny_root, run, model=tiny_model)[1] == "loaded"
+    assert experiments.load_or_train(changed, tiny_root, run, model=tiny_model)[1] == "loaded"  # found in run-2
+    assert experiments.load_or_train(tiny_config(), tiny_root, run, model=tiny_model)[1] == "loaded"
     assert not (tmp_path / "run-3").exists()
 
 
@@ -328,7 +333,7 @@ def test_a_label_value_neither_class_nor_void_names_the_file(root16, tiny_root, 
     ids = cv2.imread(str(bad), cv2.IMREAD_UNCHANGED)
     ids[0, 0] = 300
     cv2.imwrite(str(bad), ids)
-    with pytest.raises(common.BadPairError, match=f"{bad}.*neither a class id nor void"):
+    with pytest.raises(data_format.BadPairError, match=f"{bad}.*neither a class id nor void"):
         evaluate.evaluate_split(model, root16, "val")
     eight = tmp_path / "minidrive-8"
     shutil.copytree(tiny_root, eight)
@@ -337,7 +342,7 @@ def test_a_label_value_neither_class_nor_void_names_the_file(root16, tiny_root, 
     ids = cv2.imread(str(bad8), cv2.IMREAD_UNCHANGED)
     ids[0, 0] = 9  # MiniDrive has 7 classes
     cv2.imwrite(str(bad8), ids)
-    with pytest.raises(common.BadPairError, match=str(bad8)):
+    with pytest.raises(data_format.BadPairError, match=str(bad8)):
         evaluate.evaluate_split(model, eight, "val")
 
 
@@ -395,7 +400,7 @@ def test_idd_polygon_with_non_finite_points_names_file_and_object(bad, tmp_path)
         '{"label": "road", "polygon": [[0, 0], [7, 0], [7, 7]]},'
         f'{{"label": "car", "polygon": [[1, 1], [{bad}, 2], [3, 3]]}}]}}'
     )
-    with pytest.raises(common.BadPairError) as err:
+    with pytest.raises(data_format.BadPairError) as err:
         idd.rasterize_polygons(path)
     assert str(path) in str(err.value) and "object 1" in str(err.value) and "'car'" in str(err.value)
 
@@ -422,7 +427,7 @@ def test_a_scratch_fallback_records_weights_null_and_its_preprocessing(tiny_root
     stored = json.loads((run / "config.json").read_text())
     assert stored["config"]["weights"] is None and stored["preprocessing"] == "none"
     assert stored["weights_requested"] == "imagenet"
-    assert runs.load_or_train(config, tiny_root, run)[1] == "loaded"  # the same request finds the run
+    assert experiments.load_or_train(config, tiny_root, run)[1] == "loaded"  # the same request finds the run
 
 
 # ------------------------------------------------------------------- 9. a damaged dataset is not skipped silently
@@ -438,7 +443,9 @@ def test_auto_choice_says_which_damaged_dataset_it_skipped_and_how_to_repair_it(
     monkeypatch.setenv("COURSE_DATA_DIR", str(base))
     monkeypatch.delenv("COURSE_DATASET", raising=False)
     said: list[str] = []
-    assert data.find_dataset("auto", profile=get_profile("smoke"), log=said.append) == (base / "minidrive").resolve()
+    assert (
+        datasets.find_dataset("auto", profile=get_profile("smoke"), log=said.append) == (base / "minidrive").resolve()
+    )
     assert len(said) == 1
     assert str(base / "camvid" / "dataset.json") in said[0] and "get_camvid.py --out" in said[0]
 
@@ -467,7 +474,7 @@ def test_ctrl_c_in_the_dataset_scripts_is_one_line_and_status_130(tmp_path, monk
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    assert _no_escape(common.run_preparation, "CamVid", interrupt) == 130
+    assert _no_escape(run_preparation, "CamVid", interrupt) == 130
     assert capsys.readouterr().err.strip().startswith("interrupted; nothing written")
     spec = importlib.util.spec_from_file_location("make_minidrive", REPO / "data_scripts" / "make_minidrive.py")
     script = importlib.util.module_from_spec(spec)
@@ -555,13 +562,13 @@ def test_a_symlink_loop_as_a_source_folder_is_one_clear_error(tmp_path, capsys):
         line = _error_line(capsys)
         assert f"{option} {loop_a} is a symbolic link loop" in line
     with pytest.raises(ValueError, match="symbolic link that leads nowhere"):
-        data.find_dataset(str(loop_a))
+        datasets.find_dataset(str(loop_a))
     assert not (tmp_path / "out").exists()
 
 
 def test_an_empty_image_size_in_the_library_is_one_clear_error(tiny_root):
     with pytest.raises(ValueError, match=r"image_size must be two sizes \(height, width\) >= 1 pixel"):
-        T.TrainConfig(image_size=(0, 0))
+        TrainConfig(image_size=(0, 0))
     with pytest.raises(ValueError, match="image_size must be"):
         data.make_dataset(tiny_root, "val", 1, training=False, image_size=(0, 0))
 
@@ -571,7 +578,7 @@ def test_an_empty_image_size_in_the_library_is_one_clear_error(tiny_root):
 JAX_RUN = textwrap.dedent(
     """
     import sys
-    from course_utils.__main__ import main
+    from course_utils.cli import main
     root, ckpt, out = sys.argv[1:4]
     assert main(["evaluate", "--checkpoint", ckpt, "--dataset", root, "--splits", "val", "test",
                  "--out", out + "/results.json"]) == 0

@@ -1,6 +1,6 @@
 """Nothing lost, nothing silently wrong: bad options, unsafe outputs, kills and bad data (issue 16).
 
-The command line runs in-process (``course_utils.__main__.main``) with the
+The command line runs in-process (``course_utils.cli.main``) with the
 DeepLabV3 builder swapped for a two-layer model, so every case takes seconds;
 kills run in subprocesses like tests/test_train.py's resume test.
 """
@@ -20,10 +20,13 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import __main__ as cli
-from course_utils import data
+from course_utils import cli, data, datasets
 from course_utils import train as T
-from course_utils.datasets import camvid, common
+from course_utils.cli import commands
+from course_utils.cli.options import one_line
+from course_utils.data.format import BadPairError
+from course_utils.datasets import camvid
+from course_utils.datasets import writer as common
 from course_utils.datasets.minidrive import build_minidrive
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,8 +39,8 @@ def tiny_model(num_classes: int) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=5)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +284,8 @@ def test_hint_for_a_raw_camvid_folder_never_suggests_writing_into_it(tmp_path):
 KILLED_PREPARATION = textwrap.dedent(
     """
     import os, sys
-    from course_utils.datasets import common, minidrive
+    from course_utils.datasets import minidrive
+    from course_utils.datasets import writer as common
     count = [0]
     original = minidrive.write_png
     def dying(path, array):
@@ -337,7 +341,7 @@ KILL_IN_BEST_SAVE = textwrap.dedent(
         return original(self, path, *a, **k)
     keras.Model.save = save
     if kill:  # make every epoch an improvement, so the second one saves
-        safe_io.ModelCheckpoint._should_save_model = lambda self, *a: True
+        callbacks.ModelCheckpoint._should_save_model = lambda self, *a: True
     def tiny(n):
         inp = keras.Input((None, None, 3))
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
@@ -402,7 +406,7 @@ def test_predict_gives_same_named_images_distinct_outputs(tiny_root, checkpoint,
     assert fast_cli([*argv, "--checkpoint", str(checkpoint), "--out", str(out), "--dataset", str(tiny_root)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["x-2_mask.png", "x-2_overlay.png", "x_mask.png", "x_overlay.png"]
     assert "renamed" in capsys.readouterr().out
-    assert cli.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
+    assert commands.output_stems([Path("a/x.png"), Path("b/X.png"), Path("c/x-2.png")]) == ["x", "X-2", "x-2-2"]
     own = out / "x_mask.png"  # an earlier output given as input, predicted into the same folder
     assert fast_cli(["predict", str(own), str(tmp_path / "a" / "x.png"), "--checkpoint", str(checkpoint),
                      "--out", str(out), "--dataset", str(tiny_root)]) == 2  # fmt: skip
@@ -442,7 +446,7 @@ def test_predict_and_export_refuse_occupied_outputs(tiny_root, checkpoint, tmp_p
 
 def test_os_errors_become_one_line_with_the_path():
     err = PermissionError(13, "Permission denied", "/data/out")
-    assert common.one_line(err).startswith("Permission denied: /data/out. Choose another location")
+    assert one_line(err).startswith("Permission denied: /data/out. Choose another location")
 
 
 # ------------------------------------------------------------- 7. bad data in a prepared dataset
@@ -466,7 +470,7 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
     cfg = T.TrainConfig.from_profile(
         "smoke", image_size=(32, 64), eval_size=None, batch_size=4, epochs=1, steps_per_epoch=1, tensorboard=False
     )
-    with pytest.raises(common.BadPairError) as err:
+    with pytest.raises(BadPairError) as err:
         T.train(cfg, bad_root, tmp_path / "run", model=tiny_model, verbose=0)
     message = str(err.value)
     assert str(label) in message and "lists 7 classes" in message and len(message) < 400
@@ -476,20 +480,20 @@ def test_label_outside_the_class_set_names_the_file(bad_root, tmp_path):
 def test_truncated_png_and_class_count_mismatch_are_caught(bad_root):
     image = sorted((bad_root / "val" / "images").glob("*.png"))[0]
     image.write_bytes(image.read_bytes()[:100])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {image}: the file is truncated"):
+    with pytest.raises(BadPairError, match=f"Cannot decode {image}: the file is truncated"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     image.unlink()
     (bad_root / "val" / "labels" / image.name).unlink()
     label = sorted((bad_root / "train" / "labels").glob("*.png"))[1]
     label.write_bytes(label.read_bytes()[:-40])
-    with pytest.raises(common.BadPairError, match=f"Cannot decode {label}"):
+    with pytest.raises(BadPairError, match=f"Cannot decode {label}"):
         common.check_prepared(bad_root, ("train", "val"), 7)
     label.unlink()
     (bad_root / "train" / "images" / label.name).unlink()
     meta = json.loads((bad_root / "dataset.json").read_text())
     meta["classes"], meta["palette"] = meta["classes"][:3], meta["palette"][:3]
     (bad_root / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(common.BadPairError, match=r"dataset.json lists 3 classes"):
+    with pytest.raises(BadPairError, match=r"dataset.json lists 3 classes"):
         common.check_prepared(bad_root, ("train", "val"), 3)
 
 
@@ -523,7 +527,7 @@ def test_raw_camvid_folder_is_never_an_output(tmp_path, capsys):
     raw = _raw_camvid()
     listing = sorted((str(p.relative_to(raw)), p.stat().st_size, p.stat().st_mtime_ns) for p in raw.rglob("*"))
     with pytest.raises(FileNotFoundError) as err:
-        data.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
+        datasets.find_dataset(str(raw))  # what `train --dataset <raw folder>` does first
     assert f"--source {raw}" in str(err.value) and f"--out {raw}`" not in str(err.value)
     for out in (raw, raw / "prepared"):
         assert _script("get_camvid").main(["--source", str(raw), "--out", str(out), "--overwrite"]) == 2

@@ -1,4 +1,4 @@
-"""Run-folder policy (course_utils.runs) and crash-safe writing (course_utils.safe_io), as unit tests."""
+"""Run-folder policy (course_utils.training.runs) and crash-safe writing (course_utils.safe_io), as unit tests."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import runs, safe_io
+from course_utils import safe_io
+from course_utils.training import callbacks, runs
 
 
 def _finished(run: Path) -> Path:
@@ -170,7 +171,7 @@ def test_trim_and_csv_logger_rewrite_whole_rows(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n")
     safe_io.trim_csv(path, 2)
-    logger = safe_io.CSVLogger(path)
+    logger = callbacks.CSVLogger(path)
     logger.on_train_begin()
     logger.on_epoch_end(2, {"loss": 0.3, "learning_rate": 0.01})
     with path.open() as fh:
@@ -187,7 +188,7 @@ def _tiny(n: int = 3) -> keras.Model:
 
 def test_checkpoint_never_promotes_nan_weights(tmp_path):
     model = _tiny()
-    ckpt = safe_io.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_miou", mode="max", save_best_only=True)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_miou", mode="max", save_best_only=True)
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {"loss": float("nan"), "val_miou": 0.9})
     assert not (tmp_path / "best.keras").exists()
@@ -202,10 +203,10 @@ KILL_DURING_SAVE = textwrap.dedent(
     """
     import os, sys
     import keras
-    from course_utils import safe_io
+    from course_utils.training import callbacks
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, keras.layers.Conv2D(3, 1)(inp))
-    ckpt = safe_io.ModelCheckpoint(sys.argv[1], monitor="val_miou", mode="max", save_best_only=True)
+    ckpt = callbacks.ModelCheckpoint(sys.argv[1], monitor="val_miou", mode="max", save_best_only=True)
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {"loss": 1.0, "val_miou": 0.1})
     original = keras.Model.save

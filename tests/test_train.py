@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from course_utils import train as T
-from course_utils.datasets.minidrive import build_minidrive
-from course_utils.profiles import get_profile
+from course_utils.config import get_profile
+from course_utils.training import callbacks
 
 NUM_CLASSES = 7  # MiniDrive
 
@@ -30,8 +30,8 @@ def tiny_model(num_classes: int) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 32, 64, seed=3)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 32, 64, seed=3)
 
 
 def tiny_config(**kw) -> T.TrainConfig:
@@ -93,24 +93,6 @@ def test_loss_round_trips_through_config():
     assert clone.class_weights == [1.0, 2.0] and clone.ignore_index == 255
 
 
-# ------------------------------------------------------------------------ schedule
-
-
-def test_poly_decay_values():
-    sched = T.PolyDecay(0.01, total_steps=100, power=0.9)
-    assert float(sched(0)) == pytest.approx(0.01)
-    assert float(sched(50)) == pytest.approx(0.01 * 0.5**0.9, rel=1e-5)
-    assert float(sched(100)) == pytest.approx(0.0, abs=1e-9)
-    assert float(sched(150)) == pytest.approx(0.0, abs=1e-9)  # clamped, never negative
-    values = [float(sched(s)) for s in range(0, 101, 10)]
-    assert all(a > b for a, b in zip(values, values[1:]))
-    warm = T.PolyDecay(0.01, 100, warmup_steps=10)
-    assert float(warm(0)) == pytest.approx(0.001) and float(warm(9)) == pytest.approx(float(sched(9)), rel=1e-5)
-    assert T.PolyDecay.from_config(sched.get_config()).total_steps == 100
-    with pytest.raises(ValueError):
-        T.PolyDecay(0.01, 0)
-
-
 # -------------------------------------------------------------------------- config
 
 
@@ -132,27 +114,17 @@ def test_config_from_profile_and_recipes():
         T.TrainConfig(recipe="adamw")
 
 
-def test_optimizers_of_the_recipes():
-    adam = T.make_optimizer(T.TrainConfig(recipe="seed"), total_steps=10)
-    assert isinstance(adam, keras.optimizers.Adam)
-    assert float(adam.learning_rate) == pytest.approx(1e-3)
-    sgd = T.make_optimizer(T.TrainConfig(recipe="paper", weight_decay=1e-4), total_steps=10)
-    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == pytest.approx(0.9)
-    assert isinstance(sgd._learning_rate, T.PolyDecay)
-    assert sgd.weight_decay is None  # decoupled decay is not the paper's: L2 is a loss term instead
-
-
 def test_callbacks_of_the_recipes(tmp_path):
-    seed = T.make_callbacks(T.TrainConfig(recipe="seed"), tmp_path, None)
+    seed = callbacks.make_callbacks(T.TrainConfig(recipe="seed"), tmp_path, None)
     kinds = {type(c).__name__: c for c in seed}
     for name in ("BackupAndRestore", "NaNGuard", "ModelCheckpoint", "CSVLogger", "ReduceLROnPlateau", "EarlyStopping"):
         assert name in kinds, name
-    assert ("TensorBoard" in kinds) == T.tensorboard_available()
+    assert ("TensorBoard" in kinds) == callbacks.tensorboard_available()
     assert kinds["ModelCheckpoint"].monitor == "val_miou" and kinds["EarlyStopping"].patience == 5
     assert kinds["ReduceLROnPlateau"].factor == pytest.approx(0.2) and kinds["ReduceLROnPlateau"].patience == 3
     paper = {
         type(c).__name__
-        for c in T.make_callbacks(
+        for c in callbacks.make_callbacks(
             T.TrainConfig(recipe="paper", early_stopping_patience=None, tensorboard=False), tmp_path, None
         )
     }
@@ -369,7 +341,7 @@ def test_bn_momentum_reaches_every_batchnorm_of_the_model():
 
 
 def test_nan_guard_checks_every_n_steps_and_at_epoch_end(capsys):
-    guard = T.NaNGuard(check_every=3)
+    guard = callbacks.NaNGuard(check_every=3)
     guard.set_model(tiny_model(2))
     guard.model.stop_training = False  # fit() sets it
     guard.on_epoch_begin(0)
@@ -379,7 +351,7 @@ def test_nan_guard_checks_every_n_steps_and_at_epoch_end(capsys):
     guard.on_train_batch_end(3, {"loss": float("nan")})
     assert guard.triggered_at == (0, 3) and guard.model.stop_training
     assert "by batch 4" in capsys.readouterr().err
-    epoch_only = T.NaNGuard(check_every=None)
+    epoch_only = callbacks.NaNGuard(check_every=None)
     epoch_only.set_model(tiny_model(2))
     epoch_only.on_epoch_begin(2)
     epoch_only.on_train_batch_end(0, {"loss": float("inf")})

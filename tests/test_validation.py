@@ -1,4 +1,4 @@
-"""Validation during training: precise BatchNorm and native-resolution scores (course_utils.validation)."""
+"""Validation during training: precise BatchNorm and native-resolution scores (course_utils.training.validation)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import pytest
 
 from course_utils import data, evaluate
 from course_utils import train as T
-from course_utils import validation as V
-from course_utils.datasets.minidrive import build_minidrive
+from course_utils.training import validation as V
 
 NUM_CLASSES = 7
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 8, 4, 4, 48, 64, seed=5)
+def root(tiny_dataset) -> Path:
+    return tiny_dataset(8, 4, 4, 48, 64, seed=5)
 
 
 def bn_model() -> keras.Model:
@@ -108,7 +107,7 @@ def test_input_scale_scales_the_training_crops_source(root):
 
 
 def test_profile_dataset_recipes_apply_by_dataset_name():
-    from course_utils.profiles import get_profile
+    from course_utils.config import get_profile
 
     profile = get_profile("cpu").replace(dataset_recipes={"camvid": {"recipe": "fast", "input_scale": 0.5}})
     cfg = T.TrainConfig.from_profile(profile, dataset="camvid")

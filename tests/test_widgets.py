@@ -119,7 +119,7 @@ def test_deeplab_diagram_draws_every_branch():
 
 
 def test_street_scene_is_deterministic_and_checked():
-    from course_utils.sample_images import street_scene, to_gray
+    from course_utils.data.sample_images import street_scene, to_gray
 
     a, b = street_scene(48, 96, seed=3), street_scene(48, 96, seed=3)
     assert a.shape == (48, 96, 3) and a.dtype == np.uint8

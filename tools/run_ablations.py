@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COURSE_PROFILE"] = args.profile
 
     sys.path.insert(0, str(ROOT))
-    from course_utils import data, experiments, reference_runs, train
-    from course_utils.paths import runs_dir
-    from course_utils.profiles import get_profile
+    from course_utils import data, datasets, experiments, reference_runs
+    from course_utils.config import get_profile, runs_dir
+    from course_utils.training.config import TrainConfig
 
     profile = get_profile()
     variants = {v.name: v for v in experiments.paper_variants(profile)}
@@ -63,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant {unknown[0]!r}; choose from: {', '.join(variants)}")
 
     try:
-        root = data.find_dataset(args.dataset)
+        root = datasets.find_dataset(args.dataset)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     info = data.load_info(root)
-    config = train.TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, tensorboard=False)
+    config = TrainConfig.from_profile(profile, recipe=args.recipe, dataset=info.name, tensorboard=False)
     run_root = Path(args.runs) if args.runs else runs_dir() / profile.name / "ablations"
     for name in names:
         variant = variants[name]

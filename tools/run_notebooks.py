@@ -7,7 +7,7 @@ Two uses:
   profile (``smoke`` unless ``--profile`` or ``COURSE_PROFILE`` say otherwise)
   without touching the stored files, and prints one table: notebook, status,
   seconds, and the headline numbers each notebook published
-  (:func:`course_utils.results.publish`).
+  (:func:`course_utils.notebook.publish`).
 * ``python tools/run_notebooks.py --store [NOTEBOOK ...]``: for authors after an
   edit. The source of each notebook is its jupytext percent script
   ``notebooks/NN_name.py`` (paired with ``NN_name.ipynb``); ``--store`` builds the
@@ -132,7 +132,7 @@ def execute(path: Path, profile: str, store: bool, timeout: int) -> tuple[str, f
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from course_utils.results import RESULTS_ENV, read_published
+    from course_utils.notebook import RESULTS_ENV, read_published
 
     nb = load_source(path) if store else nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     profile = "smoke" if args.store else (args.profile or os.environ.get("COURSE_PROFILE") or "auto")
     if profile == "auto":
-        from course_utils.profiles import default_profile_name
+        from course_utils.config import default_profile_name
 
         with quiet_native_stderr():  # asking TensorFlow for a GPU starts it
             profile = default_profile_name()
@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.store:
         os.environ["COURSE_PROFILE"] = profile
-        from course_utils.data import ensure_minidrive
-        from course_utils.profiles import get_profile
+        from course_utils.config import get_profile
+        from course_utils.datasets import ensure_minidrive
 
         t0 = time.perf_counter()
         with quiet_native_stderr():

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from course_utils import data, reference_runs
+    from course_utils import datasets, reference_runs, tables
 
     extra = dict(item.split("=", 1) for item in args.note if "=" in item)
     if args.train is not None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.run_dir / 'best.keras'} not found: train the run first.")
     ref = reference_runs.store_reference_run(
         args.run_dir,
-        data.find_dataset(args.dataset),
+        datasets.find_dataset(args.dataset),
         args.name,
         command=args.command,
         description=args.description,
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(ref.describe())
     print(reference_runs.reference_table([ref]))
-    print(reference_runs.per_class_table(ref))
+    print(tables.per_class_table(ref.splits["val"]["per_class_iou"]))
     if "tta" in ref.meta:
         print(f"TTA {ref.meta['tta']['scales']} + flip: {ref.meta['tta']['miou']:.4f} ({ref.meta['tta']['gain']:+.4f})")
     if "colour_baseline" in ref.meta:

@@ -2,7 +2,7 @@
 
 Exercises are cells the student fills in, and the solutions are not part of a
 notebook's run: each notebook ends with a section tagged ``solutions`` that says
-where they are (``course_utils/solutions/``). For a hand-out without it::
+where they are (``course_utils/exercises/solutions/``). For a hand-out without it::
 
     python tools/strip_solutions.py --out handout/
 

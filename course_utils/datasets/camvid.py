@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (
-    IGNORE_INDEX,
+from course_utils.data.format import IGNORE_INDEX, read_label
+from course_utils.datasets.writer import (
     PrepareResult,
     check_out_apart,
     list_files,
     match_pairs,
-    read_label,
     require_dir,
     write_prepared,
 )

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (
-    BadPairError,
+from course_utils.data.format import BadPairError, read_label
+from course_utils.datasets.writer import (
     PrepareResult,
     SourcePair,
     check_out_apart,
     list_files,
     match_pairs,
-    read_label,
     require_dir,
     write_prepared,
 )

@@ -44,18 +44,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (
-    IGNORE_INDEX,
-    BadPairError,
+from course_utils.data.format import IGNORE_INDEX, BadPairError, read_label
+from course_utils.datasets.writer import (
     PrepareResult,
     SourcePair,
     check_out_apart,
     list_files,
     match_pairs,
-    read_label,
     require_dir,
     write_prepared,
 )
+
 from .minidrive import MINIDRIVE_PALETTE
 
 IDD_LEVEL1_CLASSES: tuple[str, ...] = (

@@ -24,7 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .common import IGNORE_INDEX, atomic_output, write_dataset_json, write_png
+from course_utils.data.format import IGNORE_INDEX, write_png
+from course_utils.datasets.writer import atomic_output, write_dataset_json
 
 MINIDRIVE_CLASSES: tuple[str, ...] = (
     "drivable",

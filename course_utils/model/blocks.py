@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from keras import layers
 
+from course_utils.config import DEFAULT_BN_MOMENTUM
+
 #: BatchNorm epsilon of the head (ASPP, decoder) convolutions.
 BN_EPSILON = 1e-5
-#: Keras' default BatchNorm momentum; the DeepLabV3 paper uses 0.9997.
-DEFAULT_BN_MOMENTUM = 0.99
 
 
 def conv_bn_relu(

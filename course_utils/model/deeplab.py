@@ -20,18 +20,20 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from course_utils.config import BACKBONES as REGISTRY
 from course_utils.model.aspp import aspp
 from course_utils.model.blocks import DEFAULT_BN_MOMENTUM, conv_bn_relu
 from course_utils.model.layers import ResizeLike
 from course_utils.model.resnet import (
-    _apply_input_adapter,
+    apply_input_adapter,
     imagenet_backbone,
     load_keras_applications_weights,
     resnet_features,
 )
 
-BACKBONES = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}
-PRETRAINED_BACKBONES = ("resnet50", "resnet101")
+#: backbone name -> ResNet depth, and the backbones with ImageNet weights (views of config.BACKBONES)
+BACKBONES = {name: b.depth for name, b in REGISTRY.items()}
+PRETRAINED_BACKBONES = tuple(name for name, b in REGISTRY.items() if b.pretrained)
 # ASPP rates at output stride 16 (paper); they scale inversely with the stride.
 BASE_ASPP_RATES = (6, 12, 18)
 
@@ -121,7 +123,7 @@ def build_deeplabv3(
         name = f"deeplabv3{'plus' if decoder else ''}_{backbone}"
 
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _apply_input_adapter(inputs, input_adapter)
+    x = apply_input_adapter(inputs, input_adapter)
     features = resnet_features(x, BACKBONES[backbone], output_stride, multi_grid, bn_momentum)
     x = aspp(features["stage4"], rates, aspp_filters, image_pooling, dropout, "aspp", bn_momentum)
 

@@ -59,17 +59,15 @@ import keras
 import numpy as np
 from keras import layers
 
+from course_utils.config import BACKBONES
 from course_utils.model.blocks import DEFAULT_BN_MOMENTUM
 from course_utils.model.layers import CaffeInputAdapter
 
 BN_EPSILON = 1.001e-5  # the value keras.applications uses for ResNet v1
 
-# depth -> (unit type, units per stage)
+# depth -> (unit type, units per stage), from the backbone registry course_utils.config.BACKBONES
 RESNET_SPECS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
+    b.depth: (b.unit, b.units) for b in BACKBONES.values()
 }
 STAGE_FILTERS = (64, 128, 256, 512)  # bottleneck width; outputs are 4x for bottlenecks
 OUTPUT_STRIDES = (8, 16, 32)
@@ -268,13 +266,13 @@ def build_resnet(
         ResNet101 (42,658,176).
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _apply_input_adapter(inputs, input_adapter)
+    x = apply_input_adapter(inputs, input_adapter)
     features = resnet_features(x, depth, output_stride, multi_grid, bn_momentum)
     outputs = features if return_endpoints else features["stage4"]
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
 
 
-def _apply_input_adapter(x, input_adapter: str | None):
+def apply_input_adapter(x, input_adapter: str | None):
     if input_adapter is None:
         return x
     if input_adapter == "caffe":
@@ -315,7 +313,7 @@ def resnet_endpoints(model: keras.Model) -> dict[str, keras.KerasTensor]:
 # Weights from keras.applications
 # ---------------------------------------------------------------------------
 
-_KERAS_APPS = {50: "ResNet50", 101: "ResNet101"}
+_KERAS_APPS = {b.depth: b.keras_app for b in BACKBONES.values() if b.pretrained}
 _OUR_CONV = re.compile(r"^stage(\d)_unit(\d+)_(conv|bn)([123])$")
 _OUR_SHORTCUT = re.compile(r"^stage(\d)_unit(\d+)_shortcut_(conv|bn)$")
 
@@ -344,11 +342,8 @@ def keras_applications_name(layer_name: str) -> str | None:
 IMAGENET_WEIGHTS_ENV = "COURSE_IMAGENET_WEIGHTS"
 #: Set to 1 to let a model whose ImageNet weights cannot be had train from scratch instead of stopping.
 ALLOW_SCRATCH_ENV = "COURSE_ALLOW_SCRATCH"
-#: The keras.applications file names (no top) and their download sizes.
-IMAGENET_FILES = {
-    50: ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "95 MB"),
-    101: ("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "171 MB"),
-}
+#: The keras.applications file names (no top) and their download sizes (from the backbone registry).
+IMAGENET_FILES = {b.depth: (b.imagenet_file, b.imagenet_size) for b in BACKBONES.values() if b.pretrained}
 
 
 class PretrainedWeightsUnavailable(RuntimeError):

@@ -1,7 +1,7 @@
 """The label-safe training augmentation: one specification, two input pipelines.
 
 The NumPy functions here are the specification, run as they are by
-:class:`course_utils.pydataset.SegmentationPyDataset` (no TensorFlow needed).
+:class:`course_utils.data.pydataset.SegmentationPyDataset` (no TensorFlow needed).
 The ``tf.data`` pipeline (:func:`course_utils.data.make_dataset`) runs
 :func:`crop_tf`, a TensorFlow implementation of the same crops built from fast
 kernels (``ResizeBilinear``, slicing, padding), and the same :func:`jitter_batch`.
@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from course_utils.datasets.common import IGNORE_INDEX
+from course_utils.data.format import IGNORE_INDEX
 
 #: Fill value of padded image pixels on the 0..255 scale (0 after normalisation).
 PAD_VALUE = 127.5

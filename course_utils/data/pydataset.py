@@ -2,7 +2,7 @@
 
 For the JAX and PyTorch backends (or any machine without TensorFlow).
 Images are decoded with OpenCV and augmented by the NumPy specification in
-:mod:`course_utils.augment`, which the ``tf.data`` pipeline implements with
+:mod:`course_utils.data.augment`, which the ``tf.data`` pipeline implements with
 TensorFlow kernels (tested to cut the same crops), so a
 training batch is ``(image float32 [B, H, W, 3] in [-1, 1], label int32 [B, H, W])``
 with labels in ``{0..C-1, 255}`` exactly as :func:`course_utils.data.make_dataset`
@@ -19,9 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from course_utils import augment as aug
-from course_utils.data import list_pairs, load_info
-from course_utils.datasets.common import read_image, read_label
+from course_utils.data import augment as aug
+from course_utils.data.format import list_pairs, load_info, read_image, read_label
 
 __all__ = ["SegmentationPyDataset"]
 

@@ -1,4 +1,4 @@
-"""Shared pieces of every dataset preparer: reading, validating and writing pairs.
+"""Shared pieces of every dataset preparer: validating and writing pairs (reading: :mod:`course_utils.data.format`).
 
 Every preparer (MiniDrive, CamVid, IDD, Cityscapes) ends in the same prepared
 format::
@@ -26,126 +26,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IGNORE_INDEX = 255
-DATASET_JSON = "dataset.json"
-SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 1
-
-
-class BadPairError(ValueError):
-    """One image/label pair cannot be used (unreadable, wrong size, bad label values...)."""
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _decode(path: Path, flags: int) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"File not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    array = cv2.imdecode(data, flags) if data.size else None
-    if array is None:
-        raise BadPairError(
-            f"Cannot decode {path}: the file is empty, truncated or not an image. "
-            "Replace it with a readable image (for a dataset: re-download or re-extract it, "
-            "or let the preparation script leave the pair out with --skip-bad)."
-        )
-    return array
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as an RGB ``uint8`` array of shape ``(H, W, 3)``.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        BadPairError: (a ``ValueError``) the file is unreadable or truncated.
-    """
-    bgr = _decode(Path(path), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_label(path: str | os.PathLike) -> np.ndarray:
-    """Read a single-channel label PNG as a ``uint8`` array of shape ``(H, W)``.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        BadPairError: the file is unreadable/truncated, not single-channel or not 8-bit.
-    """
-    path = Path(path)
-    label = _decode(path, cv2.IMREAD_UNCHANGED)
-    if label.ndim != 2:
-        raise BadPairError(
-            f"Label {path} has shape {label.shape}: labels must be single-channel images of "
-            "class ids (not colour-coded masks)."
-        )
-    if label.dtype != np.uint8:
-        if label.dtype == np.uint16 and label.max(initial=0) <= 255:
-            label = label.astype(np.uint8)  # the same ids stored in 16 bits
-        elif label.dtype == np.uint16:
-            raise BadPairError(
-                f"Label {path} holds the value {int(label.max())}, which is neither a class id nor void (255): "
-                "store the class ids 0..C-1 and 255 for void (8 or 16 bits), or prepare the dataset again."
-            )
-        else:
-            raise BadPairError(f"Label {path} has dtype {label.dtype}; expected 8-bit class ids.")
-    return label
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an RGB ``(H, W, 3)`` or single-channel ``(H, W)`` ``uint8`` array as PNG."""
-    path = Path(path)
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"write_png expects uint8, got {array.dtype} for {path}")
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover - cv2 only fails on impossible input
-        raise OSError(f"Could not encode {path}")
-    buf.tofile(str(path))
-
-
-def tag_png(path: str | os.PathLike, key: str, value: str) -> None:
-    """Add a ``tEXt`` chunk ``key=value`` right after the header of the PNG at ``path`` (rewrites it)."""
-    import struct
-    import zlib
-
-    path = Path(path)
-    raw = path.read_bytes()
-    if not (raw.startswith(_PNG_SIGNATURE) and raw[12:16] == b"IHDR"):
-        raise ValueError(f"{path} is not a PNG file; cannot tag it.")
-    body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
-    path.write_bytes(raw[:end_of_header] + chunk + raw[end_of_header:])
-
-
-def png_text(path: str | os.PathLike) -> dict[str, str]:
-    """The ``tEXt`` chunks of a PNG file as ``{key: value}`` (empty for another format or an unreadable file)."""
-    import struct
-
-    try:
-        raw = Path(path).read_bytes()
-    except OSError:
-        return {}
-    if not raw.startswith(_PNG_SIGNATURE):
-        return {}
-    found, pos = {}, 8
-    while pos + 8 <= len(raw):
-        (length,) = struct.unpack(">I", raw[pos : pos + 4])
-        kind, data = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
-        if kind == b"tEXt" and b"\0" in data:
-            key, value = data.split(b"\0", 1)
-            found[key.decode("latin-1")] = value.decode("latin-1")
-        if kind in (b"IDAT", b"IEND"):
-            break
-        pos += 12 + length
-    return found
+from course_utils import safe_io
+from course_utils.data.format import (
+    _PNG_SIGNATURE,
+    DATASET_JSON,
+    FORMAT_VERSION,
+    IGNORE_INDEX,
+    BadPairError,
+    read_image,
+    read_label,
+    write_png,
+)
 
 
 def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,16 +48,6 @@ def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | No
     image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
     return image, label
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def recover_interrupted(out: str | os.PathLike) -> None:
@@ -183,11 +64,11 @@ def recover_interrupted(out: str | os.PathLike) -> None:
         return
     for p in sorted(parent.glob(f".{out.name}.partial-*")):
         pid = p.name.rsplit(".partial-", 1)[1].split("-")[0]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        if not pid.isdigit() or not safe_io.pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
     for p in sorted(parent.glob(f".{out.name}.old-*")):
         pid = p.name.rsplit(".old-", 1)[1].split("-")[0]
-        if pid.isdigit() and _pid_alive(int(pid)):
+        if pid.isdigit() and safe_io.pid_alive(int(pid)):
             continue
         if not out.exists() and (p / DATASET_JSON).is_file():
             os.replace(p, out)
@@ -386,7 +267,6 @@ def _check_pair(root: Path, lbl: Path, img: Path, num_classes: int) -> None:
         )
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
 
 
@@ -663,138 +543,3 @@ def check_size_fits(
             f"{f' for a batch of {batch}' if batch > 1 else ''} (this machine has {_gib(memory)}): "
             f"choose a smaller size, at most about {side} x {side} pixels."
         )
-
-
-# --------------------------------------------------------------------------- command lines
-
-#: Errors a preparation script reports as one line (exit status 2) instead of a traceback.
-CLI_ERRORS = (ConnectionError, ValueError, FileNotFoundError, FileExistsError, OSError)
-
-
-def _number(kind: type, text: str):
-    import argparse
-
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if kind is float and not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse ``type`` accepting integers ``>= low`` (e.g. ``int_at_least(1)`` for counts)."""
-
-    def parse(text: str) -> int:
-        import argparse
-
-        value = _number(int, text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is too small: it must be at least {low}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def float_in(low: float, high: float = float("inf"), low_open: bool = False) -> Callable[[str], float]:
-    """An argparse ``type`` accepting finite floats in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-
-    def parse(text: str) -> float:
-        import argparse
-
-        value = _number(float, text)
-        if value < low or (low_open and value == low) or value > high:
-            left = "(" if low_open else "["
-            right = "]" if np.isfinite(high) else ")"
-            raise argparse.ArgumentTypeError(f"{value} is outside {left}{low:g}, {high:g}{right}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
-def add_prepare_arguments(parser, default_size: tuple[int, int] | None = None) -> None:
-    """Add the options every preparation script shares: output size, --skip-bad, --overwrite."""
-    hint = f" (default {default_size[0]}x{default_size[1]})" if default_size else " (default: keep the size)"
-    parser.add_argument(
-        "--height",
-        type=int_at_least(1),
-        default=default_size[0] if default_size else None,
-        help="output height; labels are resized with nearest neighbour" + hint,
-    )
-    parser.add_argument(
-        "--width",
-        type=int_at_least(1),
-        default=default_size[1] if default_size else None,
-        help="output width; labels are resized with nearest neighbour" + hint,
-    )
-    parser.add_argument("--skip-bad", action="store_true", help="leave out bad pairs and list them")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out that holds a prepared dataset of this kind"
-    )
-
-
-def check_size_option(parser, size: Sequence[int]) -> None:
-    """``parser.error`` (exit status 2) when ``--height``/``--width`` cannot fit in memory."""
-    try:
-        check_size_fits(size, "--height --width", bytes_per_pixel=SCENE_BYTES_PER_PIXEL)
-    except ValueError as err:
-        parser.error(str(err))
-
-
-def size_from_args(parser, args) -> tuple[int, int] | None:
-    """The ``(height, width)`` the arguments ask for, or ``None``; both or neither must be given."""
-    if (args.height is None) != (args.width is None):
-        parser.error("give both --height and --width, or neither")
-    if args.height is not None:
-        check_size_option(parser, (args.height, args.width))
-    return (args.height, args.width) if args.height else None
-
-
-def run_preparation(name: str, prepare: Callable[[], PrepareResult]) -> int:
-    """Run ``prepare()``, print excluded pairs and counts; one-line error and status 2 on bad input."""
-    import sys
-
-    try:
-        result = prepare()
-    except CLI_ERRORS as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return interrupted("nothing written (the partial output was removed; a download resumes on the next run)")
-    for item in result.excluded:
-        print(f"excluded: {item}")
-    print(f"{name} written to {result.root}: {result.counts}")
-    return 0
-
-
-#: Exit status of a command stopped with Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
-
-
-def interrupted(what: str) -> int:
-    """Print ``interrupted; <what>`` as one line on stderr and return :data:`EXIT_INTERRUPTED` (Ctrl-C)."""
-    import sys
-
-    print(f"interrupted; {what}", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-def one_line(err: BaseException) -> str:
-    """The message of ``err`` on one line; an OS error names its path and the usual fix."""
-    import errno
-
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        where = f" while writing {err.filename}" if err.filename else ""
-        return (
-            f"The disk is full (no space left on device){where}: free some space on that disk, or write to "
-            "another disk (another --out or --run-dir), and run the command again; nothing half-written was kept."
-        )
-    if isinstance(err, OSError) and err.filename and err.strerror and str(err).startswith("["):
-        return (
-            f"{err.strerror}: {err.filename}. Choose another location or fix the permissions "
-            "(and free space) of that folder."
-        )
-    return " ".join(str(err).split())

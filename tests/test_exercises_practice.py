@@ -8,15 +8,18 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import checks_practice as cp
 from course_utils import metrics
-from course_utils.checks import ExerciseError
-from course_utils.datasets.minidrive import build_minidrive
+from course_utils.exercises import nb05 as ex05
+from course_utils.exercises import nb06 as ex06
+from course_utils.exercises import nb07 as ex07
+from course_utils.exercises import nb08 as ex08
+from course_utils.exercises import nb09 as ex09
+from course_utils.exercises.core import ExerciseError
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return build_minidrive(tmp_path_factory.mktemp("data") / "minidrive", 5, 2, 0, 32, 64, seed=1)
+def tiny_root(tiny_dataset):
+    return tiny_dataset(5, 2, 0, 32, 64, seed=1)
 
 
 def tiny_model(classes: int = 3) -> keras.Model:
@@ -31,32 +34,32 @@ def tiny_model(classes: int = 3) -> keras.Model:
 
 
 def test_majority_class_scores_by_hand():
-    acc, miou = cp.majority_class_scores([10, 30, 60, 0])
+    acc, miou = ex05.majority_class_scores([10, 30, 60, 0])
     assert acc == pytest.approx(0.6)
     assert miou == pytest.approx(0.6 / 3)  # class 3 never occurs: left out
 
 
 def test_check_majority_baseline(capsys):
     counts = [10, 30, 60, 0]
-    cp.check_majority_baseline(0.6, 0.2, counts)
+    ex05.check_majority_baseline(0.6, 0.2, counts)
     assert "Correct!" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="pixel accuracy"):
-        cp.check_majority_baseline(0.3, 0.2, counts)
+        ex05.check_majority_baseline(0.3, 0.2, counts)
     with pytest.raises(ExerciseError, match="mIoU"):
-        cp.check_majority_baseline(0.6, 0.15, counts)  # averaged over all 4 classes
+        ex05.check_majority_baseline(0.6, 0.15, counts)  # averaged over all 4 classes
     capsys.readouterr()
-    assert cp.check_majority_baseline(None, ..., counts) is False  # untouched: reported, not failed
+    assert ex05.check_majority_baseline(None, ..., counts) is False  # untouched: reported, not failed
     assert "Not attempted yet" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="one of them"):
-        cp.check_majority_baseline(0.6, None, counts)
+        ex05.check_majority_baseline(0.6, None, counts)
 
 
 def test_check_class_weights():
     counts = np.array([100, 10, 1])
     p = counts / counts.sum()
-    cp.check_class_weights(1 / np.log(1.02 + p), counts)
+    ex05.check_class_weights(1 / np.log(1.02 + p), counts)
     with pytest.raises(ExerciseError):
-        cp.check_class_weights(1 / p, counts)
+        ex05.check_class_weights(1 / p, counts)
 
 
 def test_check_label_validator():
@@ -72,39 +75,39 @@ def test_check_label_validator():
         v = np.unique(np.asarray(label))
         return bool(np.all((v >= 0) & (v < n)))
 
-    cp.check_label_validator(good)
+    ex05.check_label_validator(good)
     for wrong in (forgets_fractions, forgets_void, lambda label, n: True):
         with pytest.raises(ExerciseError, match="Wrong answer"):
-            cp.check_label_validator(wrong)
+            ex05.check_label_validator(wrong)
     with pytest.raises(ExerciseError, match="raised"):
-        cp.check_label_validator(lambda label, n: 1 / 0)
+        ex05.check_label_validator(lambda label, n: 1 / 0)
 
 
 # --------------------------------------------------------------------------- 06
 
 
 def test_check_poly_lr():
-    cp.check_poly_lr(lambda s: 0.01 * (1 - s / 1000) ** 0.9, 0.01, 1000)
+    ex06.check_poly_lr(lambda s: 0.01 * (1 - s / 1000) ** 0.9, 0.01, 1000)
     with pytest.raises(ExerciseError):
-        cp.check_poly_lr(lambda s: 0.01 * (1 - s / 1000), 0.01, 1000)  # power 1
+        ex06.check_poly_lr(lambda s: 0.01 * (1 - s / 1000), 0.01, 1000)  # power 1
 
 
 def test_check_total_steps(tiny_root):
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     config = TrainConfig.from_profile("smoke", recipe="paper", batch_size=2, epochs=3, steps_per_epoch=None)
-    cp.check_total_steps(3 * math.ceil(5 / 2), config, tiny_root)
+    ex06.check_total_steps(3 * math.ceil(5 / 2), config, tiny_root)
     with pytest.raises(ExerciseError, match="steps"):
-        cp.check_total_steps(3 * (5 // 2), config, tiny_root)
+        ex06.check_total_steps(3 * (5 // 2), config, tiny_root)
 
 
 def test_check_checkpoint_monitor(tmp_path):
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     config = TrainConfig.from_profile("smoke", recipe="paper", tensorboard=False)
-    cp.check_checkpoint_monitor(("val_miou", "max"), config, tmp_path)
+    ex06.check_checkpoint_monitor(("val_miou", "max"), config, tmp_path)
     with pytest.raises(ExerciseError):
-        cp.check_checkpoint_monitor(("val_loss", "min"), config, tmp_path)
+        ex06.check_checkpoint_monitor(("val_loss", "min"), config, tmp_path)
 
 
 def segmenter(classes: int = 3) -> keras.Model:
@@ -121,17 +124,17 @@ def test_check_seed_gradient_ratio(capsys):
     images = rng.normal(size=(2, 8, 10, 3)).astype("float32")
     labels = rng.integers(0, 3, size=(2, 8, 10))
     labels[:, :4] = 255  # half of the pixels void
-    ratio, share = cp.seed_gradient_ratio(model, images, labels)
+    ratio, share = ex06.seed_gradient_ratio(model, images, labels)
     assert share == pytest.approx(0.5)
     assert ratio != pytest.approx(share, rel=1e-2)  # TensorFlow's gradient of an all-zero one-hot row is softmax(z)
-    cp.check_seed_gradient_ratio(ratio, model, images, labels)
+    ex06.check_seed_gradient_ratio(ratio, model, images, labels)
     assert "Correct!" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="upside down"):
-        cp.check_seed_gradient_ratio(1 / ratio, model, images, labels)
+        ex06.check_seed_gradient_ratio(1 / ratio, model, images, labels)
     with pytest.raises(ExerciseError, match="non-void share"):
-        cp.check_seed_gradient_ratio(share, model, images, labels)
+        ex06.check_seed_gradient_ratio(share, model, images, labels)
     with pytest.raises(ExerciseError):
-        cp.check_seed_gradient_ratio(1.0, model, images, labels)
+        ex06.check_seed_gradient_ratio(1.0, model, images, labels)
 
 
 # --------------------------------------------------------------------------- 07
@@ -150,18 +153,18 @@ def test_check_miou_function():
         union = cm.sum(0) + cm.sum(1) - tp
         return float(np.mean(np.where(union > 0, tp / np.maximum(union, 1), 0)))
 
-    cp.check_miou_function(right)
-    cp.check_miou_function(metrics.mean_iou)
+    ex07.check_miou_function(right)
+    ex07.check_miou_function(metrics.mean_iou)
     with pytest.raises(ExerciseError):
-        cp.check_miou_function(counts_absent_classes)
+        ex07.check_miou_function(counts_absent_classes)
 
 
 def test_check_worst_confusion():
     cm = np.array([[90, 10, 0], [30, 70, 0], [0, 1, 1]])
     names = ["road", "car", "person"]
-    cp.check_worst_confusion(("person", "car"), cm, names)  # 50 % of its row
+    ex07.check_worst_confusion(("person", "car"), cm, names)  # 50 % of its row
     with pytest.raises(ExerciseError):
-        cp.check_worst_confusion(("car", "road"), cm, names)  # the largest count, not the largest share
+        ex07.check_worst_confusion(("car", "road"), cm, names)  # the largest count, not the largest share
 
 
 def test_check_flip_tta():
@@ -178,11 +181,11 @@ def test_check_flip_tta():
         q = keras.ops.flip(keras.ops.softmax(m(keras.ops.flip(x, axis=1)), axis=-1), axis=1)
         return keras.ops.convert_to_numpy((p + q) / 2)
 
-    cp.check_flip_tta(right, model, images)
+    ex07.check_flip_tta(right, model, images)
     with pytest.raises(ExerciseError):
-        cp.check_flip_tta(flips_height, model, images)
+        ex07.check_flip_tta(flips_height, model, images)
     with pytest.raises(ExerciseError):
-        cp.check_flip_tta(lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m(x), axis=-1)), model, images)
+        ex07.check_flip_tta(lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m(x), axis=-1)), model, images)
 
 
 def test_check_batch_averaged_miou(capsys):
@@ -190,10 +193,10 @@ def test_check_batch_averaged_miou(capsys):
     cms = [rng.integers(0, 20, size=(4, 4)) for _ in range(3)]
     cms[0][3, :] = 0
     cms[0][:, 3] = 0
-    cp.check_batch_averaged_miou(lambda c: float(np.mean([metrics.mean_iou(m) for m in c])), cms)
+    ex07.check_batch_averaged_miou(lambda c: float(np.mean([metrics.mean_iou(m) for m in c])), cms)
     assert "one accumulated matrix" in capsys.readouterr().out
     with pytest.raises(ExerciseError):
-        cp.check_batch_averaged_miou(lambda c: metrics.mean_iou(np.sum(c, axis=0)), cms)  # the accumulated one
+        ex07.check_batch_averaged_miou(lambda c: metrics.mean_iou(np.sum(c, axis=0)), cms)  # the accumulated one
 
 
 def test_batch_cms_of_adds_up_to_the_whole():
@@ -202,7 +205,7 @@ def test_batch_cms_of_adds_up_to_the_whole():
     images = rng.normal(size=(4, 6, 8, 3)).astype("float32")
     labels = rng.integers(0, 3, size=(4, 6, 8))
     batches = [(images[:2], labels[:2]), (images[2:], labels[2:])]
-    cms = cp.batch_cms_of(model, batches, 3)
+    cms = ex07.batch_cms_of(model, batches, 3)
     whole = metrics.confusion_matrix(labels, np.argmax(model(images).numpy(), -1), 3)
     assert len(cms) == 2 and np.array_equal(sum(cms), whole)
 
@@ -211,16 +214,16 @@ def test_batch_cms_of_adds_up_to_the_whole():
 
 
 def test_check_pooling_params():
-    cp.check_pooling_params(512 * 256 + 4 * 256 + 256 * 256, 7, "resnet18")
+    ex08.check_pooling_params(512 * 256 + 4 * 256 + 256 * 256, 7, "resnet18")
     with pytest.raises(ExerciseError):
-        cp.check_pooling_params(512 * 256 + 4 * 256, 7, "resnet18")
+        ex08.check_pooling_params(512 * 256 + 4 * 256, 7, "resnet18")
 
 
 def test_check_stage4_size():
-    cp.check_stage4_size((65, 65), (513, 513), 8)
-    cp.check_stage4_size((33, 33), (513, 513), 16)
+    ex08.check_stage4_size((65, 65), (513, 513), 8)
+    ex08.check_stage4_size((33, 33), (513, 513), 16)
     with pytest.raises(ExerciseError):
-        cp.check_stage4_size((64, 64), (513, 513), 8)
+        ex08.check_stage4_size((64, 64), (513, 513), 8)
 
 
 def test_check_best_efficiency():
@@ -229,18 +232,18 @@ def test_check_best_efficiency():
         {"variant": "small", "params": 10_000_000, "val_miou": 0.60},
         {"variant": "not run", "params": None, "val_miou": None},
     ]
-    cp.check_best_efficiency("small", rows)
+    ex08.check_best_efficiency("small", rows)
     with pytest.raises(ExerciseError):
-        cp.check_best_efficiency("big", rows)
+        ex08.check_best_efficiency("big", rows)
     with pytest.raises(ExerciseError, match="No trained rows"):
-        cp.check_best_efficiency("x", rows[2:])
+        ex08.check_best_efficiency("x", rows[2:])
 
 
 def _class_weight_case():
     import dataclasses
 
     from course_utils.evaluate import EvaluationResult
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
     names = ["road", "car", "person", "pole"]
     base = TrainConfig.from_profile("smoke", tensorboard=False)
@@ -260,14 +263,14 @@ def test_check_class_weight_experiment(capsys):
     import dataclasses
 
     answers, base, reference, counts = _class_weight_case()
-    cp.check_class_weight_experiment(*answers, base, reference, counts)
+    ex08.check_class_weight_experiment(*answers, base, reference, counts)
     assert "Correct!" in capsys.readouterr().out
 
     def fails(index, value, match):
         wrong = list(answers)
         wrong[index] = value
         with pytest.raises(ExerciseError, match=match):
-            cp.check_class_weight_experiment(*wrong, base, reference, counts)
+            ex08.check_class_weight_experiment(*wrong, base, reference, counts)
 
     fails(0, base, "switch it")
     fails(0, dataclasses.replace(answers[0], epochs=5), "one thing only")
@@ -278,7 +281,7 @@ def test_check_class_weight_experiment(capsys):
     fails(3, ["car", "pole"], "rarest")
     fails(4, answers[4] + 0.1, "rare_gain")
     fails(4, None, "Still None: rare_gain")
-    assert cp.check_class_weight_experiment(None, None, None, None, None, base, reference, counts) is False
+    assert ex08.check_class_weight_experiment(None, None, None, None, None, base, reference, counts) is False
     assert "Not attempted yet" in capsys.readouterr().out
 
 
@@ -289,12 +292,12 @@ def test_check_decoder_stride():
     from course_utils.model import build_deeplabv3
 
     plus = build_deeplabv3(3, backbone="resnet18", decoder=True, input_shape=(64, 128, 3))
-    cp.check_decoder_stride(4, plus)
+    ex09.check_decoder_stride(4, plus)
     with pytest.raises(ExerciseError):
-        cp.check_decoder_stride(16, plus)
+        ex09.check_decoder_stride(16, plus)
     free = build_deeplabv3(3, backbone="resnet18", decoder=True)
     with pytest.raises(ExerciseError, match="fixed input_shape"):
-        cp.check_decoder_stride(4, free)
+        ex09.check_decoder_stride(4, free)
 
 
 def test_check_colorize():
@@ -310,11 +313,11 @@ def test_check_colorize():
         out[np.asarray(ids) == 255] = 255
         return out
 
-    cp.check_colorize(right, palette)
+    ex09.check_colorize(right, palette)
     with pytest.raises(ExerciseError):
-        cp.check_colorize(void_white, palette)
+        ex09.check_colorize(void_white, palette)
     with pytest.raises(ExerciseError, match="raised"):
-        cp.check_colorize(lambda ids, pal: np.asarray(pal)[ids], palette)  # 255 is out of range
+        ex09.check_colorize(lambda ids, pal: np.asarray(pal)[ids], palette)  # 255 is out of range
 
 
 def test_check_export_difference(tmp_path):
@@ -325,22 +328,22 @@ def test_check_export_difference(tmp_path):
 
     reloaded = tf.saved_model.load(str(tmp_path / "sm"))
     diff = float(np.max(np.abs(reloaded.serve(image[None]).numpy() - model(image[None]).numpy())))
-    cp.check_export_difference(diff, model, tmp_path / "sm", image)
+    ex09.check_export_difference(diff, model, tmp_path / "sm", image)
     with pytest.raises(ExerciseError):
-        cp.check_export_difference(diff + 0.5, model, tmp_path / "sm", image)
-    assert cp.check_export_difference(None, model, tmp_path / "sm", image) is False
+        ex09.check_export_difference(diff + 0.5, model, tmp_path / "sm", image)
+    assert ex09.check_export_difference(None, model, tmp_path / "sm", image) is False
 
 
 def test_check_head_macs(capsys):
-    seed = cp.head_report((4, 6), 5).macs
+    seed = ex09.head_report((4, 6), 5).macs
     assert seed == 64 * 96 * 256 * 5
-    assert cp.head_report((4, 6), 5, seed_order=False).macs * 256 == seed
-    cp.check_head_macs(seed, (4, 6), 5)
+    assert ex09.head_report((4, 6), 5, seed_order=False).macs * 256 == seed
+    ex09.check_head_macs(seed, (4, 6), 5)
     assert "256x fewer" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="course's head"):
-        cp.check_head_macs(4 * 6 * 256 * 5, (4, 6), 5)
+        ex09.check_head_macs(4 * 6 * 256 * 5, (4, 6), 5)
     with pytest.raises(ExerciseError):
-        cp.check_head_macs(seed + 64 * 96 * 5, (4, 6), 5)  # the bias counted
+        ex09.check_head_macs(seed + 64 * 96 * 5, (4, 6), 5)  # the bias counted
 
 
 def _stub(*args):
@@ -350,17 +353,17 @@ def _stub(*args):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: cp.check_label_validator(_stub),
-        lambda: cp.check_poly_lr(_stub, 0.01, 10),
-        lambda: cp.check_poly_lr(lambda step: None, 0.01, 10),
-        lambda: cp.check_miou_function(_stub),
-        lambda: cp.check_colorize(_stub, [(0, 0, 0), (255, 0, 0)]),
-        lambda: cp.check_class_weights(None, [1, 2]),
-        lambda: cp.check_worst_confusion(None, np.eye(2), ["a", "b"]),
-        lambda: cp.check_best_efficiency(None, []),
-        lambda: cp.check_batch_averaged_miou(_stub, [np.eye(2)]),
-        lambda: cp.check_head_macs(None, (2, 2), 3),
-        lambda: cp.check_seed_gradient_ratio(None, None, None, None),
+        lambda: ex05.check_label_validator(_stub),
+        lambda: ex06.check_poly_lr(_stub, 0.01, 10),
+        lambda: ex06.check_poly_lr(lambda step: None, 0.01, 10),
+        lambda: ex07.check_miou_function(_stub),
+        lambda: ex09.check_colorize(_stub, [(0, 0, 0), (255, 0, 0)]),
+        lambda: ex05.check_class_weights(None, [1, 2]),
+        lambda: ex07.check_worst_confusion(None, np.eye(2), ["a", "b"]),
+        lambda: ex08.check_best_efficiency(None, []),
+        lambda: ex07.check_batch_averaged_miou(_stub, [np.eye(2)]),
+        lambda: ex09.check_head_macs(None, (2, 2), 3),
+        lambda: ex06.check_seed_gradient_ratio(None, None, None, None),
     ],
 )
 def test_untouched_exercises_are_reported_not_failed(call, capsys):

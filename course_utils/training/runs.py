@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "run_dir_for",
-    "load_or_train",
-    "BOOKKEEPING_FIELDS",
     "RUN_OUTPUTS",
     "RESUME_KEYS",
     "RunChoice",
@@ -46,6 +43,8 @@ __all__ = [
     "check_run_folder",
     "choose_library_run_dir",
     "finish_run",
+    "candidate_run_dirs",
+    "training_target",
 ]
 
 #: Files and folders that a training run writes into its folder (and that --overwrite may delete).
@@ -207,84 +206,10 @@ def check_resume(
         )
 
 
-# ------------------------------------------------------------ notebook runs
+# ------------------------------------------------------------ notebook runs: never over a finished run
 
 
-def run_dir_for(profile, dataset_name: str, tag: str) -> Path:
-    """``runs_dir()/<profile>/<dataset>-<tag>``: where a notebook keeps one run."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{dataset_name}-{tag}")
-    from course_utils import paths
-
-    return paths.runs_dir() / profile.name / safe
-
-
-def _stored_config(run_dir: Path) -> dict | None:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-#: Config fields that change how a run is logged, not the model it produces.
-BOOKKEEPING_FIELDS = ("tensorboard", "backup_every")
-
-
-def _model_fields(config: dict) -> dict:
-    config = {"image_pooling": True, **config}  # runs stored before the field existed had the branch
-    return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
-
-
-def load_or_train(config, dataset_root: str | os.PathLike, run_dir: str | os.PathLike, **train_kwargs):
-    """The best checkpoint of ``run_dir`` when it was trained with ``config`` on this dataset, else a new run.
-
-    A checkpoint is re-used only when ``run_dir/config.json`` records
-    ``config`` (up to :data:`BOOKKEEPING_FIELDS`) and the same dataset, the run finished (``final.keras`` exists)
-    and ``best.keras`` loads; the numbered siblings ``<run_dir>-2``, ``-3``... are
-    looked at too. Otherwise a new run is trained with :func:`course_utils.train.train`:
-    in ``run_dir`` when it holds no finished run (an unfinished run there is
-    resumed), else in the first free sibling, and one line says so. A finished
-    run (another configuration, an unreadable checkpoint) is never replaced.
-
-    Returns:
-        ``(model, how)`` with ``how`` either ``"loaded"`` or ``"trained"``.
-    """
-    from course_utils import evaluate, train
-
-    requested = Path(run_dir)
-    for run_dir in _candidate_run_dirs(requested):
-        stored = _stored_config(run_dir)
-        matches = (
-            stored is not None
-            and _model_fields(_requested_config(stored)) == _model_fields(config.to_dict())
-            and stored.get("dataset") == Path(dataset_root).name
-            and (run_dir / "final.keras").is_file()
-            and not (run_dir / "backup").exists()
-        )
-        if matches:
-            try:
-                return evaluate.load_checkpoint(run_dir / "best.keras"), "loaded"
-            except (FileNotFoundError, ValueError):
-                pass  # an unreadable or stale checkpoint: train again below (never over it)
-    run_dir = _train_target(requested)
-    train_kwargs.setdefault("verbose", 0)
-    train_kwargs.setdefault("if_finished", "error")
-    model, _ = train.train(config, dataset_root, run_dir, **train_kwargs)
-    best = run_dir / "best.keras"
-    return (evaluate.load_checkpoint(best) if best.is_file() else model), "trained"
-
-
-def _requested_config(stored: dict) -> dict:
-    """The configuration a run was asked for: ``weights`` as requested when it fell back to scratch."""
-    cfg = dict(stored.get("config") or {})
-    if stored.get("weights_requested") is not None:
-        cfg["weights"] = stored["weights_requested"]
-    return cfg
-
-
-def _candidate_run_dirs(run_dir: Path) -> list[Path]:
+def candidate_run_dirs(run_dir: Path) -> list[Path]:
     """``run_dir`` and its existing numbered siblings ``<run_dir>-2``, ``-3``... (where changed configs went)."""
     found = [run_dir]
     n = 2
@@ -294,8 +219,8 @@ def _candidate_run_dirs(run_dir: Path) -> list[Path]:
     return found
 
 
-def _train_target(run_dir: Path) -> Path:
-    """Where :func:`load_or_train` trains: ``run_dir`` unless it holds a finished run (then a new sibling).
+def training_target(run_dir: Path) -> Path:
+    """Where :func:`course_utils.experiments.load_or_train` trains: ``run_dir`` unless it holds a finished run (then a new sibling).
 
     Prints one line when the finished run is kept and the new run goes elsewhere.
     """
@@ -330,7 +255,7 @@ def _lock_alive(owner: dict | None) -> bool:
     """Whether the lock's owner still runs (a lock of another machine is taken as alive)."""
     import socket
 
-    from course_utils.safe_io import _pid_alive
+    from course_utils.safe_io import pid_alive
 
     if not isinstance(owner, dict):
         return False  # unreadable: a writer killed while writing it
@@ -340,7 +265,7 @@ def _lock_alive(owner: dict | None) -> bool:
         pid = int(owner.get("pid"))
     except (TypeError, ValueError):
         return False
-    return pid != os.getpid() and _pid_alive(pid)
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def _locked_message(run_dir: Path, owner: dict) -> str:

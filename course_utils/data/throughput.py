@@ -47,7 +47,7 @@ def naive_batches(
     """
     import cv2
 
-    from course_utils.data import list_pairs, load_info
+    from course_utils.data.format import list_pairs, load_info
 
     num_classes = load_info(root).num_classes
     pairs = list_pairs(root, split)

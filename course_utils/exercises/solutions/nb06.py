@@ -23,10 +23,10 @@ def checkpoint_monitor(config) -> tuple[str, str]:
     """Exercise 3: what the ModelCheckpoint of the training callbacks watches, and in which direction."""
     import keras
 
-    from course_utils import train
+    from course_utils.training.callbacks import make_callbacks
 
     with tempfile.TemporaryDirectory() as tmp:
-        callbacks = train.make_callbacks(config, tmp, None)
+        callbacks = make_callbacks(config, tmp, None)
     ckpt = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.ModelCheckpoint))
     return ckpt.monitor, ckpt.mode
 

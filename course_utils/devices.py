@@ -1,4 +1,4 @@
-"""Run-time hardware detection: CPU bf16 support, the accelerator, and the precision to train in.
+"""The one device probe: the CPU, the accelerator, its memory, and the precision to train in.
 
 Everything here is cheap, imports its framework lazily (only the active Keras
 backend's: ``tensorflow``, ``jax`` or ``torch``) and never raises for a
@@ -13,6 +13,10 @@ the CLI can print.
   the reason.
 - :func:`gpu_visible_but_unused`: a message when the machine has an NVIDIA
   GPU that the framework does not use (a CPU-only TensorFlow wheel, say).
+- :func:`tensorflow_backend`, :func:`accelerator_available`, :func:`replicas_in_sync`:
+  the questions a training run asks;
+- :func:`gpu_description`, :func:`memory_status`, :func:`system_status`,
+  :func:`hardware_summary`: what notebooks and stored runs print about the machine.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ __all__ = [
     "choose_precision",
     "gpu_visible_but_unused",
     "PRECISION_POLICIES",
+    "tensorflow_backend",
+    "tensorflow_sees_gpu",
+    "accelerator_available",
+    "replicas_in_sync",
+    "gpu_description",
+    "memory_status",
+    "system_status",
+    "hardware_summary",
 ]
 
 #: The dtype policies :func:`choose_precision` can return.
@@ -322,3 +334,97 @@ def gpu_visible_but_unused(
         f"An NVIDIA GPU is present ({evidence}) but {backend} does not see it, so training would run on the CPU: "
         f"{fix}, then restart the kernel. (Also check CUDA_VISIBLE_DEVICES and `nvidia-smi`.)"
     )
+
+
+# ------------------------------------------------------------- what a run asks
+
+
+def tensorflow_backend() -> bool:
+    """Whether Keras runs on TensorFlow (the only backend with ``tf.data``/``tf.distribute`` here)."""
+    return _keras_backend() == "tensorflow"
+
+
+def tensorflow_sees_gpu() -> bool:
+    """Whether TensorFlow lists a GPU (what the default run profile is chosen by)."""
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - tensorflow is a hard dependency
+        return False
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def accelerator_available() -> bool:
+    """Whether the Keras backend sees a GPU or TPU (:func:`detect_accelerator`)."""
+    return detect_accelerator().kind != "cpu"
+
+
+def replicas_in_sync() -> int:
+    """Replicas of the current ``tf.distribute`` strategy (1 outside one, and on other backends)."""
+    if not tensorflow_backend():
+        return 1
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+# ------------------------------------------------------- what a notebook prints
+
+
+def gpu_description() -> str:
+    """Name and compute capability of each GPU TensorFlow sees, or a note that there is none."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "no GPU visible to TensorFlow: the cpu profile will be used"
+    lines = []
+    for gpu in gpus:
+        details = tf.config.experimental.get_device_details(gpu)
+        cc = _parse_cc(details.get("compute_capability"))
+        lines.append(details.get("device_name", gpu.name) + (f" (compute capability {cc[0]}.{cc[1]})" if cc else ""))
+    return "; ".join(lines)
+
+
+def hardware_summary() -> str:
+    """``"<cores> cores of <CPU>, <GPU or no GPU>"``: the hardware line of a stored run."""
+    gpu = gpu_description()
+    return f"{os.cpu_count()} cores of {cpu_name()}, {'no GPU' if gpu.startswith('no GPU') else gpu}"
+
+
+def memory_status() -> dict:
+    """RAM and GPU memory figures in GB (GPU entries only when TensorFlow sees a GPU)."""
+    import psutil
+    import tensorflow as tf
+
+    vm = psutil.virtual_memory()
+    gb = 1024**3
+    status: dict = {
+        "ram_free_gb": vm.available / gb,
+        "ram_used_gb": (vm.total - vm.available) / gb,
+        "ram_total_gb": vm.total / gb,
+        "ram_util_percent": float(vm.percent),
+        "gpus": [],
+    }
+    for i, _ in enumerate(tf.config.list_physical_devices("GPU")):
+        try:
+            info = tf.config.experimental.get_memory_info(f"GPU:{i}")
+        except (ValueError, RuntimeError):  # not initialised yet / unsupported
+            continue
+        status["gpus"].append({"device": f"GPU:{i}", "used_gb": info["current"] / gb, "peak_gb": info["peak"] / gb})
+    return status
+
+
+def system_status() -> str:
+    """Two lines like the seed notebook: general RAM, then GPU memory (or "no GPU")."""
+    s = memory_status()
+    lines = [
+        f"Gen RAM Free: {s['ram_free_gb']:.2f} GB - Used: {s['ram_used_gb']:.2f} GB - "
+        f"Total: {s['ram_total_gb']:.2f} GB - Util {s['ram_util_percent']:.1f} %"
+    ]
+    for g in s["gpus"]:
+        lines.append(
+            f"GPU RAM ({g['device']}): Used by TensorFlow: {g['used_gb']:.2f} GB - Peak: {g['peak_gb']:.2f} GB"
+        )
+    if not s["gpus"]:
+        lines.append("GPU: none visible to TensorFlow (training runs on the CPU)")
+    return "\n".join(lines)

@@ -3,6 +3,9 @@
 - :class:`NaNGuard`: stops a diverged run with an explanation (no host sync per step);
 - :class:`ResumeInfo`: says where a resumed run picks up;
 - :class:`EpochTimer`: ``epoch_seconds`` in the logs and the CSV history;
+- :class:`ModelCheckpoint`, :class:`CSVLogger`, :class:`BackupAndRestore`: Keras'
+  callbacks of the same names made crash-safe (atomic writes, no diverged weights kept,
+  the backup recorded only after the epoch's other writes);
 - :func:`make_callbacks`: backup, the three above, best-model checkpoint, CSV
   history, the seed recipe's plateau/early stopping, TensorBoard.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,14 +24,18 @@ from typing import TYPE_CHECKING
 import keras
 
 from course_utils import safe_io
+from course_utils.config import RECIPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.train import TrainConfig
+    from course_utils.training.config import TrainConfig
 
 __all__ = [
     "NaNGuard",
     "ResumeInfo",
     "EpochTimer",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "BackupAndRestore",
     "make_callbacks",
     "tensorboard_available",
 ]
@@ -36,13 +44,6 @@ __all__ = [
 def tensorboard_available() -> bool:
     """Whether the TensorBoard callback can run: ``tensorboard`` and TensorFlow (it writes tf.summary) installed."""
     return importlib.util.find_spec("tensorboard") is not None and importlib.util.find_spec("tensorflow") is not None
-
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True  # not a number: nothing to judge
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -136,6 +137,102 @@ class EpochTimer(keras.callbacks.Callback):
                 logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+# ------------------------------------------------------- crash-safe Keras callbacks
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True  # not a number: nothing to judge
+
+
+class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ``ModelCheckpoint`` that saves atomically and never keeps diverged weights.
+
+    The model is saved to a temporary file next to ``filepath`` and renamed
+    over it, so a kill during the save keeps the previous checkpoint intact.
+    An epoch whose ``loss`` or monitored value is NaN/inf is never saved (its
+    weights are garbage even if the monitored metric looks better).
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        logs = logs or {}
+        if not all(_finite(logs[k]) for k in ("loss", self.monitor) if k in logs):
+            return
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        with safe_io.atomic_path(filepath) as tmp:
+            if self.save_weights_only:
+                self.model.save_weights(tmp, overwrite=True)
+            else:
+                self.model.save(tmp, overwrite=True)
+
+
+class CSVLogger(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` (append mode) that rewrites the file atomically after every epoch.
+
+    Existing rows are kept (resume); a kill never leaves a half-written row.
+    Columns that appear later (e.g. ``learning_rate``) are added to the header.
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",") -> None:
+        super().__init__(str(filename), separator=separator, append=True)
+        self._fields: list[str] = []
+        self._rows: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        self._fields, self._rows = safe_io.read_csv_rows(Path(self.filename))
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        for key, value in sorted((logs or {}).items()):
+            if hasattr(value, "shape") and getattr(value, "shape", ()) not in ((), None):
+                value = str(list(value))
+            else:
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    value = str(value)
+            row[key] = value
+        if not self._fields:
+            self._fields = ["epoch"]
+        self._fields += [k for k in row if k not in self._fields]
+        self._rows.append(row)
+        safe_io.write_csv_rows(Path(self.filename), self._fields, self._rows)
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` whose end-of-epoch backup waits for the other callbacks.
+
+    With ``save_freq="epoch"`` Keras saves in ``on_epoch_end``, before the
+    callbacks that follow it write ``best.keras`` and the history row: a kill
+    during those writes resumed *after* the epoch, and its row was lost. Here
+    the save happens when the next epoch begins (after every ``on_epoch_end``);
+    a kill before that repeats the epoch, whose rows a resume trims first.
+    A finished run deletes the backup anyway, so the last epoch needs none.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_save = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        self._pending_save = self.save_freq == "epoch"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._pending_save:
+            self._pending_save = False
+            self._save_model()
+        self._current_epoch = epoch  # also right after a resume (Keras leaves it at 0 then)
+
+
+# ------------------------------------------------------------------ the recipe's set
+
+
 def previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
     """Best ``monitor`` value in a CSV history (``None`` without one)."""
     if not csv_path.is_file():
@@ -143,11 +240,6 @@ def previous_best(csv_path: Path, monitor: str = "val_miou") -> float | None:
     with csv_path.open(newline="") as fh:
         values = [float(r[monitor]) for r in csv.DictReader(fh) if r.get(monitor) not in (None, "", "nan")]
     return max(values) if values else None
-
-
-def trim_csv(csv_path: Path, keep_epochs: int) -> None:
-    """Drop CSV rows of epochs a resumed run will repeat (atomically, see :mod:`course_utils.safe_io`)."""
-    safe_io.trim_csv(csv_path, keep_epochs)
 
 
 def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None) -> list[keras.callbacks.Callback]:
@@ -162,11 +254,11 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
     best = previous_best(csv_path) if resumed_epoch is not None else None
     cbs: list[keras.callbacks.Callback] = [
         # deleted by train() after the final save (runs.finish_run), not when fit() ends
-        safe_io.BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every, delete_checkpoint=False),
+        BackupAndRestore(str(run_dir / "backup"), save_freq=config.backup_every, delete_checkpoint=False),
         ResumeInfo(resumed_epoch is not None),
         EpochTimer(),
         NaNGuard(run_dir),
-        safe_io.ModelCheckpoint(
+        ModelCheckpoint(
             str(run_dir / "best.keras"),
             monitor="val_miou",
             mode="max",
@@ -174,9 +266,9 @@ def make_callbacks(config: TrainConfig, run_dir: Path, resumed_epoch: int | None
             initial_value_threshold=best,
             verbose=0,
         ),
-        safe_io.CSVLogger(csv_path),
+        CSVLogger(csv_path),
     ]
-    if config.recipe == "seed":
+    if RECIPES[config.recipe].plateau:
         cbs.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_miou",

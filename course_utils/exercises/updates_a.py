@@ -1,0 +1,177 @@
+"""New exercises for notebooks 00 and 02 (issue 25), with their checkers and solutions.
+
+They follow the conventions of :mod:`course_utils.checks` (an untouched cell prints
+``Not attempted yet``, a right answer ``Correct!``, a wrong one raises
+:class:`~course_utils.checks.ExerciseError` with a hint), with one difference: the
+checkers return ``None``, so a notebook cell that ends with one shows no stray
+``True``/``False``. Expected values are computed from the library, never typed.
+
+Exercises:
+
+* notebook 00, :func:`check_optimizer_steps`: how many optimizer steps a whole
+  training run takes with a profile's *effective* settings for a dataset
+  (solution :func:`optimizer_steps`);
+* notebook 02, :func:`check_output_stride_plan`: write the output-stride plan,
+  the stride and the dilation rate of every unit of every stage, with
+  multi-grid in the last stage (solution :func:`output_stride_plan`);
+* notebook 03, exercise 1 now asks about the paper's 33x33 training map instead
+  of the 65x65 map whose answer section 3 printed; its check in the notebook is
+  unchanged (``checks.check_equal``), the new solution is :data:`NB03_ANSWER_1`
+  (``solutions/nb03.py`` still holds the 65x65 answer).
+
+These functions live here, not in ``checks.py`` / ``solutions/``, only because
+those modules were being moved on another branch; the integrator may fold them
+in (see the report of issue 25, notebooks 00-04).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from course_utils.exercises.core import correct, is_empty, not_attempted
+from course_utils.exercises.core import fail as _fail
+
+Plan = list[list[tuple[int, int]]]
+"""Per stage, per unit: ``(stride, dilation rate)``."""
+
+
+# --------------------------------------------------------------------------- notebook 00
+
+
+def optimizer_steps(num_train: int, batch_size: int, epochs: int, steps_per_epoch: int | None = None) -> int:
+    """Solution (notebook 00): optimizer steps of a whole run.
+
+    An epoch is ``steps_per_epoch`` steps when the config sets it, else a whole
+    number of batches, ``ceil(num_train / batch_size)`` (the training stream
+    repeats, so the last batch is full); one optimizer step per batch.
+    """
+    per_epoch = steps_per_epoch or math.ceil(num_train / batch_size)
+    return int(epochs) * int(per_epoch)
+
+
+def check_optimizer_steps(answer: Any, config: Any, num_train: int) -> None:
+    """Check the number of optimizer steps of a run with ``config`` (a ``TrainConfig``) on ``num_train`` images."""
+    if is_empty(answer):
+        not_attempted("set the number of optimizer steps (it is still None)")
+        return
+    expected = optimizer_steps(num_train, config.batch_size, config.epochs, config.steps_per_epoch)
+    if answer != expected:
+        per_epoch = config.steps_per_epoch or math.ceil(num_train / config.batch_size)
+        if answer == config.epochs * (num_train // config.batch_size):
+            hint = "A last, partial batch still makes a step: round the batches per epoch up."
+        elif answer == per_epoch:
+            hint = "That is one epoch; the run has several (the effective `epochs`, not the profile's)."
+        else:
+            hint = "epochs x ceil(training images / batch size), with the *effective* settings for this dataset."
+        _fail(f"{answer!r} optimizer steps is not right.", hint)
+    correct()
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+
+def all_centre_rate(map_size: int) -> int:
+    """Solution (notebook 03, exercise 1): smallest rate at which a 3x3 filter is a 1x1 everywhere.
+
+    With 'same' padding the off-centre taps of position ``p`` sit at ``p - r``
+    and ``p + r``. Both fall outside ``[0, map_size)`` for every ``p`` exactly
+    when ``r > p`` for the last position ``p = map_size - 1`` and ``p + r >=
+    map_size`` for the first, ``p = 0``: the smallest such rate is the map size.
+    """
+    return int(map_size)
+
+
+NB03_ANSWER_1 = all_centre_rate(33)
+"""The answer to notebook 03's exercise 1 (the paper's 33x33 training map)."""
+
+
+# --------------------------------------------------------------------------- notebook 02
+
+
+def output_stride_plan(output_stride: int, units: Sequence[int], multi_grid: Sequence[int] | None) -> Plan:
+    """Solution (notebook 02): stride and rate of every unit of the four ResNet stages.
+
+    The stem has stride 4. Stage 1 keeps it (stride 1); stages 2-4 would each
+    halve the map (stride 2). Once the map has reached ``output_stride``, a
+    stage keeps stride 1 instead and doubles the dilation rate, which then
+    holds for every later unit. Only the first unit of a stage carries its
+    stride. In the last stage, unit ``i`` uses ``rate * multi_grid[i]`` (the
+    grid truncated, or repeated, to the number of units).
+    """
+    plan: Plan = []
+    current, rate = 4, 1
+    for stage, n_units in enumerate(units):
+        stride = 1 if stage == 0 else 2
+        if stride == 2 and current >= output_stride:
+            stride, rate = 1, rate * 2
+        current *= stride
+        grid = list(multi_grid) if (multi_grid and stage == len(units) - 1) else [1]
+        plan.append([(stride if u == 0 else 1, rate * grid[u % len(grid)]) for u in range(n_units)])
+    return plan
+
+
+def _library_plan(output_stride: int, units: Sequence[int], multi_grid: Sequence[int] | None) -> Plan:
+    """The plan as the library builds it (``stage_strides_and_rates`` and ``multi_grid_rates``)."""
+    from course_utils.model import multi_grid_rates, stage_strides_and_rates
+
+    plan: Plan = []
+    for stage, ((stride, rate), n_units) in enumerate(zip(stage_strides_and_rates(output_stride), units), start=1):
+        rates = multi_grid_rates(rate, n_units, multi_grid if stage == 4 else None)
+        plan.append([(stride if u == 0 else 1, rates[u]) for u in range(n_units)])
+    return plan
+
+
+PLAN_CASES: tuple[tuple[int, tuple[int, int, int, int], tuple[int, ...] | None], ...] = (
+    (32, (2, 2, 2, 2), None),
+    (16, (3, 4, 6, 3), (1, 2, 4)),
+    (8, (3, 4, 6, 3), (1, 2, 4)),
+    (16, (2, 2, 2, 2), (1, 2, 4)),
+    (8, (2, 2, 2, 2), (1, 2, 4)),
+    (8, (3, 4, 23, 3), None),
+)
+"""(output stride, units per stage, multi-grid): ResNet-18/50/101 at OS 32, 16 and 8."""
+
+
+def _normalise(plan: Any) -> Plan:
+    return [[(int(s), int(r)) for s, r in stage] for stage in plan]
+
+
+def check_output_stride_plan(fn: Callable[..., Any]) -> None:
+    """Compare the student's ``fn(output_stride, units, multi_grid)`` with the library on :data:`PLAN_CASES`."""
+    if is_empty(fn):
+        not_attempted("define the function")
+        return
+    for output_stride, units, multi_grid in PLAN_CASES:
+        try:
+            got = fn(output_stride, units, multi_grid)
+        except NotImplementedError:
+            not_attempted("replace `raise NotImplementedError` with your code")
+            return
+        except Exception as exc:  # the student's code raised: report it with the case
+            _fail(f"Your function raised {type(exc).__name__}: {exc} for OS {output_stride}, units {units}.", None)
+        if is_empty(got):
+            not_attempted("your function returns None: return the list of stages")
+            return
+        want = _library_plan(output_stride, units, multi_grid)
+        try:
+            got = _normalise(got)
+        except (TypeError, ValueError):
+            _fail("Return one list per stage, each a list of (stride, rate) pairs, one per unit.", None)
+        case = f"output stride {output_stride}, units {units}, multi-grid {multi_grid}"
+        if len(got) != 4 or [len(stage) for stage in got] != list(units):
+            _fail(f"For {case}: expected 4 stages with {list(units)} units, got {[len(s) for s in got]}.", None)
+        for s, (g, w) in enumerate(zip(got, want), start=1):
+            if [u[0] for u in g] != [u[0] for u in w]:
+                _fail(
+                    f"For {case}, stage {s}: strides {[u[0] for u in g]}, expected {[u[0] for u in w]}.",
+                    "Only the first unit of a stage strides; a stage whose stride would pass the output stride keeps stride 1.",
+                )
+            if [u[1] for u in g] != [u[1] for u in w]:
+                _fail(
+                    f"For {case}, stage {s}: rates {[u[1] for u in g]}, expected {[u[1] for u in w]}.",
+                    "The rate doubles for each removed stride and stays for later stages; multi-grid multiplies "
+                    "the last stage's rate unit by unit (truncate or repeat the grid to the number of units).",
+                )
+    correct()
