@@ -359,3 +359,65 @@ def test_00_gpu_profile_is_about_half_an_hour_estimated():
         (360, 480),
     )
     assert 20 <= estimate.total_minutes <= 45
+
+
+# ----------------------------------------------------------------- review round 2 (fix0001): 00 and 01
+
+
+def test_00_fcn_variants_and_reference_failures():
+    from course_utils.reference_runs import load_reference_run
+
+    text = prose("00")
+    assert "FCN-32s" in text and "FCN-16s" in text and "skip connections" in text
+    run = load_reference_run("camvid-cpu")
+    val = run.splits["val"]
+    iou = val["per_class_iou"]
+    assert min(iou.values()) < 0.01  # "the worst class has an IoU of about zero"
+    assert "IoU of about zero" in text
+    # "chosen by its mIoU on the same validation split": the best of several epochs, scored on val
+    assert run.meta["checkpoint"] == "best.keras" and run.meta["best_epoch"] <= run.meta["epochs"]
+    assert "val" in run.splits and "same validation split" in source("00")
+    # "The mIoU printed above is far below the pixel accuracy"
+    assert val["miou"] < val["pixel_accuracy"] - 0.2
+
+
+def test_00_cpu_time_is_from_bf16_hardware_and_float32_is_about_twice():
+    from course_utils.reference_runs import load_reference_run
+
+    run = load_reference_run("camvid-cpu")
+    assert run.meta["precision_policy"] == "mixed_bfloat16" and "BF16" in run.meta["hardware"]
+    assert "expect about twice as long on a CPU that trains in float32" in prose("00")
+    assert "(2.0x)" in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    assert "under an hour (CamVid)" not in prose("00")
+
+
+def test_00_float16_rule_separates_tensor_core_gpus():
+    from course_utils.hardware import choose_precision
+
+    text = prose("00")
+    assert "compute capability 7.x" in text and "below 7.0 there are no tensor cores" in text
+    assert choose_precision("gpu", compute_capability=(6, 0))[0] == "mixed_float16"
+    assert "no tensor cores" in choose_precision("gpu", compute_capability=(6, 0))[1]
+
+
+def test_00_shrink_versus_crop_answer():
+    config = TrainConfig.from_profile("cpu", dataset="camvid")
+    text = prose("00")
+    assert "the feature map is the same size either way" in text
+    assert "the same 12x15" not in text  # printed, not typed
+    assert config.input_scale < 1  # a feature cell covers more of the street
+    assert config.scale_range[1] > 1  # "a zoomed-in crop shows only part of the shrunken frame"
+    assert "The crops are not whole scenes" in text
+    assert "rates degenerate" in text  # agrees with notebook 03
+    assert "degenerate" in prose("03")
+
+
+def test_00_exercise_texts_agree_with_the_notebook():
+    src = source("00")
+    assert "Active profile:" not in src  # no cell prints such a line
+    assert "topped up" in src.split("### Exercise 2")[1].split("### Exercise 3")[0]
+    assert "profile.steps_per_epoch" in src
+    assert "11, 367, 101" not in src  # magic numbers replaced by CAMVID_CLASSES and CAMVID_EXPECTED
+    for word in ("XLA", "Poly schedule", "Class weighting", "loss scaling", "AMX, AVX512-BF16", "Recipe"):
+        assert word in prose("00"), word
+    assert "void pixels" in prose("00").lower()
