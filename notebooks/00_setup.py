@@ -303,12 +303,14 @@ print(f"random zoom of each crop: scale_range={cpu_camvid.scale_range}")
 from course_utils import train
 from course_utils.estimate import estimate_training_time
 
+gpu_train = train.TrainConfig.from_profile("gpu")  # the gpu profile's generic settings
+
 # %%
 from course_utils.datasets.camvid import CAMVID_CLASSES, CAMVID_EXPECTED
 
 camvid_frame = (360, 480)  # CamVid's frames, height x width (the gpu profile trains on whole frames)
 gpu_estimate = estimate_training_time(
-    train.TrainConfig.from_profile("gpu"),
+    gpu_train,
     len(CAMVID_CLASSES),
     CAMVID_EXPECTED["train"],
     CAMVID_EXPECTED["val"],
