@@ -421,3 +421,47 @@ def test_00_exercise_texts_agree_with_the_notebook():
     for word in ("XLA", "Poly schedule", "Class weighting", "loss scaling", "AMX, AVX512-BF16", "Recipe"):
         assert word in prose("00"), word
     assert "void pixels" in prose("00").lower()
+
+
+def test_01_effective_field_argument_is_for_rate_1_only():
+    text = prose("01")
+    assert "That argument is for rate 1 only" in text and "centre by exactly one" in text
+    line = atrous.footprint_1d((1, 2, 4))
+    assert line[len(line) // 2] == 1  # the centre: one path (all centre taps)
+    layers = [(3, 1, r) for r in (1, 2, 4)]
+    # "whose effective field is as large as the theoretical one"
+    assert atrous.effective_receptive_field(atrous.gradient_footprint([1, 2, 4])) == atrous.receptive_field(layers)
+
+
+def test_01_gridding_wording_and_order_independent_rule():
+    text = prose("01")
+    assert "checkerboard" not in text.lower() and "one pixel in four" in text
+    fp = atrous.stack_footprint((2, 2))
+    assert np.count_nonzero(fp[::2, ::2]) == fp[::2, ::2].size and np.count_nonzero(fp) == fp[::2, ::2].size
+    assert "Sorted ascending" in text and "(3, 1, 9) covers its 27x27 field like (1, 3, 9)" in text
+    for rates in [(3, 1, 9), (1, 3, 9)]:
+        assert atrous.coverage_fraction(atrous.stack_footprint(rates)) == 1.0
+        assert atrous.receptive_field([(3, 1, r) for r in rates]) == 27
+    doc = atrous.stack_footprint.__doc__
+    assert "absent for\n    multi-grid" not in doc and "(2, 4, 8)" in doc
+
+
+def test_01_resnet_gridding_and_decimation_claims():
+    text = prose("01")
+    assert "holes are filled anyway" not in text
+    assert "input footprint" in text and "feature level" in text and "DRN" in text
+    assert "differ only in resolution" not in text
+    assert "two lines of opposite sign" in text and "CRF" in text and "decoder" in text
+    assert "keeps the previous rate" in text and "notebook 02 dilates the first 3x3" in text
+    assert text.count("Notebook 02 performs this surgery") == 1
+    assert atrous.dense_cost_factor(16) == 4 and atrous.dense_cost_factor(8) == 16  # "the square of the factor"
+    assert "square of the factor" in text
+    # notebook 02 does dilate the first 3x3 of the basic units (see test_02_basic_unit_first_conv_is_dilated)
+
+
+def test_01_predictions_and_new_exercise_are_checked():
+    src = source("01")
+    assert "exercise_updates_a.check_erf_growth_prediction(erf_guess)" in src
+    assert "exercise_updates_a.check_full_coverage_prediction(full_coverage, candidates)" in src
+    assert "exercise_updates_a.check_rate_after_removed_stride(answer_5)" in src
+    assert 'plt.rcParams["figure.dpi"] = 72' not in src
