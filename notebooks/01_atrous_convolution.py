@@ -346,7 +346,7 @@ print(f"atrous output {dense.shape}, strided output {strided.shape}; they agree 
 # Dense features have a price the stride was avoiding: every layer after a removed stride runs on a
 # map `factor` times larger per side, so its compute and activation memory grow with the square of
 # the factor. The cell prints it for the output strides DeepLabV3 uses; this is why the paper trains
-# at output stride 16 and uses 8 only at inference.
+# at output stride 16 and switches to 8 only to evaluate.
 
 # %%
 for output_stride in (32, 16, 8):
