@@ -263,9 +263,14 @@ def stack_footprint(rates: Sequence[int], kernel: int = 3) -> np.ndarray:
     weights, stride 1 and the given rates, entry ``[i, j]`` counts the paths
     from input pixel ``(i, j)`` to the output pixel. The array has the size of
     the receptive field. Zeros are input pixels the output never sees: the
-    *gridding* artifact of equal rates such as ``(2, 2, 2)``, absent for
-    multi-grid rates such as ``(1, 2, 4)``. (A square all-ones kernel is
-    separable, so the 2-D footprint is the outer product of the 1-D one.)
+    *gridding* artifact of rates with a common factor, such as ``(2, 2, 2)``
+    or DeepLabV3's multi-grid rates at output stride 16, ``(2, 4, 8)``; rates
+    that start at 1 and, sorted ascending, never exceed the field built so far
+    (hybrid dilated convolution, e.g. ``(1, 2, 4)`` or ``(1, 3, 9)``) leave no
+    zeros. Coverage does not depend on the order of the layers (a sum does not
+    depend on the order of its terms): ``(3, 1, 9)`` covers what ``(1, 3, 9)``
+    covers. (A square all-ones kernel is separable, so the 2-D footprint is the
+    outer product of the 1-D one.)
     """
     line = footprint_1d(rates, kernel)
     return np.outer(line, line)
@@ -371,3 +376,16 @@ def feature_map_size(image_size: Sequence[int], output_stride: int) -> tuple[int
         raise ValueError(f"output_stride must be >= 1, got {output_stride!r}.")
     height, width = (int(v) for v in image_size[:2])
     return -(-height // stride), -(-width // stride)
+
+
+def dense_cost_factor(output_stride: int, reference_stride: int = 32) -> float:
+    """How many times more compute and activation memory a layer needs at ``output_stride`` than at ``reference_stride``.
+
+    Removing a stride and dilating the later layers keeps their weights but
+    not their cost: every layer after the removed stride runs on a map
+    ``reference_stride / output_stride`` times larger per side, so its
+    multiply-accumulates and activations grow with the square of that factor.
+    """
+    if output_stride <= 0 or reference_stride <= 0:
+        raise ValueError("output strides must be positive")
+    return (reference_stride / output_stride) ** 2

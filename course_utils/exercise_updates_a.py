@@ -14,6 +14,11 @@ Exercises:
 * notebook 02, :func:`check_output_stride_plan`: write the output-stride plan,
   the stride and the dilation rate of every unit of every stage, with
   multi-grid in the last stage (solution :func:`output_stride_plan`);
+* notebook 01, :func:`check_erf_growth_prediction` and
+  :func:`check_full_coverage_prediction`: the "predict before you run" answers,
+  read by a checker; :func:`check_rate_after_removed_stride`: which rate keeps
+  the receptive field when a stride is removed (solution
+  :func:`rate_after_removed_stride`);
 * notebook 03, exercise 1 now asks about the paper's 33x33 training map instead
   of the 65x65 map whose answer section 3 printed; its check in the notebook is
   unchanged (``checks.check_equal``), the new solution is :data:`NB03_ANSWER_1`
@@ -59,7 +64,10 @@ def check_optimizer_steps(answer: Any, config: Any, num_train: int) -> None:
     if answer != expected:
         per_epoch = config.steps_per_epoch or math.ceil(num_train / config.batch_size)
         if answer == config.epochs * (num_train // config.batch_size):
-            hint = "A last, partial batch still makes a step: round the batches per epoch up."
+            hint = (
+                "The last batch is topped up with images of the next pass (the stream repeats), so it is a "
+                "full batch and still makes a step: round the batches per epoch up."
+            )
         elif answer == per_epoch:
             hint = "That is one epoch; the run has several (the effective `epochs`, not the profile's)."
         else:
@@ -173,4 +181,98 @@ def check_output_stride_plan(fn: Callable[..., Any]) -> None:
                     "The rate doubles for each removed stride and stays for later stages; multi-grid multiplies "
                     "the last stage's rate unit by unit (truncate or repeat the grid to the number of units).",
                 )
+    correct()
+
+
+# --------------------------------------------------------------------------- notebook 01
+
+
+def erf_growth_ratio(shallow: int = 4, deep: int = 16) -> float:
+    """Effective receptive field of ``deep`` rate-1 3x3 layers over that of ``shallow`` ones (all-ones kernels)."""
+    from course_utils import atrous
+
+    def erf(n: int) -> int:
+        return atrous.effective_receptive_field(atrous.gradient_footprint([1] * n))
+
+    return erf(deep) / erf(shallow)
+
+
+def check_erf_growth_prediction(answer: Any, shallow: int = 4, deep: int = 16) -> None:
+    """Check the prediction "the effective field of ``deep`` layers is about ``answer`` times that of ``shallow``".
+
+    ``answer`` is 2 (square-root growth) or 4 (linear growth, like the
+    theoretical field); the right one is the nearer to the measured ratio.
+    """
+    if is_empty(answer):
+        not_attempted("set your prediction, 2 or 4 (it is still None)")
+        return
+    ratio = erf_growth_ratio(shallow, deep)
+    expected = min((2, 4), key=lambda guess: abs(ratio - guess))
+    if answer not in (2, 4):
+        _fail(f"{answer!r} is neither 2 nor 4.", "Predict one of the two: about 2 times or about 4 times.")
+    if answer != expected:
+        _fail(
+            f"The effective field grew by a factor {ratio:.2f}, nearer {expected} than {answer}.",
+            "The gradient is a sum of many small independent steps: its width grows like the square root of the depth.",
+        )
+    print(f"Measured factor {ratio:.2f}.")
+    correct()
+
+
+def check_full_coverage_prediction(answer: Any, candidates: Sequence[Sequence[int]]) -> None:
+    """Check the set of rate stacks (among ``candidates``) the student predicts to see every pixel of their field."""
+    from course_utils import atrous
+
+    if is_empty(answer):
+        not_attempted("list the stacks you predict to see every pixel (it is still None)")
+        return
+    try:
+        got = {tuple(int(r) for r in rates) for rates in answer}
+    except (TypeError, ValueError):
+        _fail("Give a list of rate tuples, e.g. [(2, 2, 2)].", None)
+    want = {tuple(rates) for rates in candidates if atrous.coverage_fraction(atrous.stack_footprint(rates)) == 1.0}
+    if got != want:
+        _fail(
+            f"{sorted(got)} is not the set of stacks that see every pixel.",
+            "A sum of taps at multiples of a common factor > 1 only reaches multiples of it: the first rate must be 1.",
+        )
+    correct()
+
+
+STEM_AND_CONV = [(7, 2, 1), (3, 2, 1), (3, 1, 1)]
+"""Notebook 01: a ResNet stem (7x7/2 conv, 3x3/2 pool) and a 3x3 convolution, as (kernel, stride, rate)."""
+
+
+def rate_after_removed_stride(layers: Sequence[tuple[int, int, int]] = tuple(STEM_AND_CONV), removed: int = 1) -> int:
+    """Solution (notebook 01): the rate of the layers after ``layers[removed]`` once its stride becomes 1.
+
+    The smallest rate ``r`` for which the stack, with that stride removed and
+    every later layer dilated by ``r``, has the receptive field of the
+    original stack (it is the removed stride, the DeepLab conversion rule).
+    """
+    from course_utils import atrous
+
+    target = atrous.receptive_field(list(layers))
+    for rate in range(1, 65):
+        changed = [(k, s, r) for k, s, r in layers[:removed]]
+        k, s, r = layers[removed]
+        changed.append((k, 1, r))
+        changed += [(k, s, r * rate) for k, s, r in layers[removed + 1 :]]
+        if atrous.receptive_field(changed) == target:
+            return rate
+    raise ValueError("no rate up to 64 keeps the receptive field")
+
+
+def check_rate_after_removed_stride(answer: Any) -> None:
+    """Check the rate the 3x3 convolution of :data:`STEM_AND_CONV` needs once the pool's stride is removed."""
+    if is_empty(answer):
+        not_attempted("set the rate (it is still None)")
+        return
+    expected = rate_after_removed_stride()
+    if answer != expected:
+        _fail(
+            f"With rate {answer!r} the receptive field is not the original one.",
+            "After the pool, one step of the feature map was `jump` input pixels; without the stride it is half "
+            "that, so each tap must move twice as many positions.",
+        )
     correct()

@@ -359,3 +359,109 @@ def test_00_gpu_profile_is_about_half_an_hour_estimated():
         (360, 480),
     )
     assert 20 <= estimate.total_minutes <= 45
+
+
+# ----------------------------------------------------------------- review round 2 (fix0001): 00 and 01
+
+
+def test_00_fcn_variants_and_reference_failures():
+    from course_utils.reference_runs import load_reference_run
+
+    text = prose("00")
+    assert "FCN-32s" in text and "FCN-16s" in text and "skip connections" in text
+    run = load_reference_run("camvid-cpu")
+    val = run.splits["val"]
+    iou = val["per_class_iou"]
+    assert min(iou.values()) < 0.01  # "the worst class has an IoU of about zero"
+    assert "IoU of about zero" in text
+    # "chosen by its mIoU on the same validation split": the best of several epochs, scored on val
+    assert run.meta["checkpoint"] == "best.keras" and run.meta["best_epoch"] <= run.meta["epochs"]
+    assert "val" in run.splits and "same validation split" in source("00")
+    # "The mIoU printed above is far below the pixel accuracy"
+    assert val["miou"] < val["pixel_accuracy"] - 0.2
+
+
+def test_00_cpu_time_is_from_bf16_hardware_and_float32_is_about_twice():
+    from course_utils.reference_runs import load_reference_run
+
+    run = load_reference_run("camvid-cpu")
+    assert run.meta["precision_policy"] == "mixed_bfloat16" and "BF16" in run.meta["hardware"]
+    assert "expect about twice as long on a CPU that trains in float32" in prose("00")
+    assert "(2.0x)" in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    assert "under an hour (CamVid)" not in prose("00")
+
+
+def test_00_float16_rule_separates_tensor_core_gpus():
+    from course_utils.hardware import choose_precision
+
+    text = prose("00")
+    assert "compute capability 7.x" in text and "below 7.0 there are no tensor cores" in text
+    assert choose_precision("gpu", compute_capability=(6, 0))[0] == "mixed_float16"
+    assert "no tensor cores" in choose_precision("gpu", compute_capability=(6, 0))[1]
+
+
+def test_00_shrink_versus_crop_answer():
+    config = TrainConfig.from_profile("cpu", dataset="camvid")
+    text = prose("00")
+    assert "the feature map is the same size either way" in text
+    assert "the same 12x15" not in text  # printed, not typed
+    assert config.input_scale < 1  # a feature cell covers more of the street
+    assert config.scale_range[1] > 1  # "a zoomed-in crop shows only part of the shrunken frame"
+    assert "The crops are not whole scenes" in text
+    assert "rates degenerate" in text  # agrees with notebook 03
+    assert "degenerate" in prose("03")
+
+
+def test_00_exercise_texts_agree_with_the_notebook():
+    src = source("00")
+    assert "Active profile:" not in src  # no cell prints such a line
+    assert "topped up" in src.split("### Exercise 2")[1].split("### Exercise 3")[0]
+    assert "profile.steps_per_epoch" in src
+    assert "11, 367, 101" not in src  # magic numbers replaced by CAMVID_CLASSES and CAMVID_EXPECTED
+    for word in ("XLA", "Poly schedule", "Class weighting", "loss scaling", "AMX, AVX512-BF16", "Recipe"):
+        assert word in prose("00"), word
+    assert "void pixels" in prose("00").lower()
+
+
+def test_01_effective_field_argument_is_for_rate_1_only():
+    text = prose("01")
+    assert "That argument is for rate 1 only" in text and "centre by exactly one" in text
+    line = atrous.footprint_1d((1, 2, 4))
+    assert line[len(line) // 2] == 1  # the centre: one path (all centre taps)
+    layers = [(3, 1, r) for r in (1, 2, 4)]
+    # "whose effective field is as large as the theoretical one"
+    assert atrous.effective_receptive_field(atrous.gradient_footprint([1, 2, 4])) == atrous.receptive_field(layers)
+
+
+def test_01_gridding_wording_and_order_independent_rule():
+    text = prose("01")
+    assert "checkerboard" not in text.lower() and "one pixel in four" in text
+    fp = atrous.stack_footprint((2, 2))
+    assert np.count_nonzero(fp[::2, ::2]) == fp[::2, ::2].size and np.count_nonzero(fp) == fp[::2, ::2].size
+    assert "Sorted ascending" in text and "(3, 1, 9) covers its 27x27 field like (1, 3, 9)" in text
+    for rates in [(3, 1, 9), (1, 3, 9)]:
+        assert atrous.coverage_fraction(atrous.stack_footprint(rates)) == 1.0
+        assert atrous.receptive_field([(3, 1, r) for r in rates]) == 27
+    doc = atrous.stack_footprint.__doc__
+    assert "absent for\n    multi-grid" not in doc and "(2, 4, 8)" in doc
+
+
+def test_01_resnet_gridding_and_decimation_claims():
+    text = prose("01")
+    assert "holes are filled anyway" not in text
+    assert "input footprint" in text and "feature level" in text and "DRN" in text
+    assert "differ only in resolution" not in text
+    assert "two lines of opposite sign" in text and "CRF" in text and "decoder" in text
+    assert "keeps the previous rate" in text and "notebook 02 dilates the first 3x3" in text
+    assert text.count("Notebook 02 performs this surgery") == 1
+    assert atrous.dense_cost_factor(16) == 4 and atrous.dense_cost_factor(8) == 16  # "the square of the factor"
+    assert "square of the factor" in text
+    # notebook 02 does dilate the first 3x3 of the basic units (see test_02_basic_unit_first_conv_is_dilated)
+
+
+def test_01_predictions_and_new_exercise_are_checked():
+    src = source("01")
+    assert "exercise_updates_a.check_erf_growth_prediction(erf_guess)" in src
+    assert "exercise_updates_a.check_full_coverage_prediction(full_coverage, candidates)" in src
+    assert "exercise_updates_a.check_rate_after_removed_stride(answer_5)" in src
+    assert 'plt.rcParams["figure.dpi"] = 72' not in src
