@@ -373,8 +373,9 @@ def check_warmup_peak(answer, total_steps: int, warmup_steps: int) -> None:
     if not isinstance(answer, (int, np.integer)) or int(answer) != expected:
         raise ExerciseError(
             f"{answer!r} is not the step of the peak.\nHint: the warm-up multiplies the poly rate by "
-            "min(1, (step + 1) / warmup_steps); the poly rate only falls, so the product is highest at the "
-            "first step where the ramp reaches 1. Steps count from 0."
+            "min(1, (step + 1) / warmup_steps); the poly rate only falls, so the product is highest where the "
+            "ramp reaches 1, unless the warm-up is so long against the run that the poly decay turns it down "
+            "earlier. Steps count from 0."
         )
     correct(f"step {expected}: the ramp reaches 1 there, and from then on the poly decay only lowers the rate.")
 
@@ -384,9 +385,23 @@ def solution_poly_lr_end(step, base=0.01, total=1000, power=0.9):
     return base * (1 - min(step, total) / total) ** power
 
 
-def solution_warmup_peak(total_steps: int, warmup_steps: int) -> int:
-    """The ramp reaches 1 at ``step + 1 == warmup_steps``; the poly rate only falls afterwards."""
-    return max(0, warmup_steps - 1) if total_steps > 0 else 0
+def solution_warmup_peak(total_steps: int, warmup_steps: int, power: float = 0.9) -> int:
+    """The peak of ``min(1, (s + 1) / W) * (1 - s / T) ** p``.
+
+    After the ramp (``s >= W - 1``) the rate only falls, so the peak is at ``W - 1``, unless the
+    product already turns down during the ramp: ``(s + 1) * (1 - s / T) ** p`` is highest at
+    ``s* = (T - p) / (1 + p)``, which matters only when the warm-up is long against the run.
+    """
+    if warmup_steps <= 1:
+        return 0
+    s_star = (total_steps - power) / (1 + power)
+    candidates = {warmup_steps - 1, int(np.floor(s_star)), int(np.ceil(s_star))}
+    candidates = {min(max(c, 0), warmup_steps - 1) for c in candidates}
+
+    def rate(s):
+        return min(1.0, (s + 1) / warmup_steps) * (1 - min(s, total_steps) / total_steps) ** power
+
+    return max(sorted(candidates), key=rate)
 
 
 # --------------------------------------------------------------------------- 06: predict, train, read

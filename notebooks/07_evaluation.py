@@ -239,6 +239,8 @@ print(
     f"gap {seed_scores['keras_per_batch_best_val_miou'] - seed_scores['accumulated_val_miou']:.4f}"
 )
 print("source:", seed_scores["source"])
+
+# %% [markdown]
 #
 # ## 3. IoU, precision and recall per class
 #
@@ -515,8 +517,9 @@ from course_utils import ablations
 
 print(f"stored TTA gain on camvid-cpu {ref.meta['tta']['gain']:+.4f} (no per-image matrices stored: no bootstrap)")
 print(f"its epoch-to-epoch change, for comparison only: {ref_noise:.4f}")
-print("noise rule for two trainings: ablations.noise_threshold(baseline seeds), e.g. for three seeds 0.50, 0.52, 0.51:")
-print(f"  {ablations.noise_threshold([0.50, 0.52, 0.51]):.4f}  (the seeds here are made up; notebook 08 uses stored ones)")
+example_seeds = [0.50, 0.52, 0.51]  # made up; notebook 08 uses its stored baseline runs
+threshold = ablations.noise_threshold(example_seeds)
+print(f"noise rule for two trainings, e.g. baseline seeds {example_seeds}: noise_threshold {threshold:.4f}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT

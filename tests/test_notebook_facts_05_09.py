@@ -393,7 +393,7 @@ def test_06_bf16_figures_are_the_documented_ones():
 
     text = _results_md()
     for setting, (t32, t16) in training_evidence.BF16_SPEEDUPS.items():
-        assert f"| {setting} | {t32:g} s | {t16:g} s |" in text, setting
+        assert f"| {setting} | {t32} s | {t16} s |" in text, setting
     os8 = training_evidence.BF16_SPEEDUPS["OS 8, 180x240"]
     assert os8[1] >= os8[0]  # "none at output stride 8"
     assert "several times faster" not in prose("06")
@@ -405,7 +405,8 @@ def test_06_stale_bn_history_is_the_documented_one():
 
     h = training_evidence.STALE_BN_HISTORY
     text = re.sub(r"\s+", " ", _results_md())
-    assert "`val_loss` " + ", ".join(f"{v:g}" for v in h["val_loss"]) in text
+    loss = [f"{v:g}" for v in h["val_loss"]]
+    assert f"`val_loss` {', '.join(loss[:-1])} and {loss[-1]}" in text
     assert "`val_miou` went " + ", ".join(f"{v:g}" for v in h["val_miou"]) in text
     assert "**staged** demonstration" in prose("06")
 
