@@ -625,11 +625,13 @@ checks_practice.check_batch_averaged_miou(
 )
 
 # %% [markdown]
-# ### Exercise 5: which class pays most for the class weights?
+# ### Exercise 5: which class is over-predicted most?
 # From the stored run's confusion matrix `ref_cm` (rows truth, columns prediction) and its class
 # names `ref_classes`, find the class predicted on the largest multiple of its true area, and that
 # multiple (pixels predicted as the class over its true pixels). Store `(class name, ratio)` in
-# `answer_5`. Then explain why: how does the ratio relate to precision and recall of section 3?
+# `answer_5`. Then explain: how does the ratio relate to precision and recall of section 3, and
+# which of section 3's two explanations (class weights, the coarse grid) would predict a larger
+# ratio for small objects than for large rare ones?
 
 # %%
 from course_utils import exercise_updates_b
