@@ -653,7 +653,8 @@ for os_ in (16, 8):
 #   elsewhere. XLA fuses the step; the course has not measured either speed-up on a GPU.
 # * `best.keras` is chosen by `val_miou`; `BackupAndRestore` makes a run resumable; the history is a
 #   CSV file whose curves tell over-fitting from under-training, provided the train and val losses
-#   are the same quantity (class weights make them differ) and the difference beats the noise.
+#   are the same quantity (class weights make them differ) and the difference beats the seed-to-seed
+#   noise (notebook 08's `ablations.noise_threshold`).
 # * BatchNorm's moving averages remember their start and lag behind the weights: re-estimate them
 #   before validating a short run from scratch.
 # * `nan`: lower the learning rate, check the labels. OOM: smaller batch or crop, mixed precision,
