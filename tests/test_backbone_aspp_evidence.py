@@ -50,3 +50,12 @@ def test_basic_unit_dilation_is_not_the_dense_plain_network():
     """The library dilates a basic unit's formerly strided conv1: not the same function (notebook 02, section 5)."""
     err = dense_equivalence_error(18, output_stride=16, input_hw=(128, 128))
     assert err["interior_max_abs_error"] > 1e-3 * err["scale"]
+
+
+def test_nb03_exercise_1_solution_is_the_33x33_answer():
+    from course_utils.exercise_updates_a import all_centre_rate
+    from course_utils.solutions import nb03
+
+    assert nb03.answer_1 == all_centre_rate(33) == min(
+        r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0}
+    )

@@ -81,3 +81,9 @@ def test_nb03_exercise_1_solution_passes_the_notebooks_check():
 
     smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})  # as in notebook 03
     assert checks.check_equal(ex.NB03_ANSWER_1, smallest)
+
+
+def test_pooling_branch_with_a_hand_written_resize_passes():
+    from course_utils import checks
+
+    assert checks.check_pooling_branch(ex.pooling_branch_own_resize)
