@@ -149,8 +149,9 @@ print(table)
 #
 # The backbones without their classification head (`include_top=False`), next to
 # `keras.applications` (built with `weights=None`: nothing is downloaded), and the complete DeepLabV3
-# models next to the parameter counts quoted in the talk the seed notebook followed (a PyTorch
-# DeepLabV3, `github.com/fregu856/deeplabv3`, with 20 output classes; we build 19).
+# models next to the parameter counts quoted in a talk on DeepLabV3 that the *seed notebook* (the
+# original Keras DeepLabV3 notebook this course was rebuilt from) followed. The talk's model is a
+# PyTorch DeepLabV3, `github.com/fregu856/deeplabv3`, with 20 output classes; we build 19.
 
 # %%
 TALK_PARAMS = {18: 15_315_028, 50: 39_049_812, 101: 58_041_940}  # "Total params" in the talk's slides
@@ -435,7 +436,9 @@ for name, depth_ in [("ResNet-50", 50), (profile.backbone, int(profile.backbone.
 from course_utils.model.resnet import RESNET_SPECS
 
 for depth_, (kind, units_per_stage) in RESNET_SPECS.items():
-    print(f"ResNet-{depth_}: {kind} units per stage {units_per_stage}, stage 4 grid {multi_grid_rates(1, units_per_stage[3], profile.multi_grid)}")
+    print(
+        f"ResNet-{depth_}: {kind} units per stage {units_per_stage}, stage 4 grid {multi_grid_rates(1, units_per_stage[3], profile.multi_grid)}"
+    )
 
 # %% [markdown]
 # Only ResNet-18 truncates the grid. **The model the `cpu` and `smoke` profiles train is therefore

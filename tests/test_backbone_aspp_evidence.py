@@ -56,6 +56,8 @@ def test_nb03_exercise_1_solution_is_the_33x33_answer():
     from course_utils.exercise_updates_a import all_centre_rate
     from course_utils.solutions import nb03
 
-    assert nb03.answer_1 == all_centre_rate(33) == min(
-        r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0}
+    assert (
+        nb03.answer_1
+        == all_centre_rate(33)
+        == min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})
     )
