@@ -102,12 +102,14 @@ print("input", features.shape, "-> output", tuple(module(features).shape))
 
 # %% [markdown]
 # The output keeps the feature map's size: every branch is 'same'-padded and the pooled branch is
-# resized back. Only the channels change.
+# resized back. Only the channels change. (Exercise 3 at the end asks you to count the parameters
+# of these branches by hand.)
 #
 # ## 2. What each rate sees
 #
 # The paper trains on 513x513 crops at output stride 16 (a 33x33 feature map); output stride 8, where
-# the map is 65x65, is for a final fine-tuning phase with frozen BatchNorm and for evaluation. The
+# the map is 65x65, is for evaluation: its validation results evaluate the OS-16-trained model at
+# OS 8 (only its test-server model was also fine-tuned at OS 8, with frozen BatchNorm). The
 # figures below use the 65x65 map, as the paper's Fig. 4 does. The left panel
 # places the 9 taps of each rate around the centre (circles) and near a corner (squares); hollow
 # markers fall outside the map, on zero padding. The right panel averages, over every position, the
@@ -215,7 +217,8 @@ for dataset in cpu_maps:
 #
 # One remedy is to scale the rates with the map, keeping the paper's ratio of rate to map size
 # (`build_deeplabv3(..., aspp_rates=...)` accepts any rates). Whether that helps on this data is an
-# experiment, not a certainty: it is the kind of question notebook 08's ablations answer.
+# experiment, not a certainty: it is the kind of question notebook 08's ablations answer. (Exercise 1
+# at the end asks when a 3x3 filter becomes a 1x1 filter on the paper's 33x33 map.)
 
 # %%
 paper_map = atrous.feature_map_size((513, 513), 16)[0]
@@ -323,7 +326,8 @@ for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the
 
 # %% [markdown]
 # The course's ASPP reads the target size when the graph runs (`ResizeLike`, a resize to the shape of
-# a reference tensor), so one model runs on any image size:
+# a reference tensor), so one model runs on any image size (exercise 4 at the end asks you to write
+# such a resize, exercise 5 the whole module):
 
 # %%
 for image_hw in [(240, 480), (height, width), (100, 72)]:
@@ -453,5 +457,6 @@ checks.check_aspp_module(my_aspp)
 # with the reasoning in its docstring; exercise 4 with a resize written by hand by
 # `course_utils.exercise_updates_a.pooling_branch_own_resize`.
 #
-# (The exercises stay at the end, except exercise 2 which needs section 4; each one names the
-# section that teaches it: exercise 1 section 3, exercise 3 section 1, exercises 4 and 5 section 5.)
+# (The exercises are collected at the end, except exercise 2, which sits in section 4; the section
+# that teaches each one points to it: exercise 1 section 3, exercise 3 section 1, exercises 4 and 5
+# section 5.)

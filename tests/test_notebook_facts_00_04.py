@@ -482,3 +482,9 @@ def test_03_dropout_is_not_the_papers_and_tap_spans_agree():
     spans = {os_: [2 * r * os_ for r in default_aspp_rates(os_)] for os_ in (16, 8)}
     assert spans[16] == spans[8]
     assert "*seed notebook*" in text and "*seed notebook*" in prose("02")
+
+
+def test_03_os8_is_for_evaluation_as_in_02():
+    text = prose("03")
+    assert "is for a final fine-tuning phase with frozen BatchNorm and for evaluation" not in text
+    assert "evaluate the OS-16-trained model at OS 8" in text
