@@ -389,3 +389,50 @@ def dense_cost_factor(output_stride: int, reference_stride: int = 32) -> float:
     if output_stride <= 0 or reference_stride <= 0:
         raise ValueError("output strides must be positive")
     return (reference_stride / output_stride) ** 2
+
+
+def tap_weight_gradients(
+    feature_size: int | tuple[int, int], rate: int, channels: int = 8, batch: int = 2, seed: int = 0
+) -> np.ndarray:
+    """Gradient magnitude of each of the 9 taps of a 3x3 atrous convolution, after one backward pass.
+
+    Builds a Keras ``Conv2D(channels, 3, dilation_rate=rate, padding="same",
+    use_bias=False)``, runs it on a random batch of ``feature_size`` maps,
+    takes the loss ``sum(output * g)`` for a random ``g`` (any loss gives the
+    same zero pattern) and returns, for each tap, the largest ``|dL/dw|`` over
+    its input and output channels. A tap that reads the zero padding at every
+    position of the map multiplies zeros, so its gradient is exactly 0: plain
+    SGD or Adam never moves that weight (weight decay, if the recipe uses it,
+    still shrinks it towards zero; it never learns from data).
+
+    Args:
+        feature_size: side of a square map, or ``(height, width)``.
+        rate: atrous rate of the 3x3 convolution.
+        channels: input and output channels of the convolution.
+        batch: number of random maps in the batch.
+        seed: seed of the inputs, the upstream gradient and the weights.
+
+    Returns:
+        ``(3, 3)`` array of ``max |dL/dw|`` per tap (row: vertical offset
+        ``-rate, 0, +rate``; column: horizontal offset).
+    """
+    import keras
+    import tensorflow as tf
+
+    rows, cols = _map_size(feature_size)
+    rng = np.random.default_rng(seed)
+    conv = keras.layers.Conv2D(
+        channels,
+        3,
+        dilation_rate=_check_rate(rate),
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.GlorotNormal(seed=seed),
+    )
+    x = tf.constant(rng.normal(size=(batch, rows, cols, channels)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(batch, rows, cols, channels)).astype("float32"))
+    conv.build(x.shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(conv(x) * upstream)
+    (grad,) = tape.gradient(loss, [conv.kernel])
+    return np.abs(np.asarray(grad)).max(axis=(2, 3))

@@ -22,7 +22,10 @@ Exercises:
 * notebook 03, exercise 1 now asks about the paper's 33x33 training map instead
   of the 65x65 map whose answer section 3 printed; its check in the notebook is
   unchanged (``checks.check_equal``), the new solution is :data:`NB03_ANSWER_1`
-  (``solutions/nb03.py`` still holds the 65x65 answer).
+  (``solutions/nb03.py`` now holds the 33x33 answer too);
+* notebook 03, exercise 4 asks students to write the run-time resize
+  themselves instead of using ``ResizeLike``: a solution that does is
+  :func:`pooling_branch_own_resize` (checked by ``checks.check_pooling_branch``).
 
 These functions live here, not in ``checks.py`` / ``solutions/``, only because
 those modules were being moved on another branch; the integrator may fold them
@@ -276,3 +279,32 @@ def check_rate_after_removed_stride(answer: Any) -> None:
             "that, so each tap must move twice as many positions.",
         )
     correct()
+
+
+# --------------------------------------------------------------------------- notebook 03, exercise 4
+
+
+def pooling_branch_own_resize(features: Any) -> Any:
+    """Exercise 4 of notebook 03 with the run-time resize written by hand (no ``ResizeLike``).
+
+    Global average pooling (``keepdims=True``), a 1x1 convolution with 8
+    filters, then a resize back to the height and width of ``features`` read
+    when the graph runs: a functional-API tensor has no concrete size, so the
+    size is taken with ``keras.ops.shape`` inside a layer's ``call``.
+    """
+    import keras
+
+    class ResizeToReference(keras.layers.Layer):
+        """Bilinear resize of ``inputs[0]`` to the spatial size of ``inputs[1]``."""
+
+        def call(self, inputs):
+            image, reference = inputs
+            return keras.ops.image.resize(image, keras.ops.shape(reference)[1:3], interpolation="bilinear")
+
+        def compute_output_shape(self, input_shapes):
+            image, reference = input_shapes
+            return (image[0], reference[1], reference[2], image[3])
+
+    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(features)
+    pooled = keras.layers.Conv2D(8, 1)(pooled)
+    return ResizeToReference()([pooled, features])

@@ -122,3 +122,9 @@ def test_rate_after_removed_stride(capsys):
     assert "Correct!" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="twice as many"):
         ex.check_rate_after_removed_stride(1)
+
+
+def test_pooling_branch_with_a_hand_written_resize_passes():
+    from course_utils import checks
+
+    assert checks.check_pooling_branch(ex.pooling_branch_own_resize)

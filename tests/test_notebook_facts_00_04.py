@@ -465,3 +465,132 @@ def test_01_predictions_and_new_exercise_are_checked():
     assert "exercise_updates_a.check_full_coverage_prediction(full_coverage, candidates)" in src
     assert "exercise_updates_a.check_rate_after_removed_stride(answer_5)" in src
     assert 'plt.rcParams["figure.dpi"] = 72' not in src
+
+
+# ----------------------------------------------------------------- 02 and 03 after review round 2
+
+
+def test_02_only_resnet18_truncates_the_multi_grid():
+    text = prose("02")
+    assert "ResNet-18 and ResNet-34 have fewer units" not in text
+    assert "Only ResNet-18 truncates the grid" in text
+    grid = (1, 2, 4)
+    truncated = [d for d, (_, units) in RESNET_SPECS.items() if units[3] < len(grid)]
+    assert truncated == [18]
+
+
+def test_02_dilating_the_strided_conv_is_cited_correctly():
+    text = prose("02")
+    assert "torchvision and TF-slim give that first convolution" not in text
+    assert "`previous_dilation`" in text and "`BasicBlock` refuses dilation" in text
+
+
+def test_02_bottleneck_costs_about_a_narrower_basic_unit():
+    from course_utils.model import model_report
+    from course_utils.model.resnet import basic_unit, bottleneck_unit
+
+    text = prose("02")
+    assert "far cheaper" not in text and "a 4x wider bottleneck costs about what a basic unit costs" in text
+    assert 'unit_model("basic", 256, 256)' in source("02")
+
+    def unit(fn, channels, filters):
+        inputs = keras.Input((14, 14, channels))
+        return keras.Model(inputs, fn(inputs, filters, strides=1, rate=1, name="u", project=False))
+
+    basic, bottleneck = unit(basic_unit, 256, 256), unit(bottleneck_unit, 1024, 256)
+    assert abs(basic.count_params() / bottleneck.count_params() - 1) < 0.1  # "about the same parameters"
+    macs = [model_report(m, (14, 14, m.input_shape[-1])).macs for m in (basic, bottleneck)]
+    assert abs(macs[0] / macs[1] - 1) < 0.1  # "and multiply-accumulates"
+
+
+def test_02_talk_gap_is_one_convention_and_real_differences():
+    text = prose("02")
+    assert "two counting conventions" not in text and "One part is a counting convention" in text
+    assert "Goyal et al. 2017" in text and "Zeroing gamma alone is not enough" in text
+
+
+def test_02_backbones_match_torchvision_counts_with_an_fc_head():
+    from course_utils.model import build_resnet
+
+    assert "ResNet-18/34 agree to the parameter" in prose("02")
+    torchvision = {18: 11_689_512, 34: 21_797_672}
+    for depth, expected in torchvision.items():
+        model = build_resnet(depth)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert trainable + 512 * 1000 + 1000 == expected
+
+
+def test_02_macs_are_the_he_table_flops_to_one_decimal():
+    from course_utils.model import build_resnet, model_report
+
+    assert "within 0.1 of our counts" in prose("02")
+    he_table = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6}
+    for depth, flops in he_table.items():
+        assert abs(model_report(build_resnet(depth), (224, 224, 3)).gmacs - flops) < 0.1
+
+
+def test_02_output_stride_cost_and_receptive_field_claims():
+    from course_utils.model import build_resnet, model_report
+
+    text = prose("02")
+    assert "OS 8 costs less than 4x OS 16" in text
+    assert "Most of the growth comes from multi-grid" in text
+    crop = (512, 512, 3)
+    for depth in (18, 50):
+        gmacs = {
+            os_: model_report(build_resnet(depth, output_stride=os_, multi_grid=None), crop).gmacs for os_ in (16, 8)
+        }
+        assert gmacs[8] < 4 * gmacs[16]
+    rf = {
+        key: model_report(build_resnet(18, output_stride=os_, multi_grid=grid), crop).receptive_field
+        for key, os_, grid in [("32", 32, None), ("16 plain", 16, None), ("16 grid", 16, (1, 2, 4))]
+    }
+    assert rf["16 plain"] - rf["32"] < rf["16 grid"] - rf["16 plain"]
+
+
+def test_02_os8_is_an_evaluation_of_the_os16_model():
+    text = prose("02")
+    assert "trains at OS 16 and evaluates, when it can afford it, at OS 8" not in text
+    assert "*evaluating* the OS-16-trained model at OS 8" in text
+
+
+def test_02_dense_equivalence_claims():
+    text = prose("02")
+    assert "For ResNet-50 the two agree to float precision" in text and "For ResNet-18 they do not" in text
+    assert "dense_equivalence_error(" in source("02")  # tested in tests/test_backbone_aspp_evidence.py
+
+
+def test_03_gpu_profile_is_closer_to_the_paper_not_equal():
+    text = prose("03")
+    assert "closer to the paper than the `cpu` profile, not equal to it" in text
+    gpu = TrainConfig.from_profile("gpu")
+    gpu_map = atrous.feature_map_size(gpu.image_size, gpu.output_stride)
+    paper_map = atrous.feature_map_size((513, 513), 16)
+    r18 = default_aspp_rates(16)[2]
+    assert atrous.valid_weight_fraction(gpu_map, r18) < atrous.valid_weight_fraction(paper_map, r18) < 0.5
+    assert atrous.valid_weight_counts(gpu_map, r18).get(1, 0.0) > atrous.valid_weight_counts(paper_map, r18).get(1, 0.0)
+
+
+def test_03_zero_gradient_and_weight_decay_claims():
+    text = prose("03")
+    assert "which add no weight decay" in text and "whose distinguishing features are largely inactive" not in text
+    for dataset in ("minidrive", "camvid"):
+        config = TrainConfig.from_profile("cpu", dataset=dataset)
+        assert config.recipe in ("seed", "fast")  # only the paper recipe adds L2 weight decay (course_utils.train)
+        grads = atrous.tap_weight_gradients(atrous.feature_map_size(config.image_size, config.output_stride), 18)
+        assert grads[1, 1] > 0 and np.count_nonzero(grads) == 1
+
+
+def test_03_dropout_is_not_the_papers_and_tap_spans_agree():
+    text = prose("03")
+    assert "the paper's ASPP has none" in text
+    assert "`2 * rate * output_stride`" in text
+    spans = {os_: [2 * r * os_ for r in default_aspp_rates(os_)] for os_ in (16, 8)}
+    assert spans[16] == spans[8]
+    assert "*seed notebook*" in text and "*seed notebook*" in prose("02")
+
+
+def test_03_os8_is_for_evaluation_as_in_02():
+    text = prose("03")
+    assert "is for a final fine-tuning phase with frozen BatchNorm and for evaluation" not in text
+    assert "evaluate the OS-16-trained model at OS 8" in text
