@@ -325,9 +325,13 @@ def stage_trace(model: keras.Model, input_shape: tuple[int, int, int]) -> dict[s
     convs = {layer.name: layer for layer in model.layers if isinstance(layer, layers.Conv2D)}
     out: dict[str, tuple] = {}
     for stage, (h, w, _) in report.stages.items():
-        last = "stem_pool" if stage == "stem" else max(
-            (n for n in by_name if n.startswith(f"{stage}_unit") and n.endswith("_out")),
-            key=lambda n: int(n.split("_unit")[1].split("_")[0]),
+        last = (
+            "stem_pool"
+            if stage == "stem"
+            else max(
+                (n for n in by_name if n.startswith(f"{stage}_unit") and n.endswith("_out")),
+                key=lambda n: int(n.split("_unit")[1].split("_")[0]),
+            )
         )
         conv = convs.get(f"{stage}_unit1_conv1")
         dilation = 1 if conv is None else int(conv.dilation_rate[0])
