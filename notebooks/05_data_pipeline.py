@@ -460,11 +460,11 @@ grads = void_gradients(y, logits, C)
 n_pixels = y.size
 k = tuple(np.argwhere(void)[0])  # one void pixel
 j = tuple(np.argwhere(~void)[0])  # one labelled pixel
-np.set_printoptions(precision=3, suppress=True)
-print(f"softmax(z) at a void pixel:               {tf.nn.softmax(logits[k]).numpy()}")
-for name in ("masked", "seed"):
-    loss_value, g = grads[name]
-    print(f"{name:>6} loss {loss_value:.4f}; gradient x N at the void pixel {g[k] * n_pixels}")
+with np.printoptions(precision=3, suppress=True):
+    print(f"softmax(z) at a void pixel:               {tf.nn.softmax(logits[k]).numpy()}")
+    for name in ("masked", "seed"):
+        loss_value, g = grads[name]
+        print(f"{name:>6} loss {loss_value:.4f}; gradient x N at the void pixel {g[k] * n_pixels + 0.0}")
 scale = np.abs(grads["seed"][1][j]).sum() / np.abs(grads["masked"][1][j]).sum()
 print(f"on a labelled pixel the seed's gradient is {scale:.3f} x the masked one (labelled share {1 - void.mean():.3f})")
 from_void = np.abs(grads["seed"][1][void]).sum() / np.abs(grads["seed"][1]).sum()
@@ -625,7 +625,9 @@ checks_practice.check_majority_baseline(accuracy_1, miou_1, counts)
 # ### Exercise 2: class weights
 # Compute the inverse-log-frequency weights `w_c = 1 / ln(1.02 + p_c)`, with `p_c` the share of
 # labelled training pixels of class `c`, into `weights_2` (one per class), without
-# `data.class_weights`.
+# `data.class_weights`. Then compare, for the rarest and the most frequent class, the ratio of their
+# weights with the ratio of their shares: why is the first so much smaller, and what would
+# median-frequency weights (printed in section 2) do to the rarest class's gradient instead?
 
 # %%
 weights_2 = None  # your code
