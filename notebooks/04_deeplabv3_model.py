@@ -165,6 +165,12 @@ for rate in trace["aspp"][1]:
     )
 
 # %% [markdown]
+# Read the last lines against 1/9: where a rate is as large as the map, its branch keeps little more
+# than the centre tap and acts as a 1x1 convolution (notebook 03 showed why). On a small map the
+# image-pooling branch, not the large rates, is what carries the global context. At the paper's
+# 513x513 crops (a 33x33 map) the same rates keep far more of their taps (notebook 03, section 3).
+
+# %% [markdown]
 # ## 3. A forward pass on a street scene
 #
 # MiniDrive scenes are generated on the fly (no download). The model expects RGB in `[-1, 1]`
