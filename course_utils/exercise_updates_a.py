@@ -308,3 +308,62 @@ def pooling_branch_own_resize(features: Any) -> Any:
     pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(features)
     pooled = keras.layers.Conv2D(8, 1)(pooled)
     return ResizeToReference()([pooled, features])
+
+
+# --------------------------------------------------------------------------- notebook 04: a shape trace
+
+TRACE_KEYS = ("stem", "stage1", "stage2", "stage3", "stage4", "logits")
+
+
+def solution_shape_trace(model: Any, input_hw: tuple[int, int]) -> dict[str, tuple]:
+    """Solution (notebook 04): the stage trace of ``model`` on an ``input_hw`` image, as the check expects it."""
+    from course_utils.model.report import stage_trace
+
+    trace = stage_trace(model, (int(input_hw[0]), int(input_hw[1]), 3))
+    return {key: trace[key] for key in TRACE_KEYS}
+
+
+def check_shape_trace(answer: Any, model: Any, input_hw: tuple[int, int]) -> None:
+    """Check a hand-made trace of a DeepLabV3 on one input size against :func:`model.report.stage_trace`.
+
+    ``answer``: ``{"stem": (stride, dilation, (H, W)), ..., "stage4": (...), "logits": (H, W)}``,
+    ``stride`` the stage output's output stride, ``dilation`` the rate of the stage's first 3x3
+    convolution (1 for the stem), ``(H, W)`` the stage output's size.
+    """
+    if is_empty(answer) or not isinstance(answer, dict):
+        not_attempted("fill the dict trace_1 (it is still None)")
+        return
+    if any(is_empty(answer.get(k)) or (k != "logits" and None in tuple(answer[k])[:2]) for k in TRACE_KEYS):
+        not_attempted(f"fill every entry of {list(TRACE_KEYS)} (some are still None)")
+        return
+    want = solution_shape_trace(model, input_hw)
+    for key in TRACE_KEYS[:-1]:
+        try:
+            stride, dilation, hw = answer[key]
+            got = (int(stride), int(dilation), tuple(int(d) for d in hw))
+        except (TypeError, ValueError):
+            _fail(f"{key}: give (stride, dilation, (H, W)), got {answer[key]!r}.", None)
+        ws, wd, whw = want[key]
+        if got[0] != ws:
+            _fail(
+                f"{key}: output stride {got[0]} is wrong.",
+                "Count the stride-2 layers up to this stage; at output stride 8 the last two stages do not stride.",
+            )
+        if got[1] != wd:
+            _fail(
+                f"{key}: dilation {got[1]} is wrong.",
+                "Each stride a stage gives up doubles the rate, and later stages keep it (multi-grid multiplies "
+                "only from the second unit on when its first entry is 1).",
+            )
+        if got[2] != whw:
+            _fail(
+                f"{key}: size {got[2]} is wrong.",
+                "A 'same' convolution or pooling with stride 2 gives ceil(n / 2), not n // 2; dilated layers keep the size.",
+            )
+    try:
+        logits = tuple(int(d) for d in answer["logits"])
+    except (TypeError, ValueError):
+        _fail(f"logits: give (H, W), got {answer['logits']!r}.", None)
+    if logits != want["logits"]:
+        _fail(f"logits: size {logits} is wrong.", "ResizeLike resizes the logits to the size of the input tensor.")
+    correct("Every stride, rate and size matches the model.")

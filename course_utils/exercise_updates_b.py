@@ -451,3 +451,79 @@ def solution_lr_experiment(config, dataset_root, folder, factor: float = 100.0):
     changed = dataclasses.replace(config, base_learning_rate=config.base_learning_rate * factor, tensorboard=False)
     train.train(changed, dataset_root, folder, verbose=0)
     return "higher", plotting.load_history(Path(folder) / "history.csv")
+
+
+# --------------------------------------------------------------------------- 05: the masked cross-entropy
+
+
+def check_masked_ce(fn, num_classes: int = 4, seed: int = 0) -> None:
+    """Check a student's ``fn(labels, logits, ignore_index=255) -> scalar`` masked cross-entropy.
+
+    Written with ``keras.ops`` or TensorFlow (it is differentiated with ``tf.GradientTape``). On a
+    batch with void pixels the value must equal ``losses.masked_sparse_ce()`` (mean over the
+    labelled pixels), its gradient must be exactly zero on every void pixel, and a batch whose
+    every pixel is void must give 0 (not ``nan``).
+    """
+    import tensorflow as tf
+
+    from course_utils.losses import masked_sparse_ce
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, size=(2, 6, 8)).astype(np.int32)
+    labels[:, :2] = 255
+    void = labels == 255
+    z = tf.Variable(rng.normal(size=(2, 6, 8, num_classes)).astype(np.float32))
+    try:
+        with tf.GradientTape() as tape:
+            loss = fn(tf.constant(labels), z, 255)
+    except NotImplementedError:
+        not_attempted("replace `raise NotImplementedError` with your code")
+        return
+    except Exception as exc:
+        raise ExerciseError(f"Your function raised {type(exc).__name__}: {exc}") from None
+    if is_empty(loss):
+        not_attempted("return the loss")
+        return
+    value = float(np.asarray(loss))
+    expected = float(masked_sparse_ce()(labels, z))
+    if not np.isclose(value, expected, rtol=1e-4, atol=1e-5):
+        share = 1 - void.mean()
+        hint = (
+            "you averaged over every pixel, void included: divide by the number of labelled pixels"
+            if np.isclose(value, expected * share, rtol=1e-3)
+            else "per pixel: log-sum-exp of the logits minus the true class's logit; average over labelled pixels"
+        )
+        raise ExerciseError(f"Your loss is {value:.5f}, the masked loss is {expected:.5f}.\nHint: {hint}.")
+    grad = tape.gradient(loss, z)
+    if grad is None:
+        raise ExerciseError(
+            "No gradient reaches the logits: write the loss with keras.ops or tf (not NumPy) so it can be trained."
+        )
+    leak = float(np.abs(np.asarray(grad)[void]).max())
+    if leak > 0:
+        raise ExerciseError(
+            f"The gradient on void pixels is not zero (largest {leak:.3g}).\n"
+            "Hint: replace void labels by any valid id *and* multiply their loss by 0 (a mask); "
+            "a target row of zeros still leaves softmax(z) as the gradient of the fused softmax cross-entropy."
+        )
+    try:
+        all_void = float(np.asarray(fn(tf.constant(np.full((1, 2, 2), 255, np.int32)), z[:1, :2, :2], 255)))
+    except Exception as exc:
+        raise ExerciseError(f"On a batch of void only your function raised {type(exc).__name__}: {exc}") from None
+    if not np.isfinite(all_void) or all_void != 0:
+        raise ExerciseError(
+            f"A batch of void only gives {all_void}; it must be 0.\nHint: divide with ops.divide_no_nan."
+        )
+    correct("Same value as masked_sparse_ce, and void pixels get no gradient at all.")
+
+
+def solution_masked_ce(labels, logits, ignore_index=255):
+    """Sparse cross-entropy from logits averaged over the labelled pixels (``keras.ops``)."""
+    from keras import ops
+
+    labels = ops.cast(labels, "int32")
+    valid = ops.not_equal(labels, ignore_index)
+    safe = ops.where(valid, labels, ops.zeros_like(labels))
+    per_pixel = ops.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+    mask = ops.cast(valid, "float32")
+    return ops.divide_no_nan(ops.sum(per_pixel * mask), ops.sum(mask))

@@ -594,3 +594,26 @@ def test_03_os8_is_for_evaluation_as_in_02():
     text = prose("03")
     assert "is for a final fine-tuning phase with frozen BatchNorm and for evaluation" not in text
     assert "evaluate the OS-16-trained model at OS 8" in text
+
+
+def test_04_review_round_2_claims():
+    text, src = prose("04"), source("04")
+    from course_utils.model import build_deeplabv3
+
+    model = build_deeplabv3(7, backbone="resnet18", output_stride=16)
+    assert len(model.layers) < 100 and "more than a hundred layers" not in text
+    assert "len(model.layers)" in src  # the count is printed, not typed
+    assert "bought nothing" not in text and "no new information" in text
+    assert "every set of ImageNet weights" not in text and "ResNet-v2" in text
+    assert "traces the graph" not in text and "eager" in text  # the timing gap: per-layer eager overhead
+    assert "prediction is noise" not in text and "meaningless" in text
+    assert "U-Net spends it at high resolution" not in text
+    assert "section 6 of this notebook" in text
+    assert "design argument" in text
+    assert "9*304*256" not in src  # exercise 3's hint no longer gives the formula
+    assert "exercise_updates_a.check_shape_trace(trace_1, model8, (90, 75))" in src
+    assert "scale_range" in src  # the trained run's recipe caveat is printed from its meta
+    # the crop demo uses an odd size, not one divisible by 16
+    assert "generate_scene(np.random.default_rng(profile.seed), 90, 75)" in src
+    # section 7 and bug 1 are separate markdown cells
+    assert re.search(r"notebook 05\.\n\n# %% \[markdown\]\n# ### Bug 1", src)

@@ -107,6 +107,32 @@ def test_05_pipeline_lists_the_cache_and_prose_matches_outputs():
     assert "decent pixel accuracy" not in text
 
 
+def test_05_void_gradient_mechanism_and_inferred_encoding():
+    text = prose("05")
+    assert "a learning rate that nobody chose" not in text  # the gradient is softmax(z), not a scaled zero
+    assert "`softmax(z)`" in text and "Adam" in text
+    assert "inferred" in text  # the seed document has no label-encoding code
+    src = code("05")
+    assert "void_gradients(" in src and "check_masked_ce(" in src
+    from course_utils import losses
+
+    y = np.array([[[0, 255]]])
+    z = np.array([[[[2.0, 0.0, -1.0], [2.0, 0.0, -1.0]]]], "float32")
+    g = losses.void_gradients(y, z, 3)
+    assert np.all(g["masked"][1][0, 0, 1] == 0) and np.all(g["seed"][1][0, 0, 1] > 0)
+
+
+def test_05_throughput_times_cached_epochs_and_class_shares_are_printed():
+    text, src = prose("05"), code("05")
+    assert "epoch_rates(" in src and "images_per_second(" not in src
+    assert "shared machine" not in text  # the cause was the timer, not the machine
+    assert "Road and sky cover most" not in text and "a few percent" not in text
+    assert "garbage such as 129" not in text
+    assert "drops by the share" not in text and "at least" in text  # blind model: the drop is a lower bound
+    assert "Eigen & Fergus" in text and "contain" in text  # median frequency simplified, and said so
+    assert "grey vehicle on a grey road" not in text
+
+
 # --------------------------------------------------------------------------- 06
 
 
