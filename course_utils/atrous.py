@@ -263,9 +263,14 @@ def stack_footprint(rates: Sequence[int], kernel: int = 3) -> np.ndarray:
     weights, stride 1 and the given rates, entry ``[i, j]`` counts the paths
     from input pixel ``(i, j)`` to the output pixel. The array has the size of
     the receptive field. Zeros are input pixels the output never sees: the
-    *gridding* artifact of equal rates such as ``(2, 2, 2)``, absent for
-    multi-grid rates such as ``(1, 2, 4)``. (A square all-ones kernel is
-    separable, so the 2-D footprint is the outer product of the 1-D one.)
+    *gridding* artifact of rates with a common factor, such as ``(2, 2, 2)``
+    or DeepLabV3's multi-grid rates at output stride 16, ``(2, 4, 8)``; rates
+    that start at 1 and, sorted ascending, never exceed the field built so far
+    (hybrid dilated convolution, e.g. ``(1, 2, 4)`` or ``(1, 3, 9)``) leave no
+    zeros. Coverage does not depend on the order of the layers (a sum does not
+    depend on the order of its terms): ``(3, 1, 9)`` covers what ``(1, 3, 9)``
+    covers. (A square all-ones kernel is separable, so the 2-D footprint is the
+    outer product of the 1-D one.)
     """
     line = footprint_1d(rates, kernel)
     return np.outer(line, line)
@@ -371,3 +376,63 @@ def feature_map_size(image_size: Sequence[int], output_stride: int) -> tuple[int
         raise ValueError(f"output_stride must be >= 1, got {output_stride!r}.")
     height, width = (int(v) for v in image_size[:2])
     return -(-height // stride), -(-width // stride)
+
+
+def dense_cost_factor(output_stride: int, reference_stride: int = 32) -> float:
+    """How many times more compute and activation memory a layer needs at ``output_stride`` than at ``reference_stride``.
+
+    Removing a stride and dilating the later layers keeps their weights but
+    not their cost: every layer after the removed stride runs on a map
+    ``reference_stride / output_stride`` times larger per side, so its
+    multiply-accumulates and activations grow with the square of that factor.
+    """
+    if output_stride <= 0 or reference_stride <= 0:
+        raise ValueError("output strides must be positive")
+    return (reference_stride / output_stride) ** 2
+
+
+def tap_weight_gradients(
+    feature_size: int | tuple[int, int], rate: int, channels: int = 8, batch: int = 2, seed: int = 0
+) -> np.ndarray:
+    """Gradient magnitude of each of the 9 taps of a 3x3 atrous convolution, after one backward pass.
+
+    Builds a Keras ``Conv2D(channels, 3, dilation_rate=rate, padding="same",
+    use_bias=False)``, runs it on a random batch of ``feature_size`` maps,
+    takes the loss ``sum(output * g)`` for a random ``g`` (any loss gives the
+    same zero pattern) and returns, for each tap, the largest ``|dL/dw|`` over
+    its input and output channels. A tap that reads the zero padding at every
+    position of the map multiplies zeros, so its gradient is exactly 0: plain
+    SGD or Adam never moves that weight (weight decay, if the recipe uses it,
+    still shrinks it towards zero; it never learns from data).
+
+    Args:
+        feature_size: side of a square map, or ``(height, width)``.
+        rate: atrous rate of the 3x3 convolution.
+        channels: input and output channels of the convolution.
+        batch: number of random maps in the batch.
+        seed: seed of the inputs, the upstream gradient and the weights.
+
+    Returns:
+        ``(3, 3)`` array of ``max |dL/dw|`` per tap (row: vertical offset
+        ``-rate, 0, +rate``; column: horizontal offset).
+    """
+    import keras
+    import tensorflow as tf
+
+    rows, cols = _map_size(feature_size)
+    rng = np.random.default_rng(seed)
+    conv = keras.layers.Conv2D(
+        channels,
+        3,
+        dilation_rate=_check_rate(rate),
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.GlorotNormal(seed=seed),
+    )
+    x = tf.constant(rng.normal(size=(batch, rows, cols, channels)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(batch, rows, cols, channels)).astype("float32"))
+    conv.build(x.shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(conv(x) * upstream)
+    (grad,) = tape.gradient(loss, [conv.kernel])
+    return np.abs(np.asarray(grad)).max(axis=(2, 3))

@@ -273,7 +273,16 @@ def choose_precision(
         cc = f"{compute_capability[0]}.{compute_capability[1]}"
         if tuple(compute_capability) >= BF16_MIN_COMPUTE_CAPABILITY:
             return "mixed_bfloat16", f"{label} with compute capability {cc} >= 8.0: bf16 tensor cores, no loss scaling"
-        return "mixed_float16", f"{label} with compute capability {cc} < 8.0: float16 tensor cores with loss scaling"
+        if tuple(compute_capability) >= (7, 0):
+            return (
+                "mixed_float16",
+                f"{label} with compute capability {cc} < 8.0: float16 tensor cores with loss scaling",
+            )
+        return (
+            "mixed_float16",
+            f"{label} with compute capability {cc} < 7.0: no tensor cores, so float16 (with loss scaling) "
+            "mainly halves activation memory and may not be faster",
+        )
     if kind == "cpu":
         if cpu_bf16 is None:
             cpu_bf16, why = cpu_bf16_support()

@@ -17,7 +17,13 @@ from keras import ops
 from course_utils.data.format import IGNORE_INDEX
 from course_utils.devices import replicas_in_sync
 
-__all__ = ["MaskedSparseCategoricalCrossentropy", "masked_sparse_ce", "add_l2_regularization"]
+__all__ = [
+    "MaskedSparseCategoricalCrossentropy",
+    "masked_sparse_ce",
+    "add_l2_regularization",
+    "seed_void_loss",
+    "void_gradients",
+]
 
 
 @keras.saving.register_keras_serializable(package="course_utils")
@@ -104,3 +110,37 @@ def add_l2_regularization(model: keras.Model, weight_decay: float, replicas: int
             layer.kernel.regularizer = reg
             count += 1
     return count
+
+
+def seed_void_loss(labels, logits, num_classes: int):
+    """The seed notebook's loss: ``categorical_crossentropy`` on all-zero-void one-hot targets, mean over all pixels.
+
+    Targets are :func:`course_utils.throughput.seed_one_hot` (void an all-zero row); the mean runs
+    over every pixel, void included, so void adds 0 to the sum and 1 to the count.
+    """
+    targets = ops.one_hot(ops.minimum(ops.cast(labels, "int32"), num_classes), num_classes + 1)[..., :num_classes]
+    return ops.mean(keras.losses.categorical_crossentropy(targets, ops.cast(logits, "float32"), from_logits=True))
+
+
+def void_gradients(labels, logits, num_classes: int, ignore_index: int = IGNORE_INDEX) -> dict:
+    """Loss and gradient with respect to the logits of the course's masked loss and of the seed's loss.
+
+    Returns a dict with ``"masked"`` and ``"seed"``, each ``(loss: float, grad: np.ndarray [B, H, W, C])``.
+    TensorFlow backend (``tf.GradientTape``). The seed's fused softmax cross-entropy has gradient
+    ``(softmax(z) - y) / N`` per pixel: on a void pixel ``y`` is all zero, so the gradient is
+    ``softmax(z) / N``, a push that lowers every logit the pixel predicts, not zero.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    z = tf.Variable(tf.cast(logits, tf.float32))
+    y = tf.convert_to_tensor(labels)
+    out = {}
+    for name, fn in (
+        ("masked", lambda: masked_sparse_ce(ignore_index=ignore_index)(y, z)),
+        ("seed", lambda: seed_void_loss(y, z, num_classes)),
+    ):
+        with tf.GradientTape() as tape:
+            loss = fn()
+        out[name] = (float(loss), np.asarray(tape.gradient(loss, z)))
+    return out

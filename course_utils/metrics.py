@@ -382,9 +382,9 @@ def epoch_to_epoch_noise(values: Sequence[float], last: int = 8) -> float:
     """A run's own noise: the median absolute change between consecutive epochs over the last ``last``.
 
     Near the end of a run the score should barely move; what it still moves from one epoch to the
-    next, with the weights changing little, is a floor under any difference worth acting on: a
-    comparison of two settings whose gap is smaller than this (from single runs) cannot tell them
-    apart.
+    next is a first look at how noisy the score is. It is not the noise that decides between two
+    trainings: it mixes trend with noise, shrinks as the learning rate goes to 0 and says nothing
+    about the seed. For that use the seed-to-seed spread, :func:`course_utils.ablations.noise_threshold`.
 
     >>> epoch_to_epoch_noise([0.1, 0.5, 0.52, 0.50, 0.53], last=3)
     0.02

@@ -425,6 +425,10 @@ def plot_feature_grids(
 ) -> Figure:
     """An image with the grid of feature-map cells of each output stride drawn over it.
 
+    The figure is created with :func:`matplotlib.pyplot.subplots`, so it is
+    registered with pyplot and ``plt.show()`` (or a notebook's inline backend)
+    displays it.
+
     One panel per output stride: every cell of the grid is one position of the
     feature map, i.e. ``output_stride x output_stride`` input pixels (the map
     has :func:`course_utils.atrous.feature_map_size` cells). With ``fields``
@@ -437,8 +441,9 @@ def plot_feature_grids(
 
     height, width = image.shape[:2]
     n = len(output_strides) + (1 if fields else 0)
-    fig = Figure(figsize=figsize or (4.2 * n, 4.2 * height / width + 0.9), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, n))
+    # A pyplot figure (not a bare ``Figure``), so ``plt.show()`` in a notebook displays it.
+    fig, axes = plt.subplots(1, n, figsize=figsize or (4.2 * n, 4.2 * height / width + 0.9), layout="constrained")
+    axes = np.atleast_1d(axes)
     shown = to_uint8_image(image)
     for ax, stride in zip(axes, output_strides):
         ax.imshow(shown)

@@ -24,9 +24,11 @@
 # class is unknown are marked *void* and count neither for nor against the model. The score is the
 # **mean intersection over union** (mIoU): for each class, the overlap of predicted and true pixels
 # divided by their union, averaged over the classes. The classic first answer, FCN (Long et al.,
-# 2015), turned an ImageNet classifier into a per-pixel predictor, but its last feature map is 32x
-# smaller than the image, so boundaries come out blurred. DeepLab keeps the feature map larger
-# with *atrous* convolution and looks at several scales at once with *ASPP*. Over notebooks 01-09 you build
+# 2015), turned an ImageNet classifier into a per-pixel predictor. Its last feature map is 32x
+# smaller than the image, so upsampling that map alone (FCN-32s) gives blurred boundaries; FCN-16s
+# and FCN-8s add *skip connections* that fuse predictions from earlier, finer feature maps (16x and
+# 8x smaller) to sharpen them. DeepLab instead keeps the deep feature map larger with *atrous*
+# convolution and looks at several scales at once with *ASPP*. Over notebooks 01-09 you build
 # **DeepLabV3** (Chen et al., 2017) from its parts (atrous convolution, a dilated ResNet, ASPP),
 # train it on street scenes and evaluate it. The first code cell after the install shows where
 # that ends: predictions of a DeepLabV3 the course trained from scratch on two CPU cores.
@@ -76,7 +78,43 @@ _ = show_reference_run(reference, parts=("gallery",), width=640)  # displays the
 
 # %% [markdown]
 # Large, frequent classes (road, sky, building) come out well; thin and rare ones (poles, signs,
-# pedestrians) are where the errors sit. Notebook 07 reads this run's per-class scores.
+# pedestrians) are where the errors sit. How badly, the stored per-class scores say (the cell prints
+# the four worst classes, the training's hardware and time, and which checkpoint was scored):
+
+# %%
+val = reference.splits["val"]
+worst = sorted(val["per_class_iou"].items(), key=lambda item: item[1])[:4]
+print("worst classes (validation IoU):", ", ".join(f"{name} {iou:.2f}" for name, iou in worst))
+print(f"trained on: {reference.meta['hardware']}, {reference.meta['wall_seconds'] / 60:.0f} min")
+print(f"precision: {reference.meta['precision_policy']}")
+print(
+    f"scored checkpoint: {reference.meta['checkpoint']}, epoch {reference.meta['best_epoch']} of "
+    f"{reference.meta['epochs']}, chosen by its mIoU on the same validation split"
+)
+
+# %% [markdown]
+# Read the printout plainly. The worst class has an IoU of about zero: the model almost never labels
+# one of its pixels correctly, however good the gallery looks. Others are far below the headline mean. Notebook 07 reads
+# this run's per-class scores and its confusion matrix.
+#
+# *Footnote on the headline number.* The checkpoint was picked as the best of all epochs **by its
+# score on the validation split**, and then scored on that same split. Choosing on the data you
+# report makes the number slightly optimistic; an honest estimate scores the chosen checkpoint on
+# data used for nothing else (CamVid's test split).
+#
+# **Think about it (answer, then open).** The mIoU printed above is far below the pixel accuracy.
+# Why is mean IoU lower than pixel accuracy on street scenes, and what happens to void pixels in
+# both?
+#
+# <details><summary>Answer</summary>
+#
+# Pixel accuracy counts pixels, so it is dominated by the large classes (road, sky, building),
+# which the model gets mostly right. mIoU averages over **classes**: a thin class like pole, a tiny
+# share of the pixels, weighs as much as road, so its near-zero IoU pulls the mean down. IoU is also
+# stricter per class: it divides by the union, so both missed pixels and false alarms cost.
+# Void pixels (unknown class, black in the gallery) are left out of both scores: a prediction
+# there is neither right nor wrong, and it is not counted in any class's intersection or union.
+# </details>
 #
 # ## 2. Versions
 #
@@ -119,10 +157,30 @@ print("Running on Colab" if notebook.in_colab() else "Running locally")
 # settings (CamVid in the `cpu` profile trains on other crops, at half scale, with another
 # optimizer schedule and class weights).
 #
+# <details><summary>Words used in this section</summary>
+#
+# * **XLA**: TensorFlow's compiler; with `jit_compile` the whole training step is compiled into
+#   fused kernels, which is faster on a GPU after a slow first step.
+# * **Recipe**: a named set of training choices (optimizer, learning-rate schedule, augmentation,
+#   stopping rule); `course_utils/train.py` describes `seed`, `paper` and `fast`.
+# * **Poly schedule**: the learning rate decays as `base * (1 - step / total) ** power` and
+#   reaches zero at the last step (the DeepLab papers' schedule).
+# * **Class weighting**: rare classes get a larger weight in the loss, so that a model cannot
+#   score well by ignoring them.
+# * **bf16 / float16 (mixed precision)**: 16-bit number formats used for most of the arithmetic,
+#   with the weights kept in float32. bf16 keeps float32's range; float16 does not, so small
+#   gradients would round to zero: **loss scaling** multiplies the loss by a large factor before
+#   back-propagation and divides the gradients by it afterwards.
+# * **AMX, AVX512-BF16**: instruction-set extensions of recent Intel (and, for AVX512-BF16, AMD)
+#   CPUs that do bf16 matrix arithmetic fast; without them bf16 is emulated and slower than float32.
+# * **Compute capability**: NVIDIA's version number for a GPU generation: 7.x (V100, T4) has
+#   float16 *tensor cores* (matrix units), 8.0 and later (A100, L4, H100) also bf16 ones.
+# </details>
+#
 # | profile | for | what to expect |
 # |---|---|---|
 # | `smoke` | tests and CI | each notebook in seconds; its numbers mean nothing |
-# | `cpu` | a laptop | results that mean something in minutes (MiniDrive) or under an hour (CamVid) |
+# | `cpu` | a laptop | results that mean something in minutes (MiniDrive) or about the time printed for the reference run above (CamVid); that time was measured on a CPU with bf16 hardware (printed), expect about twice as long on a CPU that trains in float32 (`docs/results.md`) |
 # | `gpu` | Colab or a workstation GPU | a larger, pretrained backbone in about half an hour (**estimated**) |
 #
 # Which dataset: `DATASET = "auto"` at the top of each practice notebook (or `COURSE_DATASET`)
@@ -170,8 +228,10 @@ print(effective)
 # `gpu`, `weights` is `imagenet` because ResNet-50 has ImageNet weights in `keras.applications`;
 # ResNet-18 has none there, which is why the `cpu` rows train from scratch whatever the profile
 # asks. `mixed_precision="auto"` means "decide on the machine": `course_utils.devices` picks bf16
-# on CPUs with AMX or AVX512-BF16 and on GPUs of compute capability 8.0 or more, float16 with loss
-# scaling on older GPUs, float32 otherwise. What it picks here:
+# on CPUs with AMX or AVX512-BF16 and on GPUs of compute capability 8.0 or more, and float32 on other
+# CPUs. On older GPUs it picks float16 with loss scaling: a real speed-up on compute capability 7.x
+# (float16 tensor cores), while below 7.0 there are no tensor cores and float16 mainly halves the
+# activation memory. What it picks here:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -183,17 +243,36 @@ print(f"mixed_precision='auto' on this machine -> {policy} ({reason})")
 # %% [markdown]
 # **Explain why (answer in a sentence, then open the answer).** In the `cpu` rows, CamVid's recipe
 # first shrinks every frame (`input_scale`) and then takes crops as large as the shrunken frame
-# (`image_size`). Why might a recipe shrink the frames rather than cut small crops out of the
-# full-size frames, at about the same cost per step?
-#
+# (`image_size`). Why might a recipe shrink the frames rather than cut crops of the same pixel size
+# out of the full-size frames, at the same cost per step? The cell prints what the two choices share
+# and where they differ.
+
+# %%
+from math import ceil
+
+cpu_camvid = TrainConfig.from_profile("cpu", dataset="camvid")
+crop_h, crop_w = cpu_camvid.image_size
+stride = cpu_camvid.output_stride
+print(
+    f"crop {crop_h}x{crop_w} -> feature map {ceil(crop_h / stride)}x{ceil(crop_w / stride)} at output stride {stride}"
+)
+print(f"one feature cell covers {stride / cpu_camvid.input_scale:.0f} pixels of the full-size frame per side when")
+print(f"the frame is shrunk by input_scale={cpu_camvid.input_scale}, {stride} when the crop is cut from the full frame")
+print(f"random zoom of each crop: scale_range={cpu_camvid.scale_range}")
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
-# A crop of a full-size frame shows a small part of the street at full detail; a halved frame
-# shows the whole street at half detail. Training on whole scenes keeps the context (the road at
-# the bottom, the sky at the top, cars next to the road) that ASPP and image pooling exploit, and
-# the feature map stays large enough for the ASPP rates to mean something (notebook 03). The cost
-# is that thin objects lose pixels. The recipe's comment in `course_utils/profiles.py` points to
-# `docs/results.md` for the experiments behind the choice.
+# At equal cost the feature map is the same size either way (printed): shrinking does not give
+# ASPP a larger map, and on a map this small its large rates degenerate anyway (notebook 03). What
+# shrinking changes is how much of the street each pixel, and so each feature cell and each
+# filter tap, covers: more per side (printed), so the same crop holds several times the scene area
+# and every filter sees more context (road below, sky above, cars next to the road) for the same
+# compute. The cost is that thin objects lose pixels: a pole a few pixels wide becomes one or two,
+# one reason the reference run's thin classes score so low. The crops are not whole scenes: with the
+# random zoom of `scale_range` a zoomed-in crop shows only part of the shrunken frame. The recipe's
+# comment in `course_utils/profiles.py` points to `docs/results.md` for the experiments behind the
+# choice.
 # </details>
 
 # %% [markdown]
@@ -225,7 +304,20 @@ print(f"mixed_precision='auto' on this machine -> {policy} ({reason})")
 from course_utils.model.estimate import estimate_training_time
 from course_utils.training.config import TrainConfig
 
-print(estimate_training_time(TrainConfig.from_profile("gpu"), 11, 367, 101, (360, 480)).describe())
+gpu_train = TrainConfig.from_profile("gpu")  # the gpu profile's generic settings
+
+# %%
+from course_utils.datasets.camvid import CAMVID_CLASSES, CAMVID_EXPECTED
+
+camvid_frame = (360, 480)  # CamVid's frames, height x width (the gpu profile trains on whole frames)
+gpu_estimate = estimate_training_time(
+    gpu_train,
+    len(CAMVID_CLASSES),
+    CAMVID_EXPECTED["train"],
+    CAMVID_EXPECTED["val"],
+    camvid_frame,
+)
+print(gpu_estimate.describe())
 
 # %% [markdown]
 # Look closely: the estimate counts *more* training images per epoch than the CamVid training split
@@ -319,13 +411,24 @@ active_profile = None  # your answer, e.g. "cpu"
 
 # %%
 exercises.check_equal(
-    active_profile, get_profile().name, hint="The line 'Active profile: ...' in section 4.", what="profile name"
+    active_profile,
+    get_profile().name,
+    hint="Section 4's rule: COURSE_PROFILE if set, else 'gpu' if section 3 found a GPU, else 'cpu'.",
+    what="profile name",
 )
 
 # %% [markdown]
 # ### Exercise 2: batches per epoch
-# One epoch goes once over MiniDrive's training split (`info.counts["train"]` images) in batches of
-# `profile.batch_size`. How many batches is that? Compute it into `n_batches`.
+# One pass over MiniDrive's training split (`info.counts["train"]` images) in batches of
+# `profile.batch_size`: how many batches is that? Compute it into `n_batches`. As section 4
+# showed, the stream repeats, so the last batch is topped up with images of the next pass rather
+# than being smaller; either way it is one more batch. (If the check's hint speaks of "a last,
+# smaller batch", read it as that topped-up batch.) A profile may also cap an epoch with
+# `steps_per_epoch`, printed below: a training run then stops each epoch early, but the question
+# is about one whole pass.
+
+# %%
+print(f"profile {profile.name}: steps_per_epoch = {profile.steps_per_epoch} (None: one whole pass)")
 
 # %%
 n_batches = None  # your code
@@ -359,4 +462,4 @@ ex.check_batch_megabytes(batch_mib, profile.batch_size, profile.image_size)
 # ```
 #
 # The in-place exercise of section 4 (optimizer steps) is solved by
-# `course_utils.updates_a.optimizer_steps`.
+# `course_utils.exercises.updates_a.optimizer_steps`.

@@ -58,7 +58,7 @@ from course_utils.config import get_profile
 from course_utils.data.sample_images import street_scene, to_gray
 from course_utils.exercises import nb01 as ex
 
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # legible static figures in the stored notebook
 profile = get_profile()
 keras.utils.set_random_seed(profile.seed)
 height, width = profile.eval_size or profile.image_size
@@ -133,7 +133,8 @@ print("weights: 3x3 at rate 2 has", kernel.size, "- a dense 5x5 would have", 5 *
 # rate: the filter blends pixels 4 apart, so edges appear as shifted copies.
 
 # %%
-fig = explorers.dilation_figure(image, kernel=3, rate=4)
+figure_image = image if height >= 240 else street_scene(240, 480)  # a small profile image would be illegible
+fig = explorers.dilation_figure(figure_image, kernel=3, rate=4)
 display(fig)
 
 # %% [markdown]
@@ -194,8 +195,13 @@ print("formula:                 ", atrous.receptive_field(layers))
 # ### The effective receptive field
 #
 # The box above counts every input pixel with a gradient that is *not zero*. But the gradient is
-# far from uniform: a pixel near the centre reaches the output through many paths (every layer can
-# pass it through its centre tap), a pixel at the edge of the box through one. Luo et al.
+# usually far from uniform. In a stack of **rate-1** layers a pixel near the centre reaches the
+# output through many paths (every layer can pass it through any of its taps, and many
+# combinations land near the centre), a pixel at the edge of the box through one. That argument is
+# for rate 1 only: with rates (1, 2, 4) each offset is reached by few tap combinations, and the
+# centre by exactly one (all centre taps). The cell prints the 1-D path counts of both stacks; the
+# first panel of the figure below (rates 1, 2, 4) shows the consequence, an uneven box with no
+# bright centre, whose effective field (printed) is as large as the theoretical one. Luo et al.
 # ("Understanding the effective receptive field in deep convolutional neural networks", 2016) call
 # the region where the gradient is actually large the **effective receptive field**. One way to put
 # a number on it (`atrous.effective_receptive_field`): the side of the smallest centred square that
@@ -206,12 +212,25 @@ print("formula:                 ", atrous.receptive_field(layers))
 # %%
 measured = gradient[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 print("NumPy gradient == Keras gradient:", np.allclose(atrous.gradient_footprint([r for _, _, r in layers]), measured))
+print("paths per offset, rates (1, 1, 1):", atrous.footprint_1d((1, 1, 1)))
+print("paths per offset, rates (1, 2, 4):", atrous.footprint_1d((1, 2, 4)))
+erf_124 = atrous.effective_receptive_field(atrous.gradient_footprint([1, 2, 4]))
+print(f"rates (1, 2, 4): effective field {erf_124}, theoretical {atrous.receptive_field(layers)}")
 
 # %% [markdown]
 # **Predict before you run.** A stack of `n` 3x3 convolutions at rate 1 has a theoretical field of
 # `2n + 1` pixels: it grows linearly with depth. Does the effective field (90 % of the gradient)
-# grow as fast? Write down whether the effective field of 16 layers is about 4 times that of 4
-# layers (like the theoretical one), or closer to 2 times, then run the cell.
+# grow as fast? Is the effective field of 16 layers about 4 times that of 4 layers (like the
+# theoretical one), or about 2 times? Set `erf_guess` to 4 or 2 **before** running the cell after
+# it; the check then reads your prediction against the measurement.
+
+# %%
+erf_guess = None  # 4 or 2
+
+# %%
+from course_utils.exercises import updates_a
+
+updates_a.check_erf_growth_prediction(erf_guess)
 
 # %%
 from course_utils.plotting import plot_effective_receptive_field
@@ -254,6 +273,8 @@ display(
 # * *stride*: subsample by 4, then convolve: responses only on a coarse grid, upsampled back;
 # * *pool*: 4x4 max-pooling, then convolve: also coarse;
 # * *atrous*: convolve at full resolution with rate 4: same field of view, a response at every pixel.
+#
+# (For a fair comparison, keep the cost in mind: section 4's last cell prices the dense version.)
 
 # %%
 factor = 4
@@ -293,33 +314,71 @@ print(f"atrous output {dense.shape}, strided output {strided.shape}; they agree 
 # %% [markdown]
 # The strongest responses in all three panels are the vertical bars at the left and right borders:
 # they are not edges of the scene. 'Same' padding surrounds the image with zeros, and the edge filter
-# sees the jump from the (bright) image to the zero padding as an edge. Every padded convolution does
-# this; inside the image the three panels differ only in resolution.
+# sees the jump from the (bright) image to the zero padding as an edge. Every zero-padded convolution
+# does this (reflect padding, or cropping the border, would remove it).
+#
+# Inside the image the panels differ in more than resolution. *Pooling* changes the values, not
+# only the grid: max-pooling keeps the brightest pixel of each 4x4 block, which widens bright
+# regions before the filter sees them. The *atrous* panel doubles thin structures: the rate-4 filter
+# `[-1, 0, 1]` subtracts the pixel `factor` to the left from the pixel `factor` to the right, so a
+# thin bright object (a pole, a lane mark) fires twice, once under each outer tap, as **two lines of
+# opposite sign** on either side of it; a step edge fires over a band as wide as the filter's span.
+# A response at every pixel is therefore not a sharp boundary: dense features still blur
+# boundaries over the filter's span. That is why DeepLab v1/v2 added a CRF
+# (conditional random field) after the network to snap labels to image edges, and DeepLabV3+ a
+# decoder that brings back fine features.
 
 # %% [markdown]
 # The assertion is the key fact behind DeepLab: removing the stride of a layer and dilating every
-# later kernel by the same factor computes the pretrained network's features, only densely. Three
-# caveats. It holds exactly in the interior only: near the border the zero padding falls in other
-# places, and with an even input size 'same' padding can sample a different phase of the grid than
-# the strided layer did. It holds only when every later rate is exactly the removed factor:
-# DeepLabV3's *multi-grid* multiplies the rate of each unit of the last stage by its own **unit
-# rate** (the paper's Multi_Grid = (1, 2, 4)), so those units use rates 2, 4, 8 instead of 2, 2, 2
-# at output stride 16 and deliberately compute different features, which fine-tuning then has to
-# adapt to. And "every later kernel" includes the convolution that carried the stride only when it
-# is a 1x1 (bottleneck units); in the basic units of ResNet-18/34 the strided layer is itself a 3x3,
-# and notebook 02 shows what the course does with it. Notebook 02 performs this surgery inside ResNet.
+# **later** kernel by the same factor computes the pretrained network's features, only densely.
+# Three caveats.
+#
+# * *Interior only.* Near the border the zero padding falls in other places, and with an even
+#   input size 'same' padding can sample a different phase of the grid than the strided layer did.
+# * *Only at exactly the removed factor.* DeepLabV3's *multi-grid* multiplies the rate of each unit
+#   of the last stage by its own **unit rate** (the paper's Multi_Grid = (1, 2, 4)), so those units
+#   use rates 2, 4, 8 instead of 2, 2, 2 at output stride 16 and deliberately compute different
+#   features, which fine-tuning then has to adapt to.
+# * *The strided layer itself keeps the previous rate.* If the stride sat in a 3x3 convolution, the
+#   faithful conversion gives that convolution stride 1 at the rate it had before (its taps were
+#   read on the finer grid already); only the layers after it are dilated. The course's ResNet-18
+#   deviates: notebook 02 dilates the first 3x3 of its basic units too, and says why.
+#
+# Dense features have a price the stride was avoiding: every layer after a removed stride runs on a
+# map `factor` times larger per side, so its compute and activation memory grow with the square of
+# the factor. The cell prints it for the output strides DeepLabV3 uses; this is why the paper trains
+# at output stride 16 and switches to 8 only to evaluate.
+
+# %%
+for output_stride in (32, 16, 8):
+    print(
+        f"output stride {output_stride:2d}: each layer after the removed strides needs "
+        f"{atrous.dense_cost_factor(output_stride):3.0f}x the compute and activation memory it needs at output stride 32"
+    )
+
+# %% [markdown]
+# Notebook 02 performs this surgery inside ResNet.
 #
 # ## 5. The gridding artifact and multi-grid rates
 #
 # Stack three 3x3 convolutions at rate 2 and ask which input pixels one output pixel depends on.
 # Every tap sits at an even offset, and sums of even offsets are even: the output never sees the
-# pixels at odd offsets, and uses its field only in a checkerboard ("gridding").
+# pixels at an odd offset in either direction. In 2-D it sees only the pixels whose row **and**
+# column offsets are both even, one pixel in four, a sparse lattice ("gridding").
 #
 # **Predict before you run.** Of the three stacks below, rates (2, 2, 2), (2, 4, 8) and (1, 2, 4),
-# which see every pixel of their field? Use the parity argument, then check with the printout.
+# which see every pixel of their field? Use the parity argument, put your answer in `full_coverage`
+# (a list of rate tuples), and let the check read it before the printout.
 
 # %%
-for rates in [(2, 2, 2), (2, 4, 8), (1, 2, 4)]:
+candidates = [(2, 2, 2), (2, 4, 8), (1, 2, 4)]
+full_coverage = None  # e.g. [(2, 2, 2)]
+
+# %%
+updates_a.check_full_coverage_prediction(full_coverage, candidates)
+
+# %%
+for rates in candidates:
     fp = atrous.stack_footprint(rates)
     print(f"rates {rates}: field {fp.shape[0]}x{fp.shape[1]}, pixels seen {100 * atrous.coverage_fraction(fp):.0f}%")
 display(explorers.receptive_field_figure((2, 2, 2)))
@@ -329,15 +388,21 @@ display(explorers.receptive_field_figure((1, 2, 4)))
 # Only (1, 2, 4) sees everything. Two ideas must be kept apart here:
 #
 # * **The gridding fix** (Wang et al., "Understanding convolution for semantic segmentation", 2018,
-#   "hybrid dilated convolution"): rates with a common factor greater than 1 leave holes; start from
-#   rate 1 and keep each rate at most the field built so far. (1, 2, 4) obeys the rule, (2, 2, 2) and
-#   (2, 4, 8) do not.
+#   "hybrid dilated convolution"): rates with a common factor greater than 1 leave holes. Sorted
+#   ascending, the rates must start at 1 and each be at most the field built by the smaller ones.
+#   The order of the layers does not matter for coverage (the offsets add up, and a sum does not
+#   depend on order): (3, 1, 9) covers its 27x27 field like (1, 3, 9). (1, 2, 4) obeys the rule,
+#   (2, 2, 2) and (2, 4, 8) do not.
 # * **Multi-grid** (DeepLabV3, section 3.2): the unit rates (1, 2, 4) multiply the last stage's rate,
 #   so at output stride 16 its units use rates (2, 4, 8). The printout shows that these rates grid
 #   *on their own*: multi-grid is not a gridding fix. The paper motivates it by analogy with
 #   multigrid methods (one stage looking at several scales), and measures that it helps. Inside
-#   ResNet the holes are filled anyway, because the stage sits on many rate-1 3x3 convolutions
-#   (and, in bottleneck units, 1x1s) of the earlier stages.
+#   ResNet the earlier rate-1 3x3 convolutions make the **input footprint** contiguous (every
+#   image pixel reaches the output), but the gridding of the dilated layers themselves remains at
+#   the feature level: neighbouring outputs are computed from disjoint lattices of the previous
+#   feature map (1x1 convolutions cannot fill such holes, they mix channels, not positions). Wang et
+#   al. found this gridding in a dilated ResNet-101 DeepLab and fixed it with hybrid rates; Yu et
+#   al.'s dilated residual networks (DRN, 2017) added "degridding" layers for the same reason.
 #
 # Notebook 02 shows what multi-grid becomes in the course's small ResNet-18, whose last stage has
 # fewer units than the grid has entries.
@@ -362,8 +427,10 @@ display(explorers.receptive_field_explorer())
 #   the square root of the depth: a huge theoretical field does not mean global context.
 # * Striding and pooling decimate the signal; dilation gives the same responses at full resolution
 #   (in the interior, and without multi-grid). Bright border bars are zero padding, not content.
-# * Equal rates grid; rates that start at 1 and grow no faster than the field (Wang et al.) see
-#   every pixel. DeepLabV3's multi-grid rates (2, 4, 8) are a different idea, and grid on their own.
+# * Equal rates grid; rates that, sorted ascending, start at 1 and grow no faster than the field
+#   (Wang et al.) see every pixel, in any layer order. DeepLabV3's multi-grid rates (2, 4, 8) are a
+#   different idea, and grid on their own.
+# * Dense features cost the square of the removed stride in compute and activation memory after it.
 #
 # Next: `02_resnet_backbone.ipynb` turns a classification ResNet into a dense feature extractor.
 #
@@ -373,6 +440,9 @@ display(explorers.receptive_field_explorer())
 # line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
 # `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
 # The solutions are at the very end of the notebook.
+#
+# Exercises 1 and 2 are warm-ups on purpose: they apply a formula of the notebook by hand, and their
+# hints name it. Exercises 4 and 5 ask you to reason about rates rather than plug into a formula.
 #
 # ### Exercise 1: effective size
 # A 3x3 kernel at rate 6 (one of the ASPP branches in notebook 03): how many pixels per side does it
@@ -424,6 +494,21 @@ answer_4 = None  # three rates, e.g. (1, 2, 4)
 # %%
 ex.check_no_gridding(answer_4, min_layers=3, min_field=27)
 
+# %% [markdown]
+# ### Exercise 5: keep the field when a stride goes
+# The stack `updates_a.STEM_AND_CONV` (printed below) is a ResNet stem, a 7x7 stride-2
+# convolution and a 3x3 stride-2 pool, followed by a 3x3 convolution. Give the pool stride 1, as
+# DeepLab does to keep a larger map. Which dilation rate must the last 3x3 convolution get so that
+# the receptive field stays what it was? Reason with `jump` (section 3), not by trying rates, and
+# set `answer_5`.
+
+# %%
+print(updates_a.STEM_AND_CONV)
+answer_5 = None  # a rate
+
+# %%
+updates_a.check_rate_after_removed_stride(answer_5)
+
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
@@ -436,3 +521,7 @@ ex.check_no_gridding(answer_4, min_layers=3, min_field=27)
 #
 # show("01")  # all of this notebook's solutions; show("01", "my_atrous_conv1d") for one
 # ```
+#
+# Exercise 5 and the two predictions are solved by `course_utils.exercises.updates_a`
+# (`rate_after_removed_stride`, `erf_growth_ratio`; the coverage of each stack is printed in
+# section 5).

@@ -87,8 +87,11 @@ print(
 # path carries the gradient unchanged. The ImageNet weights DeepLab uses are v1.)
 #
 # The course's units are built exactly like this. Set the scale (gamma) of the last BatchNorm of a
-# basic unit to zero and the unit *is* the identity on non-negative inputs, whatever its convolution
-# weights are:
+# basic unit to zero, with its offset (beta) at zero as a freshly built BatchNorm has it, and the
+# residual branch outputs zeros: the unit *is* the identity on non-negative inputs, whatever its
+# convolution weights are. Zeroing gamma alone is not enough: a non-zero beta makes the branch add a
+# constant. Initialising the last gamma of every unit to zero ("zero-gamma", Goyal et al. 2017,
+# *Accurate, large minibatch SGD*) uses exactly this, so that a deep ResNet starts as a shallow one:
 
 # %%
 inputs = keras.Input((8, 8, 16))
@@ -98,7 +101,10 @@ gamma, beta, mean, var = bn.get_weights()
 bn.set_weights([np.zeros_like(gamma), beta, mean, var])
 
 x = np.abs(np.random.default_rng(0).normal(size=(1, 8, 8, 16))).astype("float32")  # after a ReLU
-print("unit(x) == x:", np.allclose(unit(x), x, atol=1e-6))
+print("beta is zero at initialisation:", bool(np.all(beta == 0)))
+print("gamma = 0, beta = 0:   unit(x) == x:", np.allclose(unit(x), x, atol=1e-6))
+bn.set_weights([np.zeros_like(gamma), np.full_like(beta, 0.1), mean, var])
+print("gamma = 0, beta = 0.1: unit(x) == x:", np.allclose(unit(x), x, atol=1e-6))
 print("layers:", [layer.name for layer in unit.layers[1:]])
 
 
@@ -107,9 +113,11 @@ print("layers:", [layer.name for layer in unit.layers[1:]])
 #
 # ResNet-18/34 use **basic** units: two 3x3 convolutions. ResNet-50/101 use **bottleneck** units:
 # a 1x1 convolution squeezes the channels by 4, a 3x3 works on the thin tensor, a 1x1 expands again.
-# At the same width (1024 channels in and out, as in stage 3 of ResNet-50) the bottleneck is far
-# cheaper (the course's basic units have no conv biases, its bottlenecks do, as in
-# `keras.applications`; section 3 explains why):
+# He et al.'s argument is not "a bottleneck is cheaper at the same width" (no ResNet has a wide basic
+# unit) but "a 4x wider bottleneck costs about what a basic unit costs". Compare one unit of stage 3
+# of each family on its 14x14 map (224x224 input): ResNet-34's basic unit on 256 channels and
+# ResNet-50's bottleneck on 1024 channels. (The course's basic units have no conv biases, its
+# bottlenecks do, as in `keras.applications`; section 3 explains why.)
 
 
 # %%
@@ -119,25 +127,32 @@ def unit_model(kind, channels, filters):
     return keras.Model(inputs, fn(inputs, filters, strides=1, rate=1, name=kind, project=False))
 
 
-basic = unit_model("basic", 1024, 1024)
+basic = unit_model("basic", 256, 256)
 bottleneck = unit_model("bottleneck", 1024, 256)
-table = PrettyTable(["unit", "convolutions", "parameters"])
-for name, model in [("basic, 1024 ch", basic), ("bottleneck, 1024 -> 256 -> 1024", bottleneck)]:
+table = PrettyTable(["unit", "convolutions", "parameters", "MMACs on 14x14"])
+for name, model in [("basic, 256 ch (ResNet-34)", basic), ("bottleneck, 1024 -> 256 -> 1024 (ResNet-50)", bottleneck)]:
     convs = [
         f"{lyr.kernel_size[0]}x{lyr.kernel_size[1]}x{lyr.filters}"
         for lyr in model.layers
         if isinstance(lyr, keras.layers.Conv2D)
     ]
-    table.add_row([name, ", ".join(convs), f"{model.count_params():,}"])
+    mmacs = model_report(model, (14, 14, model.input_shape[-1])).gmacs * 1e3
+    table.add_row([name, ", ".join(convs), f"{model.count_params():,}", f"{mmacs:.0f}"])
 print(table)
+
+# %% [markdown]
+# About the same parameters and multiply-accumulates, but the bottleneck's output is 4x wider and
+# it has three layers instead of two. That is how ResNet-50 is deeper than ResNet-34, with 4x wider
+# stage outputs, at about the same cost (section 4 prints both backbones' GMACs).
 
 # %% [markdown]
 # ## 3. ResNet-18/34/50/101: parameters
 #
 # The backbones without their classification head (`include_top=False`), next to
 # `keras.applications` (built with `weights=None`: nothing is downloaded), and the complete DeepLabV3
-# models next to the parameter counts quoted in the talk the seed notebook followed (a PyTorch
-# DeepLabV3, `github.com/fregu856/deeplabv3`, with 20 output classes; we build 19).
+# models next to the parameter counts quoted in a talk on DeepLabV3 that the *seed notebook* (the
+# original Keras DeepLabV3 notebook this course was rebuilt from) followed. The talk's model is a
+# PyTorch DeepLabV3, `github.com/fregu856/deeplabv3`, with 20 output classes; we build 19.
 
 # %%
 TALK_PARAMS = {18: 15_315_028, 50: 39_049_812, 101: 58_041_940}  # "Total params" in the talk's slides
@@ -179,11 +194,12 @@ print(table)
 # from the Keras conversion and are redundant before a BatchNorm). Basic units (ResNet-18/34) have
 # no `keras.applications` counterpart and no conv biases.
 #
-# The small gap to the talk is not a validation, nor an error: it is two counting conventions, and
-# it can be reconciled exactly. Keras counts BatchNorm's moving mean and variance as (non-trainable)
-# parameters; PyTorch keeps them as buffers, which its parameter count leaves out. The talk's
-# backbones (torchvision) have no conv biases, its ASPP convolutions do, and it has one class more.
-# The cell adds those differences to the talk's figure:
+# The small gap to the talk is not a validation, nor an error, and it can be reconciled exactly.
+# One part is a counting convention: Keras counts BatchNorm's moving mean and variance as
+# (non-trainable) parameters; PyTorch keeps them as buffers, which its parameter count leaves out.
+# The rest are real, if small, architectural differences: the talk's backbones (torchvision) have no
+# conv biases while our bottlenecks do, its ASPP convolutions have biases while ours do not, and its
+# classifier has one class more. The cell adds those differences to the talk's figure:
 
 # %%
 talk_rows = PrettyTable(
@@ -216,29 +232,71 @@ print(talk_rows)
 # The ResNet-18 DeepLab has many more parameters than its backbone because ASPP's 3x3 branches
 # on 512 channels are large (the table's two columns give the difference).
 #
+# The counts usually quoted for the classification networks (He et al., torchvision) include the
+# 1000-class fully connected head and leave out BatchNorm's moving statistics. Add the head to our
+# trainable backbone parameters and compare with torchvision's counts:
+
+# %%
+TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160}  # with the FC head
+published = PrettyTable(["depth", "our trainable backbone + FC head", "torchvision", "difference"])
+for depth, model in deeplabs.items():
+    trainable = sum(
+        sum(int(np.prod(w.shape)) for w in lyr.trainable_weights)
+        for lyr in model.layers
+        if lyr.name.startswith(BACKBONE_PREFIXES)
+    )
+    channels = model_report(model, (224, 224, 3)).stages["stage4"][-1]
+    with_head = trainable + channels * 1000 + 1000
+    published.add_row(
+        [depth, f"{with_head:,}", f"{TORCHVISION_PARAMS[depth]:,}", f"{with_head - TORCHVISION_PARAMS[depth]:+,}"]
+    )
+print(published)
+
+# %% [markdown]
+# ResNet-18/34 agree to the parameter; for ResNet-50/101 the whole difference is the conv biases
+# of the `keras.applications` layout (the previous table's "+ our conv biases" column).
+#
 # ## 4. Feature-map sizes per stage
 #
 # The ResNet table in the talk lists the output sizes for a 224x224 input: 112 after `conv1`,
 # 56 after the pooling and `conv2_x`, then 28, 14 and 7. `model_report` runs the graph symbolically
-# (nothing is computed) and reads the same sizes, along with multiply-accumulates (GMACs; the
-# table's "FLOPs" count the same thing) and the theoretical receptive field.
+# (nothing is computed) and reads the same sizes, along with multiply-accumulates (GMACs) and the
+# theoretical receptive field.
 
 # %%
 reports = {depth: model_report(model, (224, 224, 3)) for depth, model in deeplabs.items()}
+HE_TABLE_FLOPS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6}  # "FLOPs" row of He et al.'s Table 1 (x 10^9)
 table = PrettyTable(
-    ["depth", "stem", "stage1 (conv2_x)", "stage2 (conv3_x)", "stage3 (conv4_x)", "stage4 (conv5_x)", "backbone GMACs"]
+    [
+        "depth",
+        "stem",
+        "stage1 (conv2_x)",
+        "stage2 (conv3_x)",
+        "stage3 (conv4_x)",
+        "stage4 (conv5_x)",
+        "backbone GMACs",
+        "He et al. FLOPs",
+    ]
 )
 for depth, rep in reports.items():
     backbone_gmacs = sum(lyr.macs for lyr in rep.layers if lyr.name.startswith(BACKBONE_PREFIXES)) / 1e9
     table.add_row(
         [depth]
         + ["x".join(map(str, rep.stages[s])) for s in ("stem", "stage1", "stage2", "stage3", "stage4")]
-        + [f"{backbone_gmacs:.1f}"]
+        + [f"{backbone_gmacs:.2f}", HE_TABLE_FLOPS[depth]]
     )
 print(table)
+fc_gmacs = {d: model_report(m, (224, 224, 3)).stages["stage4"][-1] * 1000 / 1e9 for d, m in deeplabs.items()}
+print("a 1000-class FC head would add", {d: f"{g:.4f}" for d, g in fc_gmacs.items()}, "GMACs")
 
 # %% [markdown]
-# Compare with the table's FLOPs: 1.8, 3.6, 3.8 and 7.6 x 10^9 for ResNet-18/34/50/101.
+# The He et al. table's "FLOPs" are multiply-adds of the classification network on a 224x224 image,
+# the same convention as `model_report`'s MACs (hardware FLOPs count a multiply-add as two), and the
+# same input as this table. The FC head adds almost nothing. What is left is the table's single
+# decimal, which is within 0.1 of our counts but is not a consistent rounding (some values are cut
+# off, others rounded). The layout matters more than that: torchvision's ResNet-50 puts the stride in
+# the 3x3 convolution instead of the first 1x1, runs that 3x3 on a 4x larger map and costs noticeably
+# more (about 4.1 GMACs) for the same parameters.
 #
 # ## 5. From classification to dense prediction: output stride
 #
@@ -278,18 +336,23 @@ plt.show()
 # bottleneck unit the stride sits in a 1x1 convolution, so every 3x3 of the dilated stage is a
 # later kernel and gets the rate: exactly the rule. In a basic unit (ResNet-18/34) the stride sat
 # in the unit's first 3x3, and the library dilates that convolution too (section 6 prints it for
-# `stage4_unit1_conv1`). torchvision and TF-slim give that first convolution the *previous* rate
-# instead, which is the faithful conversion of a pretrained network. The course trains its basic
-# backbones from scratch (there are no ImageNet weights for them in `keras.applications`), so there
-# is nothing to preserve and the difference only slightly widens the field of that one layer.
+# `stage4_unit1_conv1`). The faithful conversion of a pretrained network gives that formerly strided
+# convolution the *previous* rate instead, and only the later kernels the new one: that is what
+# torchvision's `Bottleneck` does with its `previous_dilation` (its `BasicBlock` refuses dilation
+# altogether, and TF-slim has no basic-unit ResNet v1). The course trains its basic backbones from
+# scratch (there are no ImageNet weights for them in `keras.applications`), so there is nothing to
+# preserve: the difference widens the field of that one layer, and it means a dilated ResNet-18 is
+# *not* the plain one computed densely. Section 7 measures both.
 # %% [markdown]
 # **Predict before you run.** Going from OS 16 to OS 8 leaves the stem and stages 1-2 alone, makes
 # stage 3's map 4x larger and stage 4's 4x larger again. Will the whole backbone cost about 4x the
 # MACs of OS 16, less, or more? Write a number down, then read the table.
 #
-# What it costs, for the profile's backbone at a 512x512 crop (the paper's 513x513, rounded so that the strides divide it) (symbolic: nothing is run).
-# Activation memory is the float32 size of every layer output for one image during the forward pass,
-# a proxy for what training needs to keep.
+# What it costs, for the profile's backbone at a 512x512 crop (the paper's 513x513, rounded so that
+# the strides divide it; symbolic: nothing is run). The last row is OS 16 *without* multi-grid, to
+# separate what the strides change from what multi-grid changes. Activation memory is the float32
+# size of every layer output for one image during the forward pass, a proxy for what training needs
+# to keep.
 
 # %%
 depth = int(profile.backbone.removeprefix("resnet"))
@@ -299,7 +362,8 @@ os_models = {
     for os_ in (32, 16, 8)
 }
 os_reports = {os_: model_report(m, crop) for os_, m in os_models.items()}
-print(format_report(list(os_reports.values()), title=f"{profile.backbone} at {crop[0]}x{crop[1]}"))
+no_grid16 = model_report(build_resnet(depth, output_stride=16, multi_grid=None, name="no multi-grid"), crop)
+print(format_report([*os_reports.values(), no_grid16], title=f"{profile.backbone} at {crop[0]}x{crop[1]}"))
 
 
 def activation_mb(rep):
@@ -311,12 +375,34 @@ for os_, rep in os_reports.items():
         f"OS {os_:2d}: stage4 {rep.stages['stage4'][0]}x{rep.stages['stage4'][1]}, "
         f"{rep.gmacs / os_reports[32].gmacs:.1f}x the GMACs of OS 32, activations {activation_mb(rep):,.0f} MB"
     )
+print(f"OS 8 / OS 16: {os_reports[8].gmacs / os_reports[16].gmacs:.1f}x the GMACs")
+rf = {os_: rep.receptive_field for os_, rep in os_reports.items()}
+print(
+    f"receptive field: OS 32 {rf[32]:.0f}; OS 16 without multi-grid {no_grid16.receptive_field:.0f} "
+    f"(+{no_grid16.receptive_field - rf[32]:.0f}); with multi-grid {profile.multi_grid} {rf[16]:.0f} "
+    f"(+{rf[16] - no_grid16.receptive_field:.0f} more); OS 8 {rf[8]:.0f}"
+)
 
 # %% [markdown]
 # The parameters are identical (dilation adds no weights), but every layer after a removed stride
 # now runs on a larger map: at OS 16 stage 4's map is 4x larger (2x per side); at OS 8 stage 3's
-# is 4x and stage 4's 16x larger. That is why DeepLabV3 trains at OS 16 and evaluates, when it
-# can afford it, at OS 8.
+# is 4x and stage 4's 16x larger. The prediction: OS 8 costs less than 4x OS 16 (the printed ratio),
+# because the stem and stages 1-2 cost the same at both strides and only the late stages grow. How
+# much less depends on the backbone: ResNet-50/101 have most of their units in stage 3 (section 6
+# prints the units per stage), so more of their cost grows and their ratio differs from a
+# ResNet-18's.
+#
+# The receptive field: removing strides alone barely changes it, because each removed stride is
+# replaced by a rate that keeps every kernel's field of view in the image (the OS-16 row without
+# multi-grid). In a basic unit the formerly strided conv1 is dilated as well (the deviation above),
+# which widens it a little. Most of the growth comes from multi-grid: it multiplies the rates of the
+# later units of stage 4 (section 6), i.e. it is a different, wider network, not a by-product of
+# the output stride.
+#
+# That cost is why DeepLabV3 trains at OS 16. The paper's validation results at OS 8 come from
+# *evaluating* the OS-16-trained model at OS 8 (same weights, rates doubled): it is better, and more
+# expensive. The extra fine-tuning at OS 8 with frozen BatchNorm was for its test-server submission,
+# not for those validation numbers (notebook 08 reads them the same way).
 #
 # ## 6. Multi-grid
 #
@@ -343,9 +429,20 @@ for name, depth_ in [("ResNet-50", 50), (profile.backbone, int(profile.backbone.
         print(f"  {layer.name:>22}: dilation {layer.dilation_rate}, strides {layer.strides}")
 
 # %% [markdown]
-# ResNet-18 and ResNet-34 have fewer units in their last stage than the grid has entries (ResNet-18:
+# ResNet-18 has fewer units in its last stage than the grid has entries (ResNet-18:
 # two basic units, four 3x3 convolutions), so the library uses the first entries of the grid and
-# drops the rest (`multi_grid_rates`). **The model the `cpu` and `smoke` profiles train is therefore
+# drops the rest (`multi_grid_rates`). ResNet-34 is deeper, but not in its last stage:
+
+# %%
+from course_utils.model.resnet import RESNET_SPECS
+
+for depth_, (kind, units_per_stage) in RESNET_SPECS.items():
+    print(
+        f"ResNet-{depth_}: {kind} units per stage {units_per_stage}, stage 4 grid {multi_grid_rates(1, units_per_stage[3], profile.multi_grid)}"
+    )
+
+# %% [markdown]
+# Only ResNet-18 truncates the grid. **The model the `cpu` and `smoke` profiles train is therefore
 # not the paper's**: its multi-grid is truncated, and notebook 03 shows that its ASPP is also partly
 # degenerate on the small maps those profiles train on. The `gpu` profile's ResNet-50 gets the
 # paper's three rates.
@@ -428,6 +525,32 @@ print("output shapes at OS 16:", reference16.shape, mine16.shape)
 print("identical outputs (OS 16):", np.allclose(reference16, mine16, rtol=1e-4, atol=1e-4 * np.abs(reference16).max()))
 
 # %% [markdown]
+# That second check proves the *copy*: the reference was dilated with the course's own rule, so a
+# wrong rule would be wrong on both sides. The claim of section 5 is stronger: with the strides
+# removed and the rates raised, the network computes the plain network's features *densely*, i.e.
+# the OS-16 map, taken every second position, is the OS-32 map. Test that directly, with the same
+# random weights in both and without multi-grid (which changes the rates, so the network):
+# `dense_equivalence_error` returns the largest difference after subsampling, next to the size of
+# the outputs.
+
+# %%
+from course_utils.model.resnet import dense_equivalence_error
+
+for depth_ in (50, 18):
+    err = dense_equivalence_error(depth_, output_stride=16, input_hw=(128, 128))
+    print(
+        f"ResNet-{depth_}: OS 16 subsampled x2 vs OS 32: largest difference {err['max_abs_error']:.3g} "
+        f"(interior {err['interior_max_abs_error']:.3g}), outputs up to {err['scale']:.3g}"
+    )
+
+# %% [markdown]
+# For ResNet-50 the two agree to float precision: dilation is the strided network computed densely.
+# For ResNet-18 they do not, even in the interior: the library dilates the formerly strided first
+# convolution of `stage4_unit1` (section 5), which changes what that layer reads. For a backbone
+# trained from scratch that is a different but equally valid network; for pretrained basic units it
+# would be a bug.
+
+# %% [markdown]
 # ### Feeding ImageNet weights the inputs they expect
 #
 # Exact weights are not enough: the `keras.applications` ResNet weights were trained on images
@@ -458,14 +581,17 @@ print("one pixel  RGB", rgb[0, 0, 0], "-> Caffe BGR minus mean", adapted[0, 0, 0
 # * A residual unit computes `ReLU(F(x) + x)`: the identity is cheap to learn and the sum gives the
 #   gradient a short path (gated by the final ReLU in these v1 units).
 # * Basic units (ResNet-18/34) use two 3x3 convolutions; bottlenecks (ResNet-50/101) squeeze with
-#   1x1 convolutions and are much cheaper at the same width.
+#   1x1 convolutions, so a 4x wider bottleneck costs about what a basic unit costs: ResNet-50 is
+#   deeper and wider than ResNet-34 at about the same compute.
 # * Our backbones match `keras.applications` exactly (parameters and, with copied weights and
-#   randomised BatchNorm statistics and biases, outputs); the gap to the talk's counts is two
-#   counting conventions, reconciled to the parameter.
+#   randomised BatchNorm statistics and biases, outputs); the gap to the talk's counts (BN moving
+#   statistics, conv biases, one class) is reconciled to the parameter.
 # * ImageNet weights need Caffe inputs (BGR, 0-255, mean subtracted): `CaffeInputAdapter`.
 # * Output stride 16 drops the stride of stage 4 (block4), output stride 8 that of stages 3 and 4,
 #   and dilates instead: same parameters, larger late feature maps, more compute and activation
-#   memory (section 5 prints how much, for this profile's backbone).
+#   memory (section 5 prints how much, for this profile's backbone). For bottleneck backbones the
+#   dilated network is exactly the plain one computed densely (section 7). DeepLabV3 trains at
+#   OS 16 and, for its best validation numbers, evaluates the same model at OS 8.
 # * Multi-grid gives the units of the last stage rates `rate x (1, 2, 4)`: three units in
 #   ResNet-50/101; ResNet-18's two-unit stage 4 gets a truncated grid.
 #
@@ -565,4 +691,4 @@ ex.check_bottleneck_unit(my_bottleneck_unit)
 # ```
 #
 # The in-place exercise of section 6 (the output-stride plan) is solved by
-# `course_utils.updates_a.output_stride_plan`.
+# `course_utils.exercises.updates_a.output_stride_plan`.

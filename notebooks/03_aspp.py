@@ -78,8 +78,9 @@ print(
 # 3. **image pooling**: global average pooling -> 1x1 convolution -> resize back to the map size;
 #
 # each as Conv -> BatchNorm -> ReLU with 256 channels, then **concatenation** and a 1x1 projection
-# (Conv -> BatchNorm -> ReLU), followed by dropout (`build_aspp`'s `dropout`, active only in
-# training). Two pieces of history explain the name and the design. *Spatial pyramid pooling* (SPP,
+# (Conv -> BatchNorm -> ReLU). The course adds dropout after the projection (`build_aspp`'s
+# `dropout`, active only in training): the paper's ASPP has none; it comes from reference
+# implementations (torchvision's `ASPP`, the TensorFlow DeepLab code). Two pieces of history explain the name and the design. *Spatial pyramid pooling* (SPP,
 # He et al. 2014; PSPNet, Zhao et al. 2017) pools a feature map over grids of several sizes to mix
 # context at several scales; ASPP gets several scales with atrous rates instead of pooling, and
 # keeps the full resolution. DeepLab V2's ASPP let each branch predict class scores and **summed**
@@ -102,12 +103,14 @@ print("input", features.shape, "-> output", tuple(module(features).shape))
 
 # %% [markdown]
 # The output keeps the feature map's size: every branch is 'same'-padded and the pooled branch is
-# resized back. Only the channels change.
+# resized back. Only the channels change. (Exercise 3 at the end asks you to count the parameters
+# of these branches by hand.)
 #
 # ## 2. What each rate sees
 #
 # The paper trains on 513x513 crops at output stride 16 (a 33x33 feature map); output stride 8, where
-# the map is 65x65, is for a final fine-tuning phase with frozen BatchNorm and for evaluation. The
+# the map is 65x65, is for evaluation: its validation results evaluate the OS-16-trained model at
+# OS 8 (only its test-server model was also fine-tuned at OS 8, with frozen BatchNorm). The
 # figures below use the 65x65 map, as the paper's Fig. 4 does. The left panel
 # places the 9 taps of each rate around the centre (circles) and near a corner (squares); hollow
 # markers fall outside the map, on zero padding. The right panel averages, over every position, the
@@ -144,13 +147,31 @@ for r in (6, 12, 18, 24, 36, 48, 64, 65):
 # %% [markdown]
 # ### The model the `cpu` profile trains is not the paper's
 #
-# The paper chose rates 6, 12, 18 for a 33x33 training map. The same arithmetic on the maps the
-# course's `cpu` profile actually trains on (its crops, per dataset, divided by the output stride
-# and rounded up, as the backbone does) is sobering:
+# The paper chose rates 6, 12, 18 for its 33x33 training map (513x513 crops at output stride 16),
+# not for the 65x65 map above. First that baseline and the `gpu` profile's map, then the same
+# arithmetic on the maps the course's `cpu` profile actually trains on (its crops, per dataset,
+# divided by the output stride and rounded up, as the backbone does):
 
 # %%
 from course_utils.training.config import TrainConfig
 
+
+def print_rates(label, fmap, rates):
+    print(f"{label}: map {fmap[0]}x{fmap[1]}")
+    for r in rates:
+        print(
+            f"   rate {r:2d}: mean valid weights {100 * atrous.valid_weight_fraction(fmap, r):5.1f}%, "
+            f"positions where only the centre tap is valid {100 * atrous.valid_weight_counts(fmap, r).get(1, 0.0):5.1f}%"
+        )
+
+
+print_rates("paper, 513x513 crops at OS 16", atrous.feature_map_size((513, 513), 16), default_aspp_rates(16))
+gpu = TrainConfig.from_profile("gpu")
+print_rates(
+    f"gpu profile, {gpu.image_size[0]}x{gpu.image_size[1]} crops at OS {gpu.output_stride}",
+    atrous.feature_map_size(gpu.image_size, gpu.output_stride),
+    default_aspp_rates(gpu.output_stride),
+)
 cpu_maps = {}
 for dataset in ("minidrive", "camvid"):
     config = TrainConfig.from_profile("cpu", dataset=dataset)
@@ -167,19 +188,38 @@ for dataset in ("minidrive", "camvid"):
 print(f"this notebook's own {profile.name} map: {feature_hw[0]}x{feature_hw[1]}")
 
 # %% [markdown]
-# On these maps the rate-18 branch is a 1x1 convolution at every position, and the rate-12 branch at
-# most of them: two of the three atrous branches see little or no context. Worse, a tap that falls on
-# the zero padding at every position of every training map multiplies zeros, so its weight **gets
-# no gradient** and stays at its initial value. Evaluate the model later on a larger map
-# (multi-scale test-time augmentation in notebook 07, "your own image" in notebook 09) and those
-# untrained weights suddenly see real features. Together with the truncated multi-grid of
-# ResNet-18 (notebook 02), this means the `cpu` profile trains a DeepLabV3 whose distinguishing
-# features are largely inactive; image pooling and the rate-6 branch carry the context. The `gpu`
-# profile's full-size frames give larger maps (and ResNet-50 its three multi-grid units).
+# Even the paper's own map loses a good part of the rate-18 taps to padding; the `gpu` profile's
+# smaller, non-square map loses more, with a share of positions where rate 18 is already a 1x1
+# filter: it is closer to the paper than the `cpu` profile, not equal to it. On the `cpu` maps the
+# rate-18 branch is a 1x1 convolution at every position, and the rate-12 branch at most of them: two
+# of the three atrous branches see little or no context. Worse, a tap that falls on the zero padding
+# at every position of every training map multiplies zeros, so its weight **gets no gradient**. One
+# backward pass through a 3x3 convolution at rate 18 shows it (`atrous.tap_weight_gradients`: the
+# largest |gradient| of each of the 9 taps):
+#
+# %%
+np.set_printoptions(precision=2, suppress=True)
+for label, fmap in [*cpu_maps.items(), ("paper", atrous.feature_map_size((513, 513), 16))]:
+    print(f"{label}, map {fmap[0]}x{fmap[1]}, rate 18, |dL/dw| per tap:\n{atrous.tap_weight_gradients(fmap, 18)}")
+for dataset in cpu_maps:
+    print(f"cpu profile, {dataset}: recipe {TrainConfig.from_profile('cpu', dataset=dataset).recipe!r}")
+
+# %% [markdown]
+# With no gradient, SGD or Adam never move those weights: they keep their initial values under the
+# `seed` and `fast` recipes, which add no weight decay; the `paper` recipe's L2 weight decay
+# (`course_utils.train`) would only shrink them towards zero. Either way they learn nothing from the
+# data. Evaluate the model later on a larger map (multi-scale test-time augmentation in notebook 07,
+# "your own image" in notebook 09) and those untrained weights suddenly see real features.
+#
+# That does not make the `cpu` model a plain network: image pooling, the rate-6 branch and the
+# 1x1 branch still work, and ResNet-18's truncated multi-grid (notebook 02) still uses rates 2 and 4
+# in stage 4. What it lacks is the large-rate context the paper's rates 12 and 18 provide. The
+# `gpu` profile's larger maps (and ResNet-50's three multi-grid units) are closer to the paper.
 #
 # One remedy is to scale the rates with the map, keeping the paper's ratio of rate to map size
 # (`build_deeplabv3(..., aspp_rates=...)` accepts any rates). Whether that helps on this data is an
-# experiment, not a certainty: it is the kind of question notebook 08's ablations answer.
+# experiment, not a certainty: it is the kind of question notebook 08's ablations answer. (Exercise 1
+# at the end asks when a 3x3 filter becomes a 1x1 filter on the paper's 33x33 map.)
 
 # %%
 paper_map = atrous.feature_map_size((513, 513), 16)[0]
@@ -215,6 +255,17 @@ for os_ in (16, 8):
     print(f"OS {os_:2d}: {size}x{size} map, rates {rates_os} -> fields in the image {fields} pixels")
 
 # %% [markdown]
+# The two rows do not agree to the pixel, although the rates double exactly. The outer taps of a
+# branch lie `2 * rate * output_stride` image pixels apart, the same at both strides; the printed
+# field adds one feature-map cell (`output_stride` pixels) for the width of the tap itself, and
+# that cell is twice as wide at output stride 16:
+
+# %%
+for os_ in (16, 8):
+    spans = [2 * r * os_ for r in default_aspp_rates(os_)]
+    print(f"OS {os_:2d}: outer taps {spans} image pixels apart, + one cell of {os_} pixels")
+
+# %% [markdown]
 # The three fields at output stride 16, drawn on a 513x513 street scene (the paper's crop size): the
 # rate-18 field is larger than the crop itself, so near the borders most of its taps read padding
 # (section 3).
@@ -244,7 +295,9 @@ display(explorers.aspp_rate_explorer(feature_size=65))
 # %% [markdown]
 # ## 5. A fixed upsampling size fits one image size only
 #
-# The seed notebook resized the pooled branch with `UpSampling2D(size=(15, 30))`: it assumed 240x480
+# The *seed notebook* (the original Keras DeepLabV3 notebook this course was rebuilt from; it
+# followed a talk on DeepLabV3 built on the PyTorch code `github.com/fregu856/deeplabv3`, whose
+# parameter counts notebook 02 reconciles) resized the pooled branch with `UpSampling2D(size=(15, 30))`: it assumed 240x480
 # inputs, whose feature map at output stride 16 is 15x30. Rebuild that branch and feed it the feature
 # map of another image size.
 
@@ -274,7 +327,8 @@ for image_hw in dict.fromkeys([(240, 480), (height, width), (256, 512)]):  # the
 
 # %% [markdown]
 # The course's ASPP reads the target size when the graph runs (`ResizeLike`, a resize to the shape of
-# a reference tensor), so one model runs on any image size:
+# a reference tensor), so one model runs on any image size (exercise 4 at the end asks you to write
+# such a resize, exercise 5 the whole module):
 
 # %%
 for image_hw in [(240, 480), (height, width), (100, 72)]:
@@ -287,12 +341,14 @@ for image_hw in [(240, 480), (height, width), (100, 72)]:
 #
 # * ASPP looks at one feature map through a 1x1 convolution, three 3x3 atrous convolutions
 #   (rates 6, 12, 18 at OS 16) and a global image-pooling branch, concatenates their features and
-#   fuses them with a 1x1 convolution (then dropout); V2 summed per-branch class scores instead.
+#   fuses them with a 1x1 convolution (the course adds dropout, as reference implementations do);
+#   V2 summed per-branch class scores instead.
 # * As the rate approaches the map size, taps fall on the padding until the 3x3 filter is a 1x1
 #   filter. Image pooling supplies the global context instead.
-# * On the small maps of the `cpu` profile the paper's rates 12 and 18 are mostly or entirely 1x1
-#   filters, and their off-centre weights get no gradient: the model trained there is not the
-#   paper's. Rates scaled to the map are one remedy.
+# * The paper chose its rates for a 33x33 map; the `gpu` profile's map is smaller. On the small maps
+#   of the `cpu` profile the paper's rates 12 and 18 are mostly or entirely 1x1 filters, and their
+#   off-centre weights get exactly zero gradient: the model trained there is not the paper's. Rates
+#   scaled to the map are one remedy.
 # * Rates are in feature-map pixels: they double when the output stride halves.
 # * Sizes must be read from the tensors at run time: `UpSampling2D((15, 30))` works for one input size.
 #
@@ -322,7 +378,7 @@ exercises.check_equal(answer_1, smallest, hint="Which rate puts the tap at +r ou
 #
 # %% [markdown]
 # ### Exercise 3: parameters of ASPP by hand
-# Count the parameters of ASPP on a ResNet-18 feature map (512 channels), 256 filters, rates
+# Count the parameters of ASPP (the five branches of section 1) on a ResNet-18 feature map (512 channels), 256 filters, rates
 # (6, 12, 18), with image pooling. Convolutions have no bias; every BatchNorm has 4 numbers per
 # channel (scale, offset, moving mean, moving variance). Set `answer_3`.
 
@@ -338,9 +394,15 @@ exercises.check_param_count(
 
 # %% [markdown]
 # ### Exercise 4: an image-pooling branch for any size
-# Write `pooling_branch(features)` that works on a functional-API tensor: global average pooling
+# Section 5 showed a fixed upsampling size break. Write `pooling_branch(features)` that works on a functional-API tensor: global average pooling
 # (keep the dimensions), a 1x1 convolution with 8 filters, then a resize back to the size of
 # `features` that works for every input size. The check runs it on three sizes.
+#
+# Write the resize yourself rather than using the library's `ResizeLike` (imported at the top for
+# exercise 5): a functional-API tensor has no concrete height and width, so the size must be read
+# when the graph runs. A small `keras.layers.Layer` subclass whose `call(self, inputs)` takes
+# `[pooled, features]` and returns `keras.ops.image.resize(pooled, keras.ops.shape(features)[1:3])`
+# does it. (A solution: `course_utils.exercises.updates_a.pooling_branch_own_resize`.)
 
 
 # %%
@@ -354,7 +416,7 @@ ex.check_pooling_branch(pooling_branch)
 
 # %% [markdown]
 # ### Exercise 5: write ASPP
-# Write `my_aspp(features, rates, filters, name)` with Keras layers, without calling the library's
+# Put sections 1 and 5 together: write `my_aspp(features, rates, filters, name)` with Keras layers, without calling the library's
 # `aspp`. Every branch is Conv -> BN -> ReLU with `filters` channels; convolutions have no bias
 # (`use_bias=False`), BatchNorm uses `epsilon=1e-5`:
 #
@@ -392,5 +454,10 @@ ex.check_aspp_module(my_aspp)
 # show("03")  # all of this notebook's solutions; show("03", "my_aspp") for one
 # ```
 #
-# Exercise 1 (the 33x33 map) is solved by `course_utils.updates_a.all_centre_rate`, with
-# the reasoning in its docstring.
+# Exercise 1 (the 33x33 map) is also solved by `course_utils.exercises.updates_a.all_centre_rate`,
+# with the reasoning in its docstring; exercise 4 with a resize written by hand by
+# `course_utils.exercises.updates_a.pooling_branch_own_resize`.
+#
+# (The exercises are collected at the end, except exercise 2, which sits in section 4; the section
+# that teaches each one points to it: exercise 1 section 3, exercise 3 section 1, exercises 4 and 5
+# section 5.)

@@ -89,10 +89,12 @@ model = build_deeplabv3(
 )
 report = model_report(model, (height, width, 3))
 print(f"{model.name}: {model.count_params():,} parameters, output {report.output_shape}")
+print(f"model.summary() would list {len(model.layers)} layers")
 
 
 # %% [markdown]
-# `model.summary()` lists more than a hundred layers: useful to search, too long to read. Grouped by
+# `model.summary()` lists every one of those layers (the count is printed above): useful to search, too
+# long to read. Grouped by
 # block (layer names start with the block name), the model reads like the paper:
 
 
@@ -145,10 +147,36 @@ display(
 )
 
 # %% [markdown]
+# The diagram shows sizes; what it does not draw is *how* each block keeps or loses resolution. The
+# stride (input pixels per feature pixel), the dilation of each stage's first 3x3 convolution and the
+# ASPP rates, read from the model, and how much of each ASPP 3x3 kernel still lands on this small
+# map (`atrous.valid_weight_fraction`: 1 = all 9 taps, 1/9 = only the centre, a 1x1 in disguise):
+
+# %%
+from course_utils.atrous import valid_weight_fraction
+from course_utils.model.report import stage_trace
+
+trace = stage_trace(model, (height, width, 3))
+for block, (stride, dilation, hw) in ((k, v) for k, v in trace.items() if k != "logits"):
+    print(f"{block:<7} stride {stride:>2}   dilation/rates {str(dilation):<12} map {hw[0]}x{hw[1]}")
+print(f"logits  resized to {trace['logits'][0]}x{trace['logits'][1]}")
+for rate in trace["aspp"][1]:
+    print(
+        f"ASPP rate {rate:>2} on the {trace['aspp'][2]} map: {valid_weight_fraction(trace['aspp'][2], rate):.2f} of the taps valid"
+    )
+
+# %% [markdown]
+# Read the last lines against 1/9: where a rate is as large as the map, its branch keeps little more
+# than the centre tap and acts as a 1x1 convolution (notebook 03 showed why). On a small map the
+# image-pooling branch, not the large rates, is what carries the global context. At the paper's
+# 513x513 crops (a 33x33 map) the same rates keep far more of their taps (notebook 03, section 3).
+
+# %% [markdown]
 # ## 3. A forward pass on a street scene
 #
 # MiniDrive scenes are generated on the fly (no download). The model expects RGB in `[-1, 1]`
-# (`course_utils.data.normalize_image`). It is untrained, so its prediction is noise; the shapes
+# (`course_utils.data.normalize_image`). It is untrained, so its prediction is meaningless (smooth
+# blobs from random weights, not classes); the shapes
 # are the point here. Training comes later in the course (a trained model's predictions follow).
 
 # %%
@@ -188,6 +216,10 @@ from course_utils.reference_runs import load_reference_run, show_reference_run
 
 trained = load_reference_run("minidrive-cpu")
 print(trained.meta["description"], f"- validation mIoU {trained.miou('val'):.3f}")
+print(
+    f"its recipe: {trained.meta['config']['recipe']!r}, scale_range {trained.meta['config']['scale_range']} "
+    "(no random scaling: notebook 05's scale augmentation was not used for this run)"
+)
 _ = show_reference_run(trained, parts=("gallery",), width=640)  # displays the figure
 
 # %% [markdown]
@@ -195,9 +227,12 @@ _ = show_reference_run(trained, parts=("gallery",), width=640)  # displays the f
 #
 # Same parameters, larger late feature maps. The table counts multiply-accumulates for one image at
 # the profile's crop size and at 512x1024 (a half-resolution Cityscapes frame). MACs are the
-# reliable measure of cost; the timing cell after it measures this machine *now*, and on a shared or
-# busy machine (or in the first calls, while TensorFlow traces the graph) it can be far from what
-# the MACs predict. It prints both ratios so you can judge.
+# reliable measure of cost; the timing cell after it measures this machine *now*. It prints both
+# ratios so you can judge.
+#
+# **Predict before you run.** Output stride 8 removes the stride of stage 4 only, or of stages 3 and
+# 4? Which blocks then run on maps with 4x the pixels, and what MAC ratio OS 8 / OS 16 do you expect:
+# nearer 1.5x, 4x or 16x? Write it down, then read the table.
 
 # %%
 model8 = build_deeplabv3(num_classes, backbone=profile.backbone, output_stride=8, multi_grid=profile.multi_grid)
@@ -219,6 +254,13 @@ macs = {name: model_report(m, (scene_h, scene_w, 3)).macs for name, m in [("OS 1
 print(f"OS 8 / OS 16: {seconds['OS 8'] / seconds['OS 16']:.1f}x measured, {macs['OS 8'] / macs['OS 16']:.1f}x in MACs")
 
 # %% [markdown]
+# Why the measured ratio is usually smaller than the MAC ratio here: these are **eager** calls of a
+# model of many small layers (the count is printed in section 1) on one small image (batch 1). Each layer call costs a fixed Python
+# and kernel-launch overhead that does not depend on the map size, and OS 8 and OS 16 have the same
+# layers; at this size that overhead is a large part of every call, so it dilutes the ratio. Larger
+# inputs, bigger batches or a compiled model (`model.predict`, `jit_compile`) bring the measured
+# ratio towards the MAC ratio, which is what a training run at full size pays.
+# %% [markdown]
 # ## 5. The DeepLab family
 #
 # | model | year | key ideas | in this course |
@@ -232,7 +274,7 @@ print(f"OS 8 / OS 16: {seconds['OS 8'] / seconds['OS 16']:.1f}x measured, {macs[
 # convolution"): copies of block4 stacked as block5-7, each with a larger rate, instead of parallel
 # branches. Its best model uses the parallel ASPP, which is what the course builds.
 #
-# V3+ borrows a single U-Net-style skip connection (section 6), and Xception's separable
+# V3+ borrows a single U-Net-style skip connection (U-Net: section 6 of this notebook), and Xception's separable
 # convolutions, in code:
 
 # %%
@@ -256,6 +298,9 @@ print(f"3x3 conv 256->256: {dense_conv.count_params():,} weights; separable: {se
 
 # %% [markdown]
 # ## 6. U-Net versus DeepLabV3, in code
+#
+# This section is a **design argument** backed by counts (parameters, MACs, receptive field), not a
+# trained comparison: the course trains no U-Net.
 #
 # **U-Net** (Ronneberger et al., 2015) is a symmetric encoder-decoder: the encoder halves the
 # resolution `depth` times (two 3x3 convolutions, then a 2x2 max-pool), the decoder upsamples step
@@ -295,8 +340,9 @@ table.title = "at 240x480, one image"
 print(table)
 
 # %% [markdown]
-# Where does the compute go? U-Net spends it at high resolution (its first and last levels run
-# 32-64 channels on the full 240x480 grid), DeepLab at 1/16 of the resolution with many channels:
+# Where does the compute go? U-Net spends a large share of it at half resolution or finer (its first
+# and last levels run 32-64 channels on the full 240x480 grid), DeepLab almost none (only its stem
+# convolution runs at 1/2; its wide layers run at 1/4 and coarser). Compare the two printed shares:
 
 # %%
 for name, r in reports.items():
@@ -309,14 +355,17 @@ print(
 )
 
 # %% [markdown]
-# The same street scene through both (cropped to a multiple of 16, which U-Net needs; DeepLab takes
-# any size):
+# A street scene of an awkward size, 90x75, through both: U-Net's four 2x2 poolings and
+# transposed convolutions need sides divisible by 16, so it gets the scene cropped to 80x64; DeepLab
+# takes the 90x75 scene as it is (its strided layers round up, `ResizeLike` restores the size).
 
 # %%
-crop = normalize_image(image[: scene_h // 16 * 16, : scene_w // 16 * 16])[None]
-for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
-    out = m(crop, training=False)
-    print(f"{name:<10} input {tuple(crop.shape)} -> logits {tuple(out.shape)} {out.dtype.name}")
+odd_image, _ = generate_scene(np.random.default_rng(profile.seed), 90, 75)
+odd = normalize_image(odd_image)[None]
+crop = odd[:, : 90 // 16 * 16, : 75 // 16 * 16]
+for name, m, x_in in [("U-Net", unet, crop), ("DeepLabV3", model, odd)]:
+    out = m(x_in, training=False)
+    print(f"{name:<10} input {tuple(x_in.shape)} -> logits {tuple(out.shape)} {out.dtype.name}")
 
 # %% [markdown]
 # Reading the table honestly:
@@ -346,22 +395,28 @@ for name, m in [("U-Net", unet), ("DeepLabV3", model)]:
 # The Keras notebook this course grew from trained a DeepLabV3 on IDD, with seven problems; six are
 # fixed here, each with a small experiment, and the seventh (a loss that counts void pixels) in
 # notebook 05.
-#
+
+# %% [markdown]
 # ### Bug 1: ReLU before BatchNorm
 #
 # The seed wrote `Conv2D(..., activation="relu")` followed by `BatchNormalization()` inside its
 # residual units. Its units still end in `ReLU(add)`, so what a unit hands on is rectified; the
 # reordering changes what happens *inside* the unit: BatchNorm re-centres the rectified responses,
 # so the next convolution receives negative values (line 1 below), a different function from the
-# Conv -> BN -> ReLU that ResNet, and every set of ImageNet weights, was trained with. The two real
-# costs are that **pretrained weights cannot be reused** in that order, and that **a channel can
-# die**: once training has pushed a channel's raw responses below zero at every pixel, the ReLU before
-# BatchNorm passes no gradient to its kernel and the channel never recovers, whereas BatchNorm first
-# re-centres each channel within the batch, so some pixels stay positive and the gradient flows
-# (line 2 and 3, on a channel made negative on purpose; how often this happens in a real run depends
-# on the learning rate, and the seed's logs do not tell). Strictly it is a design choice with those
-# costs rather than an error (some networks do normalise after the activation); the course uses
-# Conv -> BN -> ReLU everywhere, as ResNet does.
+# Conv -> BN -> ReLU of the original (v1) ResNet, which `keras.applications.ResNet50` and the
+# course's backbone follow (pre-activation ResNet-v2 orders BN -> ReLU -> Conv, a third function).
+#
+# The first cost: **v1 pretrained weights do not fit** that order. The second, **a channel can die**,
+# needs care to state. The demo below forces it: a kernel of negative weights on a positive input
+# (as the first convolution of a unit sees after the previous unit's `ReLU(add)`), so the channel's
+# raw responses are negative at every pixel. The ReLU before BatchNorm then passes no gradient to the
+# kernel (line 3). With BatchNorm first, the responses are standardised within the batch before the
+# ReLU, so with the initial scale and offset (gamma 1, beta 0) some pixels are positive and the
+# gradient flows (line 2); a learned gamma and beta could still switch that channel off. That is all
+# the demo shows: how often a channel dies in a real run depends on the data, the learning rate and
+# the learned BatchNorm parameters, and the seed's logs do not tell. Strictly it is a design choice
+# with these costs rather than an error (some networks do normalise after the activation); the
+# course uses Conv -> BN -> ReLU everywhere, as ResNet v1 does.
 
 # %%
 rng = np.random.default_rng(0)
@@ -495,8 +550,10 @@ for name, h in seed_heads.items():
 # one computed expensively, and its true cost is the 256 -> 64 convolution at full resolution
 # (printed above), many times the single classifier's. The lesson still holds: classify at 1/16,
 # where the features live, then resize the few class channels. The course's model does exactly that
-# with one linear 1x1 classifier and `ResizeLike`; the seed's extra 64-channel layer at full
-# resolution bought nothing the features at 1/16 did not already have.
+# with one linear 1x1 classifier and `ResizeLike`. The seed's extra 64-channel layer at full
+# resolution added no new information (its input is an interpolation of the features at 1/16); it
+# computed a different function (piecewise linear within each 16x16 block), at a far higher cost,
+# and nothing shows that this function helps.
 #
 # ### Bugs 5 and 6: notebooks importing notebooks, and Google Drive paths
 #
@@ -519,11 +576,12 @@ print("the model comes from the module", deeplab_module.__name__)
 # * DeepLabV3 = dilated ResNet (output stride 16 or 8, multi-grid) + ASPP (1x1, three atrous 3x3,
 #   image pooling) + 1x1 classifier + bilinear resize; it outputs logits at the input size.
 # * Output stride 8 costs several times the compute of 16 for the same parameters (section 4 prints
-#   the MAC ratio; timings on a busy machine can mislead).
+#   the MAC ratio); eager timings of one small image show less, because per-layer overhead, the same
+#   for both, dominates at that size.
 # * A trained model (the stored MiniDrive run) shows what the untrained one will become.
 # * V1 brought atrous convolution and a CRF, V2 ASPP, V3 image pooling, BatchNorm and multi-grid,
 #   V3+ a decoder and separable convolutions; U-Net decodes at every scale instead, with skip
-#   connections, and spends its compute at high resolution.
+#   connections, and spends a far larger share of its compute at high resolution than DeepLab.
 # * The seed's bugs are fixed in the library: Conv -> BN -> ReLU, logits without ReLU, sizes read at
 #   run time, classify before upsampling (for a single linear 1x1 the same logits at 1/256 of the
 #   classifier's MACs; the seed's 1x1-ReLU-1x1 head is a different function, and a far more costly
@@ -534,8 +592,33 @@ print("the model comes from the module", deeplab_module.__name__)
 # Each exercise has a cell for you to fill in (replace `None`, or the `raise NotImplementedError`
 # line) and a check below it. A check prints `Not attempted yet` while the cell is untouched,
 # `Correct!` when your answer is right, and otherwise stops with what is missing or wrong and a hint.
-# The solutions are at the very end of the notebook.
+# The solutions are at the very end of the notebook. Exercises 0, 3 and 5 are the ones to work on;
+# 1, 2 and 4 are one-line recall checks of what the sections showed (1: bug 3's cell; 2: bug 2's
+# cell; 4: notebook 03's exercise 2, now at output stride 8), kept for a quick self-test.
 #
+# ### Exercise 0: trace the shapes at output stride 8 on an odd input
+# Without running the model, fill `trace_1` for `model8` (output stride 8, the profile's multi-grid)
+# on one 90x75 image: for the stem (after its max-pool) and each stage, the output stride, the
+# dilation of the stage's first 3x3 convolution and the output size `(H, W)`; then the size of the
+# logits. Mind the odd sides: what does a 'same' layer with stride 2 make of 75 columns? The check
+# compares with `model.report.stage_trace`.
+
+# %%
+trace_1 = {  # (output stride, dilation, (H, W)) per block; the logits: (H, W)
+    "stem": (None, None, None),
+    "stage1": (None, None, None),
+    "stage2": (None, None, None),
+    "stage3": (None, None, None),
+    "stage4": (None, None, None),
+    "logits": None,
+}
+
+# %%
+from course_utils.exercises import updates_a
+
+updates_a.check_shape_trace(trace_1, model8, (90, 75))
+
+# %% [markdown]
 # ### Exercise 1: output shape
 # What shape do the logits have for a batch of 2 images of 100x72 pixels? Set `answer_1` to a tuple
 # `(batch, height, width, channels)`.
@@ -577,7 +660,7 @@ answer_3 = None  # your code
 exercises.check_equal(
     answer_3,
     plus.count_params() - model.count_params(),
-    hint="1x1: C_low*48; 3x3: 9*304*256 and 9*256*256; plus the BatchNorms.",
+    hint="Weights of a conv without bias = kernel height x width x input channels x output channels; add each BatchNorm.",
     what="parameter count",
 )
 
@@ -633,7 +716,8 @@ ex.check_deeplabv3_assembly(my_deeplabv3)
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# They are in `course_utils/exercises/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
+# `trace_1`'s is `updates_a.solution_shape_trace(model8, (90, 75))`; the others are in
+# `course_utils/exercises/solutions/nb04.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #
 # ```python

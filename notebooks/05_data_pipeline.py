@@ -34,7 +34,8 @@
 #    yourself;
 # 4. measure the pipeline's throughput against a plain Python generator;
 # 5. state what a per-pixel colour classifier achieves, the baseline every model must beat;
-# 6. say how the seed notebook encoded void in its targets, and predict what that does to its loss.
+# 6. say how the seed notebook (most likely) encoded void in its targets, what that does to its loss and
+#    its gradient, and write a masked cross-entropy whose void gradient is exactly zero.
 #
 # **Prerequisites.** Notebooks 00-04 (the model); NumPy and a first look at `tf.data`.
 
@@ -142,8 +143,9 @@ for name in DATASETS:
 # %% [markdown]
 # ## 2. Class frequency: the data is unbalanced
 #
-# Road and sky cover most of a driving scene; people, animals and poles cover a few percent. Count
-# the labelled pixels of each class over the training split.
+# A few large classes (road, sky, buildings, vegetation) cover much of a driving scene; people and
+# poles are small. How unequal is it? Count the labelled pixels of each class over the training split
+# (the cell prints the two largest shares and the smallest).
 
 # %%
 counts = data.class_frequencies(root, "train")
@@ -157,6 +159,11 @@ fig.tight_layout()
 plt.show()
 for name, c, p in zip(info.classes, counts, share):
     print(f"{name:<20} {c:>10,d} pixels  {100 * p:5.1f} %")
+top2 = np.argsort(share)[::-1][:2]
+print(
+    f"two largest: {info.classes[top2[0]]} + {info.classes[top2[1]]} = {100 * share[top2].sum():.0f} % of the pixels; "
+    f"smallest: {info.classes[int(np.argmin(share))]} {100 * share.min():.2f} %"
+)
 
 # %% [markdown]
 # The same count on real streets: the validation pixels of CamVid per class, read from the stored
@@ -170,6 +177,21 @@ camvid_ref = reference_runs.load_reference_run("camvid-cpu")
 camvid_true = camvid_ref.confusion_matrix("val").sum(axis=1)
 for name, c in zip(camvid_ref.meta["classes"], camvid_true):
     print(f"CamVid val  {name:<12} {c:>12,d} pixels  {100 * c / camvid_true.sum():5.1f} %")
+
+# %% [markdown]
+# Check your answer: the classes under 1 % and under 5 % of the labelled pixels in each dataset (5 %
+# is the threshold the "blind" model below uses), and the two largest classes.
+
+# %%
+camvid_share = camvid_true / camvid_true.sum()
+for name, classes, p in (
+    (info.name, info.classes, share),
+    ("CamVid val", camvid_ref.meta["classes"], camvid_share),
+):
+    largest = np.argsort(p)[::-1][:2]
+    print(f"{name}: largest {[classes[k] for k in largest]} ({100 * p[largest].sum():.0f} % together)")
+    print(f"   under 1 %: {[c for c, q in zip(classes, p) if q < 0.01]}")
+    print(f"   under 5 %: {[c for c, q in zip(classes, p) if q < 0.05]}")
 
 # %% [markdown]
 # ### Why mean IoU and not pixel accuracy
@@ -197,21 +219,38 @@ for _, lbl_path in data.list_pairs(root, "val"):
 print("rare classes:", [info.classes[c] for c in rare])
 for name, cm in (("always the majority class", cm_lazy), ("blind to the rare classes", cm_blind)):
     print(f"{name:<26} pixel accuracy {metrics.pixel_accuracy(cm):.3f}   mean IoU {metrics.mean_iou(cm):.3f}")
+perfect_miou = 1.0  # the blind model is perfect on every other class
+print(
+    f"blind model: mIoU drop {perfect_miou - metrics.mean_iou(cm_blind):.3f} against "
+    f"the share of never-predicted classes {len(rare)}/{info.num_classes} = {len(rare) / info.num_classes:.3f}"
+)
+print(
+    f"for comparison, the CamVid reference run (a real, imperfect model): pixel accuracy "
+    f"{camvid_ref.splits['val']['pixel_accuracy']:.3f}, mean IoU {camvid_ref.miou('val'):.3f}"
+)
 
 # %% [markdown]
 # Read the two lines above before the prose. The **blind** model is the lesson: it loses only the
-# pixels of the rare classes, so its pixel accuracy stays high, while its mean IoU drops by the
-# share of classes it never predicts. The majority-class model is poor on both scores here, because
+# pixels of the rare classes, so its pixel accuracy stays high, while its mean IoU drops by *at
+# least* the share of classes it never predicts (each of those scores IoU 0, and the majority class,
+# which receives their pixels as false positives, loses some IoU too: compare the two printed
+# numbers). The majority-class model is poor on both scores here, because
 # no class of a street scene holds most of the pixels (compare its accuracy with the largest share
-# in the table above): "always road" is not a decent model of a street. On real driving data the
-# blind model's pattern is the usual one (the seed notebook's IDD model had 88 % test accuracy but
-# 0.575 test mIoU). We report both numbers, but we train and choose models by mIoU.
+# in the table above): "always road" is not a decent model of a street. A gap between the two
+# scores alone proves no blindness: any imperfect model has one (the CamVid run printed above), and
+# the seed notebook, whose IDD model reached 88 % test accuracy and 0.575 test mIoU, reported no
+# per-class IoU, so we cannot tell which classes it missed. The per-class IoU (notebook 07) is what
+# shows a blind class. We report both numbers, but we train and choose models by mIoU.
 #
 # Unbalanced classes also motivate **class weights** in the loss. The inverse log frequency
-# `w = 1 / ln(1.02 + p)` (ENet; the talk's reference code), with `p` a class's share of the
+# `w = 1 / ln(1.02 + p)` (ENet, Paszke et al. 2016; also the reference code of the PyTorch talk the
+# seed notebook followed, introduced in notebook 02), with `p` a class's share of the
 # pixels, is bounded: the rarest class gets at most `1 / ln(1.02)`, and even a class holding half
-# of all pixels keeps a weight above 1, so frequent classes are not switched off. Median-frequency balancing, `median(p) / p`, is the other classic choice and is
-# not bounded. The cell prints the inverse-log weight on a range of shares, the median-frequency
+# of all pixels keeps a weight above 1, so frequent classes are not switched off.
+# Median-frequency balancing (Eigen & Fergus, 2015) is the other classic choice and is not bounded:
+# `median(f) / f_c`, where they compute the frequency `f_c` over the images that *contain* class `c`
+# only. `data.class_weights(counts, "median")` simplifies it to the share over all pixels,
+# `median(p) / p`, which gives a class seen in few images a larger weight than the original would. The cell prints the inverse-log weight on a range of shares, the median-frequency
 # weights of this dataset, and which runs of the course use weights at all.
 
 # %%
@@ -302,7 +341,7 @@ plt.show()
 # A label is a class id. Averaging ids, as a bilinear resize does at every border, gives a number
 # between them: before rounding it is no id at all (2.5); after rounding to `uint8` it is usually a
 # *valid* id of the wrong class (between road 0 and vehicle 3 lie 1 and 2), and between a class and
-# void (255) it is garbage such as 129. Images may be resized bilinearly; labels must be resized with
+# void (255) it is garbage, a number between the two (the last line of the cell prints some). Images may be resized bilinearly; labels must be resized with
 # **nearest neighbour**, padded with void and flipped, nothing else. Check it on every augmented view
 # above, and see what a bilinear resize would have made of the same label, before and after rounding.
 
@@ -313,22 +352,27 @@ augmented = set(np.unique(np.concatenate([y.ravel() for _, y in views])).tolist(
 print("label values before augmentation:", sorted(np.unique(raw).tolist()))
 print("augmented labels only hold class ids or void:", augmented <= allowed)
 
+# the same label with a void band on its right, as zoom-out padding leaves it
+demo = np.pad(raw, ((0, 0), (0, raw.shape[1] // 4)), constant_values=info.ignore_index)
 blurred = tf.image.resize(
-    raw[None, ..., None].astype("float32"), (raw.shape[0] // 2 + 1, raw.shape[1] // 2 + 1), method="bilinear"
+    demo[None, ..., None].astype("float32"), (int(0.7 * demo.shape[0]), int(0.7 * demo.shape[1])), method="bilinear"
 )[0, ..., 0].numpy()
 invalid = ~np.isin(blurred, list(allowed))
-examples = sorted({round(float(v), 2) for v in blurred[invalid]})[:: max(1, int(invalid.sum()) // 4)][:4]
+invented = sorted({round(float(v), 1) for v in blurred[invalid]} - allowed)
+examples = [invented[i] for i in np.linspace(0, len(invented) - 1, min(4, len(invented))).astype(int)]
 print(
     f"a bilinear resize of the same label invents values such as {examples} "
     f"on {100 * invalid.mean():.1f} % of the pixels"
 )
-nearest = tf.image.resize(raw[None, ..., None], blurred.shape, method="nearest")[0, ..., 0].numpy()
+nearest = tf.image.resize(demo[None, ..., None], blurred.shape, method="nearest")[0, ..., 0].numpy()
 rounded = np.round(blurred).astype(np.uint8)
 valid_but_wrong = np.isin(rounded, list(allowed)) & (rounded != nearest)
 print(
     f"rounded to uint8: {100 * (~np.isin(rounded, list(allowed))).mean():.1f} % invalid values left, and "
     f"{100 * valid_but_wrong.mean():.1f} % of the pixels hold a valid id that differs from nearest neighbour"
 )
+garbage = np.unique(rounded[(rounded >= info.num_classes) & (rounded != info.ignore_index)])
+print(f"between a class and void, rounding leaves values such as {garbage[:: max(1, len(garbage) // 4)][:4].tolist()}")
 
 # %% [markdown]
 # ### Write it yourself: a label-safe augmentation
@@ -358,13 +402,15 @@ from course_utils.exercises import updates_b
 updates_b.check_label_safe_augment(augment_pair)
 
 # %% [markdown]
-# ### Void in the loss: how the seed encoded it
+# ### Void in the loss: how the seed (most likely) encoded it
 #
 # The seed's network had exactly `C` outputs (7 on IDD) and a `C x C` confusion matrix: void was
-# never a class of its own. Its generator one-hot encoded the label maps as they came, void (255)
-# included, with an identity matrix of `C + 1` rows cut to `C` columns: a void pixel indexes the
-# extra row, whose entries are all 0. `throughput.seed_one_hot` is that encoding, and
-# `experiments.naive_batches` (section 4) uses it. The seed then averaged Keras'
+# never a class of its own. The seed document itself contains no label-encoding code (it lived in
+# notebooks it imported, which were not shared), so the encoding below is **inferred**: the only
+# one consistent with `C` outputs and labels that still held 255 is a one-hot with an identity
+# matrix of `C + 1` rows cut to `C` columns, where a void pixel indexes the extra row, whose entries
+# are all 0. `throughput.seed_one_hot` is that reconstruction, and
+# `throughput.naive_batches` (section 4) uses it. The seed then averaged Keras'
 # `categorical_crossentropy` over **every** pixel. The course's `losses.masked_sparse_ce` averages
 # over the **labelled** pixels only.
 #
@@ -372,7 +418,8 @@ updates_b.check_label_safe_augment(augment_pair)
 # "model" that is right on every labelled pixel (logit 4 for the true class) and says road on void.
 # A void pixel's target row is all zero, so its loss term is `-sum(0 * log p) = 0`. Will the seed's
 # loss be larger or smaller than the masked one, and by what factor? Write your guess down, then
-# run the cell.
+# run the cell. Then a second question: what *gradient* does a void pixel send to its logits under
+# each loss?
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -401,38 +448,77 @@ print(f"ratio {seed_loss / masked:.3f} against the labelled share {1 - void.mean
 
 # %% [markdown]
 # The seed's loss is the masked loss times the share of labelled pixels: void adds 0 to the sum and 1
-# to the count. So its loss, and the size of its gradient, shrink by a factor that changes from batch
-# to batch with the amount of void, a learning rate that nobody chose. (The seed did no scale
-# augmentation, so its void came from unlabelled regions of IDD, not from padding; the arithmetic is
-# the same.) There is a second, subtler effect on the gradient of a void pixel, which notebook 06
-# measures on a trained model (its section "The seed's loss counted void pixels"). The course ignores
-# void in the loss (`ignore_index=255`) and in the metrics.
+# to the count. That scaling is the harmless part: with Adam (the seed's optimizer, and the course's
+# default) each step is divided by a running size of the gradient, so a constant factor on the loss
+# nearly cancels. The gradient is what matters. Keras computes `categorical_crossentropy` from logits
+# with TensorFlow's fused softmax cross-entropy, whose gradient for a pixel is `softmax(z) - y`
+# (divided by the pixel count of the mean). It assumes `y` sums to 1; for a void pixel's all-zero row
+# it returns `softmax(z)`, not 0. The same batch, both gradients:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from course_utils.losses import void_gradients
+
+grads = void_gradients(y, logits, C)
+n_pixels = y.size
+k = tuple(np.argwhere(void)[0])  # one void pixel
+j = tuple(np.argwhere(~void)[0])  # one labelled pixel
+with np.printoptions(precision=3, suppress=True):
+    print(f"softmax(z) at a void pixel:               {tf.nn.softmax(logits[k]).numpy()}")
+    for name in ("masked", "seed"):
+        loss_value, g = grads[name]
+        print(f"{name:>6} loss {loss_value:.4f}; gradient x N at the void pixel {g[k] * n_pixels + 0.0}")
+scale = np.abs(grads["seed"][1][j]).sum() / np.abs(grads["masked"][1][j]).sum()
+print(f"on a labelled pixel the seed's gradient is {scale:.3f} x the masked one (labelled share {1 - void.mean():.3f})")
+from_void = np.abs(grads["seed"][1][void]).sum() / np.abs(grads["seed"][1]).sum()
+print(f"share of the seed's total gradient (sum of |g|) that comes from void pixels: {100 * from_void:.0f} %")
+
+# %% [markdown]
+# The masked loss sends exactly nothing from void. The seed's loss is 0 on a void pixel, yet its
+# gradient there is `softmax(z)`: gradient descent lowers every logit of that pixel in proportion to
+# its probability, most of all the class the model predicts, so the model is pushed to be *unsure*
+# wherever the labels are void, on whatever lies there (here zoom-out padding; in the seed, which
+# did no scale augmentation, the unlabelled regions of IDD). Notebook 06 shows the same on one pixel
+# (its section "The seed's loss counted void pixels"). The course ignores void in the loss
+# (`ignore_index=255`) and in the metrics; exercise 4 has you write that loss yourself.
 #
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
 # The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
 # resize, one-hot encode the labels, stack. `throughput.naive_batches` does exactly that (without
 # any augmentation). `tf.data` decodes and augments several images in parallel in C++ and
-# prepares the next batch while the model trains. Time both on the same files (the numbers depend
-# on the machine and its load).
+# prepares the next batch while the model trains. Time both on the same files, **epoch by epoch**:
+# the pipeline's first epoch decodes every PNG and fills the cache (and pays the start-up); from the
+# second epoch on it reads decoded images from memory. The generator decodes every epoch.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-n_batches = max(2, profile.minidrive_counts[0] // profile.batch_size)
+from course_utils.data.throughput import epoch_rates
+
+n_batches = max(2, len(data.list_pairs(root, "train")) // profile.batch_size)  # one epoch
 naive = throughput.naive_batches(root, "train", profile.batch_size, profile.image_size)
-rate_naive = throughput.images_per_second(naive, n_batches)
+rates_naive = epoch_rates(naive, n_batches, epochs=2)
 fast = data.make_dataset(
     root, "train", profile.batch_size, training=True, image_size=profile.image_size, seed=profile.seed, repeat=True
 )
-rate_fast = throughput.images_per_second(fast, n_batches)
-print(f"plain generator (no augmentation): {rate_naive:7.1f} images/s")
-print(f"tf.data (with augmentation):       {rate_fast:7.1f} images/s ({rate_fast / rate_naive:.1f}x)")
+rates_fast = epoch_rates(fast, n_batches, epochs=2)
+rate_naive, rate_fast = rates_naive[1], rates_fast[1]
+print(f"one epoch = {n_batches} batches of {profile.batch_size}")
+print(f"plain generator (no augmentation), epoch 2: {rate_naive:7.1f} images/s")
+print(
+    f"tf.data (augmentation), epoch 1 (decode + fill the cache): {rates_fast[0]:7.1f} images/s "
+    f"({rates_fast[0] / rate_naive:.1f}x)"
+)
+print(
+    f"tf.data (augmentation), epoch 2 (from the cache):         {rate_fast:7.1f} images/s ({rate_fast / rate_naive:.1f}x)"
+)
 publish(generator_img_s=rate_naive, tfdata_img_s=rate_fast)
 
 # %% [markdown]
-# The ratio printed above comes from this machine, at this profile's image size, with whatever
-# else runs on it: read it as one measurement, not a constant (the stored notebook was executed on a
-# shared machine). At 240x480 on an idle 2-core CPU, `benchmarks/input_pipeline.py` measured the pipeline at 5.3x to 8.3x the
+# The ratios printed above come from this machine, at this profile's image size, with whatever else
+# runs on it: one measurement, not a constant. In the `smoke` profile an epoch is a handful of small
+# batches, too short to time reliably, and epoch 1 is dominated by start-up: there the comparison
+# shows the mechanism, not the size of the gain. At 240x480 on an idle 2-core CPU, `benchmarks/input_pipeline.py` measured the pipeline at 5.3x to 8.3x the
 # generator (median 7.3x over five runs) with its default in-memory cache of decoded images, and at
 # 2.1x to 3.0x when it decodes every PNG in every epoch (then PNG decoding is the limit; see
 # `docs/benchmarks.md`). The cache is what keeps a GPU busy on MiniDrive and CamVid. Getting there
@@ -478,9 +564,10 @@ plt.show()
 
 # %% [markdown]
 # Compare the prediction with the ground truth before reading on: where is the colour classifier
-# right, and where does it speckle? Its errors follow colour, not objects: a pixel is judged alone,
-# so a grey vehicle on a grey road, or a green verge beside green trees, gets whichever class owns
-# that colour most often in training. Telling them apart needs shape and context, which is what
+# right, and where does it speckle? Each pixel is judged alone, so its errors follow colour, not
+# objects: the prediction is noisy speckle instead of regions, and wherever a colour is shared by
+# two classes in training (a light, bluish patch of road and the sky, for instance) the pixel gets
+# whichever class owns that colour most often, even in the middle of the road. Telling them apart needs shape and context, which is what
 # the atrous backbone and ASPP provide. Its score above is the bar the network must clear.
 #
 # ## Summary
@@ -495,9 +582,12 @@ plt.show()
 #   jitters in parallel; labels are only resized by nearest neighbour, padded with void and flipped.
 #   A value check catches a bilinear label before rounding, not after: use nearest neighbour, and
 #   draw one scale, one window and one flip for image and label alike (your `augment_pair`).
-# * Void is ignored by the loss (`masked_sparse_ce`). The seed encoded void as an all-zero one-hot
-#   row over its 7 outputs and averaged over every pixel, which scales its loss by the labelled share.
-# * The parallel pipeline outruns a Python generator (the factor depends on the machine: measure it);
+# * Void is ignored by the loss (`masked_sparse_ce`): zero loss *and* zero gradient. The seed (by
+#   inference) encoded void as an all-zero one-hot row over its 7 outputs and averaged over every
+#   pixel: its loss is scaled by the labelled share (nearly harmless under Adam), and each void pixel
+#   still sends the gradient `softmax(z)`, pushing the model towards uncertainty on void regions.
+# * The parallel, cached pipeline outruns a Python generator once its cache is warm (the factor
+#   depends on the machine and on the epoch: measure it, epoch by epoch);
 #   the colour baseline is the bar to clear.
 #
 # Next: `06_training.ipynb` trains DeepLabV3 on this data.
@@ -522,14 +612,25 @@ miou_1 = None  # your code
 ex.check_majority_baseline(accuracy_1, miou_1, counts)
 
 # %% [markdown]
-# **Diagnose.** A colleague's model reaches a pixel accuracy close to the blind model's above but a
-# mean IoU far below it, and its row-normalised confusion matrix has three empty columns. Which
-# classes are those columns likely to be, and which setting of section 2 would you try first?
+# **Diagnose.** A colleague's model reaches a high pixel accuracy but a low mean IoU, and in its
+# confusion matrix three columns (predicted classes) are empty: the model never predicts those three
+# classes. Which classes are they likely to be, and which setting of section 2 would you try first?
+# Decide, then open the answer.
+#
+# <details><summary>Answer</summary>
+#
+# The rarest classes (those printed under 5 % in section 2): missing them costs few pixels, hence the
+# high accuracy, but each scores IoU 0. Try class weights first (`class_weighting=True`, the bounded
+# inverse-log weights), then look at the per-class IoU again; more training or a finer output stride
+# may help too, but the weights address the imbalance directly.
+# </details>
 #
 # ### Exercise 2: class weights
 # Compute the inverse-log-frequency weights `w_c = 1 / ln(1.02 + p_c)`, with `p_c` the share of
 # labelled training pixels of class `c`, into `weights_2` (one per class), without
-# `data.class_weights`.
+# `data.class_weights`. Then compare, for the rarest and the most frequent class, the ratio of their
+# weights with the ratio of their shares: why is the first so much smaller, and what would
+# median-frequency weights (printed in section 2) do to the rarest class's gradient instead?
 
 # %%
 weights_2 = None  # your code
@@ -556,11 +657,31 @@ def is_valid_label(label, num_classes):
 # %%
 ex.check_label_validator(is_valid_label)
 
+# %% [markdown]
+# ### Exercise 4: the masked cross-entropy
+# Write `my_masked_ce(labels, logits, ignore_index=255)` with `keras.ops` (or TensorFlow, not
+# NumPy: it must be differentiable): the sparse cross-entropy from logits of each pixel, averaged over
+# the pixels whose label is not `ignore_index`, and 0 for a batch with no labelled pixel. `labels` is
+# `[B, H, W]`, `logits` `[B, H, W, C]`. The check compares its value with `losses.masked_sparse_ce`
+# and differentiates it: the gradient on every void pixel must be exactly zero. Before you write it:
+# why is giving void an all-zero target row, as the seed did, *not* enough?
+
+
+# %%
+def my_masked_ce(labels, logits, ignore_index=255):
+    # mask = labels != ignore_index; safe labels for void; per-pixel CE; masked mean (divide_no_nan)
+    raise NotImplementedError
+
+
+# %%
+updates_b.check_masked_ce(my_masked_ce)
+
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# `augment_pair`'s is `updates_b.solution_label_safe_augment`; the others are in
+# `augment_pair`'s is `updates_b.solution_label_safe_augment`, `my_masked_ce`'s
+# `updates_b.solution_masked_ce`; the others are in
 # `course_utils/exercises/solutions/nb05.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #

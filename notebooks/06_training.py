@@ -91,10 +91,11 @@ print(f"profile {profile.name}: dataset {info.name}, {info.num_classes} classes,
 #   seed set `min_lr=0.0005`, so its rate could fall only once (its log repeats "reducing learning
 #   rate to 0.0005"); the course's seed recipe lets it fall further.
 # * **`paper`**: DeepLabV3's: SGD with momentum 0.9, the **poly** learning rate
-#   `lr = base * (1 - step / total_steps) ** 0.9` down to 0, L2 weight decay on the convolution
-#   kernels, random-scale crops and a fixed number of steps. (The paper's PASCAL VOC runs start at
-#   0.007 with batch 16 on 513x513 crops from ImageNet weights, then fine-tune at output stride 8 with
-#   frozen BatchNorm; the course's base rate is in the table.)
+#   `lr = base * (1 - step / total_steps) ** 0.9` down to 0, random-scale crops with random
+#   left-right flips, and a fixed number of steps; plus L2 weight decay on the convolution kernels,
+#   which the paper does not specify (the value comes from the authors' reference implementation,
+#   not from the paper). The paper's PASCAL VOC runs start at 0.007 with batch 16 on 513x513 crops
+#   from ImageNet weights, at output stride 16; the course's base rate is in the table.
 # * **`fast`**: the recipe of the CamVid reference run shown in section 6: Adam with the poly decay,
 #   after a linear **warm-up**. Warm-up starts the rate near 0 and raises it linearly to its base value
 #   over the first steps (one epoch in the `cpu` profile's CamVid recipe, printed below): at the start the BatchNorm statistics and the adaptive
@@ -233,6 +234,20 @@ for p in PROFILES.values():
 print(table)
 
 # %% [markdown]
+# A profile's columns are its defaults. A dataset may override them (the `dataset_recipes` printed
+# in section 1): the settings a run really gets are those of
+# `TrainConfig.from_profile(profile, dataset=...)`. The CamVid reference run, for example, used the
+# `cpu` profile's CamVid recipe, not the `cpu` row above:
+
+# %%
+effective = PrettyTable(["profile", "dataset", "recipe", "crop", "input scale", "epochs", "class weights"])
+for p in PROFILES.values():
+    for dataset_name in p.dataset_recipes:
+        c = TrainConfig.from_profile(p, dataset=dataset_name)
+        effective.add_row([p.name, dataset_name, c.recipe, c.image_size, c.input_scale, c.epochs, c.class_weighting])
+print(effective)
+
+# %% [markdown]
 # ## 3. Mixed precision and XLA
 #
 # **Mixed precision** computes convolutions in a 16-bit type while the weights stay float32. There
@@ -240,8 +255,11 @@ print(table)
 # gradients underflow to 0, so Keras wraps the optimizer in a `LossScaleOptimizer` that multiplies
 # the loss before the backward pass and divides the gradients after. **bfloat16** keeps float32's
 # exponent range with 7 bits of mantissa: no loss scaling needed. Tensor cores of recent NVIDIA
-# GPUs, TPUs, and CPUs with AMX or AVX512-BF16 units multiply in 16 bits several times faster than
-# in float32, and activations take half the memory. The model's last layer stays float32 (our
+# GPUs, TPUs, and CPUs with AMX or AVX512-BF16 units multiply in 16 bits faster than in float32,
+# and activations take half the memory. How much faster depends on the model: on the course's AMX
+# CPU the measured step times (`docs/results.md`, printed below) show a clear gain at output
+# stride 16 and none at output stride 8 (the course has not found out why: measure on your own
+# device before you rely on it). The model's last layer stays float32 (our
 # `logits` layer), so the loss and the softmax are computed in full precision.
 #
 # With `mixed_precision="auto"` (the `cpu` and `gpu` profiles) the library decides at run time with
@@ -263,6 +281,13 @@ for kind, capability, cpu_bf16 in (
 for ref_name in reference_runs.list_reference_runs():
     print(f"reference run {ref_name} trained in {reference_runs.load_reference_run(ref_name).meta['precision_policy']}")
 
+# %%
+from course_utils.training import evidence as training_evidence
+
+print("measured on the course's AMX CPU, batch 8 (docs/results.md): step time float32 -> bf16")
+for setting, (t32, t16) in training_evidence.BF16_SPEEDUPS.items():
+    print(f"  {setting:<26} {t32:5.2f} s -> {t16:5.2f} s ({t32 / t16:.1f}x)")
+
 # %% [markdown]
 # A T4 or V100 (compute capability 7.x) gets float16 with loss scaling, an A100, L4 or H100 bf16, a
 # CPU bf16 only when it has the units for it, else float32 (float16 on a CPU is slow). The reference
@@ -282,25 +307,32 @@ print(devices.system_status())
 # %% [markdown]
 # ## 4. Callbacks
 #
-# `callbacks.make_callbacks` assembles the callbacks of a run, in this order:
+# `callbacks.make_callbacks` assembles the callbacks of a run; the cell below prints them, in order,
+# for the `seed` and `paper` recipes:
 #
 # * `BackupAndRestore`: saves weights, optimizer state and position every epoch (or every N steps),
 #   so that an interrupted run continues where it stopped;
+# * `ResumeInfo`: when a run resumes, prints the epoch and optimizer step it picks up at;
+# * `EpochTimer`: adds each epoch's duration and learning rate to the logs, hence to the history;
 # * `NaNGuard`: stops the run at the first `nan` loss it sees (it looks every 100 steps and at the
 #   end of each epoch, section 9) and explains what to try;
-# * `ModelCheckpoint`: keeps `best.keras`, the model with the **highest `val_miou`** so far (the
-#   last epoch is rarely the best);
+# * `ModelCheckpoint`: keeps `best.keras`, the best model so far by a monitored quantity (which
+#   one, and best in which direction, is exercise 3; the last epoch is rarely the best);
 # * `CSVLogger`: `history.csv`, one row per epoch;
-# * seed recipe: `ReduceLROnPlateau` and `EarlyStopping`, both watching `val_miou`;
-# * `TensorBoard`: logs for `tensorboard --logdir runs/` (when the package is installed).
+# * seed recipe only: `ReduceLROnPlateau` and `EarlyStopping`;
+# * `TensorBoard`: logs for `tensorboard --logdir runs/`, only with `tensorboard=True` and the
+#   package installed. The listing below turns it off so that it is the same on every machine;
+#   section 5's run turns it on when the package is there (printed after the listing).
+#
+# `train()` adds its own validation callback (BatchNorm re-estimation, then `val_miou`) right after
+# the backup.
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
     for cfg in (dataclasses.replace(seed_cfg, tensorboard=False), dataclasses.replace(paper_cfg, tensorboard=False)):
         print(f"{cfg.recipe} recipe:")
         for cb in callbacks.make_callbacks(cfg, tmp, None):
-            watched = f"  monitors {cb.monitor} ({cb.mode})" if hasattr(cb, "monitor") else ""
-            print(f"  {type(cb).__name__:<20}{watched}")
+            print(f"  {type(cb).__name__}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -319,7 +351,10 @@ print(
 # as a dropped connection would. `BackupAndRestore` saves every `backup_every` steps, so the backup
 # holds the weights and the optimizer state of that moment. Calling `train()` again with the same
 # run folder resumes: it reloads the backup and repeats the interrupted epoch from its start,
-# with the weights and the optimizer step where they were.
+# with the weights and the optimizer step where they were. One consequence for a poly schedule:
+# the optimizer step keeps counting, so the repeated part of the epoch is extra, and the run ends
+# past the `total_steps` its schedule was sized for. `PolyDecay` clamps the step, so those last
+# steps run at learning rate 0 (they change only the BatchNorm statistics); printed after the run.
 #
 # `notebook.LiveCurves` redraws the curves after every epoch while the run trains.
 
@@ -364,6 +399,9 @@ print(
     f"optimizer steps: {done} = {half} before the disconnect + {config.epochs} x {steps} after resuming "
     f"(the interrupted epoch is repeated from its start)"
 )
+if config.recipe != "seed":
+    past = training_evidence.steps_at_rate_zero(done, config.epochs * steps)
+    print(f"poly schedule sized for {config.epochs * steps} steps: the last {past} step(s) ran at rate 0")
 print("backup removed after the finished run:", not (run_dir / "backup").exists())
 print("files of the run:", sorted(p.name for p in run_dir.iterdir() if p.name != "logs"))
 
@@ -374,13 +412,14 @@ print("files of the run:", sorted(p.name for p in run_dir.iterdir() if p.name !=
 # mIoU and learning rate, train against validation, and marks the best validation epoch: the one
 # `best.keras` holds. A validation loss that climbs while the training loss keeps falling is the
 # usual sign of over-fitting, but read it next to the validation mIoU: in the seed's run the
-# validation loss rose from epoch 5 while its validation mIoU stayed on a plateau (between 0.598 and
-# 0.623 until epoch 15, within its own epoch-to-epoch noise). The model grew over-confident on the
+# validation loss rose from epoch 5 while its validation mIoU stayed on a plateau (Keras' per-batch
+# `val_miou` between 0.598 and 0.623 until epoch 15; notebook 07 shows why the same split scores
+# lower with one accumulated confusion matrix). The model grew over-confident on the
 # pixels it got wrong (the loss punishes confident mistakes), not worse at segmenting. That is why the
 # best model is kept by `val_miou`, not by the loss, nor is it simply the last. Two more rules for
 # reading curves: the two losses must be the **same quantity** to be compared (section 6's reference
 # run shows a case where they are not), and a difference between two epochs or two runs means
-# something only when it is larger than the noise from one epoch to the next.
+# something only when it is larger than the run-to-run noise (notebook 08's rule, below).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -395,8 +434,9 @@ publish(val_miou=best_val)
 # ### The seed's loss counted void pixels
 #
 # Both recipes use `losses.masked_sparse_ce`: the cross-entropy averaged over the **labelled**
-# pixels only. The seed one-hot encoded its labels as they came, void (255) included, which gives
-# void an all-zero row (`throughput.naive_batches` does the same), and averaged Keras'
+# pixels only. The seed one-hot encoded its labels with 7 classes, void (255) included; its
+# data preparation lived in a notebook that is not part of the seed document, so the encoding is
+# **inferred** from its loss and model, not seen. Encoded that way, void gets an all-zero row (`throughput.naive_batches` does the same), and averaged Keras'
 # `categorical_crossentropy` over **every** pixel. A void pixel then adds 0 to the sum but 1 to the
 # count: the loss shrinks by the share of void in the image or batch, a share that changes from
 # batch to batch. Measured on the model above and a few validation images:
@@ -453,11 +493,15 @@ print(f"{'softmax(z)':>18}: {tf.nn.softmax(z).numpy().round(3)[0]}")
 # **From scratch, and why the seed stopped at 0.575.** The seed's 0.575 test mIoU (IDD, notebook 07)
 # came from a ResNet-50 whose weights started from `he_normal` noise. The `smoke` and `cpu` profiles
 # train from scratch too; the `gpu` profile starts from ImageNet weights (the table of section 2),
-# as the DeepLabV3 paper always does. Missing pre-training is a likely reason for the seed's score,
-# but the course has **not measured** how much it costs: no run of the `gpu` profile is stored
-# (`docs/results.md` writes its recipe out), so that is an expectation, not a result. Notebook 02
-# shows how ImageNet weights are loaded into the same backbone; notebook 08 lists the ablation that
-# would measure it.
+# as the DeepLabV3 paper always does. Missing pre-training is one candidate reason for the seed's
+# score, not the only one: the seed also put a ReLU on its logits (notebook 04: a class can never
+# get a negative score), floored its learning rate at `min_lr=0.0005` (section 1) and counted void
+# pixels in its loss (below). And from scratch is not a ceiling in itself: FC-DenseNet103 (Jégou
+# et al., 2017) reaches 66.9 % mIoU on CamVid's test split without any pre-training, with a
+# network designed and trained for it. The course has **not measured** what each cause costs: no
+# run of the `gpu` profile is stored (`docs/results.md` writes its recipe out), so these are
+# expectations, not results. Notebook 02 shows how ImageNet weights are loaded into the same
+# backbone; notebook 08 lists the ablation that would measure it.
 
 # %%
 for ref_name in reference_runs.list_reference_runs():
@@ -488,8 +532,10 @@ for ref_name in reference_runs.list_reference_runs():
 # crops (zoomed, flipped, colour-jittered) while the weights change during the epoch, the validation
 # loss on whole images with the epoch's final weights. The validation mIoU above the training mIoU
 # in early epochs has the last two reasons. On MiniDrive, without class weights, compare the curves.
-# The printed epoch-to-epoch change is the floor under any conclusion drawn from single runs: two
-# settings whose scores differ by less than that cannot be told apart (notebook 07 comes back to it).
+# The printed epoch-to-epoch change is **not** the course's noise rule, only a first, weaker look
+# at how much a score moves with the weights barely changing. Whether two settings differ is
+# decided as in notebook 08: against the spread of the same setting trained with different seeds
+# (`ablations.noise_threshold`, two standard deviations of that spread); notebook 07 explains why.
 #
 # ## 7. Long runs: the command line
 #
@@ -521,18 +567,27 @@ for ref_name in reference_runs.list_reference_runs():
 # * **Small batches.** Statistics of 2 images are noisy: keep at least 8 images per BatchNorm
 #   (per GPU: the image-pooling branch sees one value per image), or synchronise BatchNorm across
 #   GPUs, or freeze it.
-# * **Frozen BN for the output-stride-8 fine-tune.** The paper trains at OS 16 with batch 16 and
-#   BatchNorm updating, then fine-tunes at OS 8 with the statistics frozen, because at OS 8 a
-#   batch that fits in memory is too small to estimate them.
+# * **Frozen BN.** The paper trains at OS 16 with batch 16 and BatchNorm updating; its validation
+#   numbers at OS 8 come from *evaluating* that OS-16 model at OS 8. Only for its test-server
+#   submission did it fine-tune further at OS 8 with the statistics frozen (notebook 08), because at
+#   OS 8 a batch that fits in memory is too small to estimate them.
 #
 # One more rule for ImageNet weights: they were trained on Caffe-style inputs (BGR, 0-255, the
 # ImageNet mean subtracted), and their BatchNorm statistics describe such inputs. Feeding `[-1, 1]`
 # RGB would make every statistic wrong; `build_deeplabv3(weights="imagenet")` adds the exact
 # `CaffeInputAdapter` (notebook 02).
 #
-# The symptom and the cure, on the model trained above: put its moving averages back to their
-# initial values (mean 0, variance 1), as a short run leaves them, and validate before and after
-# re-estimating them.
+# First the real symptom, from the course's own history: a first CamVid `cpu` run, before
+# `train()` re-estimated the statistics (BatchNorm momentum 0.99), read these validation scores in
+# its first epochs (printed from `training_evidence.STALE_BN_HISTORY`, quoted from
+# `docs/results.md`). Then a **staged** demonstration of the cure on the model trained above: we
+# put its moving averages back to their initial values (mean 0, variance 1) by hand, the extreme
+# of what a short run leaves, and validate before and after re-estimating them.
+
+# %%
+stale = training_evidence.STALE_BN_HISTORY
+print(f"real stale-BN run, first epochs: val_loss {stale['val_loss']}, val_miou {stale['val_miou']}")
+print("source:", stale["source"])
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -540,10 +595,7 @@ from course_utils.training import validation
 
 val_batches = data.make_dataset(root, "val", config.batch_size, training=False)
 val_size = inputs.validation_input_size(config, info)
-bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-for layer in bns:
-    layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, "float32"))
-    layer.moving_variance.assign(np.ones(layer.moving_variance.shape, "float32"))
+print("BatchNorm layers reset by hand (staged):", training_evidence.reset_batchnorm_statistics(model))
 stale_loss, stale_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
 used = validation.recalibrate_batchnorm(model, inputs.make_recalibration_batches(config, root, info), 10)
 fresh_loss, fresh_cm = validation.native_scores(model, val_batches, info.num_classes, config.input_scale, val_size)
@@ -557,14 +609,15 @@ for m in (0.9, 0.99, 0.9997):
 # ## 9. When training goes wrong
 #
 # **The loss becomes `nan`.** `NaNGuard` stops the run and says why it usually happens;
-# `best.keras` keeps the best model from before it diverged (an epoch with a `nan` loss is never
-# saved as the best). Reading the loss
-# makes the computer wait for the device, so the guard looks at it every 100 steps and at the end
-# of each epoch, not after every step. Here it is, fed a `nan` epoch loss by hand (the message
-# goes to stderr):
+# `best.keras` in the run folder keeps the best model from before it diverged (an epoch with a
+# `nan` loss is never saved as the best). Reading the loss makes the computer wait for the device,
+# so the guard looks at it every 100 steps and at the end of each epoch, not after every step.
+# Here it is, given the run folder of section 5 (as `train()` gives it) and fed a `nan` epoch loss
+# by hand (the message goes to stderr):
 
 # %%
-guard = callbacks.NaNGuard()
+# NBVAL_IGNORE_OUTPUT
+guard = callbacks.NaNGuard(run_dir)  # the message names this machine's run folder
 guard.set_model(model)
 guard.on_epoch_end(0, {"loss": float("nan")})
 print("training stopped:", model.stop_training)
@@ -578,9 +631,10 @@ model.stop_training = False
 #
 # **Out of memory (`ResourceExhaustedError`, "OOM when allocating tensor").** Activation memory
 # grows with batch x crop area and with a smaller output stride. Going from output stride 16 to 8
-# removes the stride of the last **two** stages (printed below: `(stride, rate)` of the first unit of
-# stages 1-4), so stages 3 and 4 and ASPP all run on maps 4x larger (2x per side) than at 16
-# (notebook 02 measures the activation memory of both). In this order:
+# removes **only stage 3's stride** (stage 4 has stride 1 already at 16; it only gets a larger
+# rate): printed below, `(stride, rate)` of the first unit of stages 1-4. That one change makes
+# stages 3 and 4 and ASPP all run on maps 4x larger (2x per side) than at 16 (notebook 02 measures
+# the activation memory of both). In this order:
 # halve the batch size (`--batch-size`; with batch-norm keep it >= 8 or freeze BN statistics), use a
 # smaller crop (`--image-size`), turn on mixed precision, go back to output stride 16, and evaluate
 # large images in tiles (`--tile H W`, notebook 07). Restart the kernel after an OOM: TensorFlow
@@ -603,11 +657,13 @@ for os_ in (16, 8):
 #   elsewhere. XLA fuses the step; the course has not measured either speed-up on a GPU.
 # * `best.keras` is chosen by `val_miou`; `BackupAndRestore` makes a run resumable; the history is a
 #   CSV file whose curves tell over-fitting from under-training, provided the train and val losses
-#   are the same quantity (class weights make them differ) and the difference beats the noise.
+#   are the same quantity (class weights make them differ) and the difference beats the seed-to-seed
+#   noise (notebook 08's `ablations.noise_threshold`).
 # * BatchNorm's moving averages remember their start and lag behind the weights: re-estimate them
 #   before validating a short run from scratch.
 # * `nan`: lower the learning rate, check the labels. OOM: smaller batch or crop, mixed precision,
-#   output stride 16 (8 enlarges the last two stages).
+#   output stride 16 (8 enlarges the last two stages: stage 3 loses its stride, and stage 4 and ASPP
+#   run on its larger map).
 #
 # ## Exercises
 #
@@ -631,17 +687,35 @@ def poly_lr(step, base=0.01, total=1000, power=0.9):
 ex.check_poly_lr(poly_lr, base_learning_rate=0.01, total_steps=1000)
 
 # %% [markdown]
+# And after the last step? Section 5's resumed run went past its `total_steps`. This check calls
+# `poly_lr` at and after step 1000.
+
+# %%
+from course_utils.exercises import updates_b
+
+updates_b.check_poly_lr_end(poly_lr, base=0.01, total=1000, power=0.9)
+
+# %% [markdown]
 # ### Exercise 2: how long does the poly schedule run?
 # How many optimizer steps does `paper_cfg` train for on this dataset? (The poly rate reaches 0
 # exactly then.) Compute it from `info.counts["train"]`, the batch size and the epochs of
 # `paper_cfg` (incomplete batches are dropped), not from the printed `steps`. Store the number in
-# `answer_2`. Then predict: with a warm-up of one epoch, at which step does the rate peak?
+# `answer_2`. Then, with a warm-up of one epoch (`warmup_steps` = the steps of one epoch), at which
+# step, counted from 0, does the rate peak? Read `train.PolyDecay.__call__` and store it in
+# `answer_2b`.
 
 # %%
 answer_2 = None  # steps per epoch x epochs
 
 # %%
 ex.check_total_steps(answer_2, paper_cfg, root)
+
+# %%
+answer_2b = None  # the step of the peak
+
+# %%
+paper_steps = train.make_datasets(paper_cfg, root)[2]
+updates_b.check_warmup_peak(answer_2b, paper_steps * paper_cfg.epochs, paper_steps)
 
 # %% [markdown]
 # ### Exercise 3: which model is kept?
@@ -675,7 +749,10 @@ ex.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
 
 # %% [markdown]
 # ### Exercise 5 (diagnose): which setting is at work?
-# Each of the four runs below shows one of the causes printed under the figures: over-fitting, a
+# The four runs below are **made up**: analytic curves (`updates_b.diagnosis_histories`)
+# shaped after real ones, not trained runs, so that each shows exactly one cause. In each loss panel
+# "train" is the loss the run optimised, whatever it was, and "val" the plain cross-entropy.
+# Each shows one of the causes printed under the figures: over-fitting, a
 # learning rate too high, stale BatchNorm statistics at validation, or a class-weighted training
 # loss read against an unweighted validation loss. Read loss and mIoU together, decide, and store
 # `{run letter: cause}` in `answer_5` (copy the causes from `updates_b.CURVE_CAUSES`).
@@ -685,7 +762,7 @@ ex.check_seed_gradient_ratio(answer_4, model, images_v, labels_v)
 from course_utils.exercises import updates_b
 
 for letter, history in updates_b.diagnosis_histories().items():
-    fig = plotting.plot_history(history, title=f"run {letter}")
+    fig = plotting.plot_history(history, title=f"run {letter} (synthetic)", loss_title=updates_b.LOSS_TITLE)
     plt.show()
 print("causes:", updates_b.CURVE_CAUSES)
 
@@ -700,14 +777,34 @@ updates_b.check_curve_diagnosis(answer_5)
 # Section 1 says the course has not compared the recipes on the same data. Write down the runs you
 # would make to decide between `seed` and `fast` on MiniDrive with the `cpu` profile: how many, what
 # stays fixed, what you compare (best epoch or last, on which split), and how large a difference
-# must be before you act on it, given the epoch-to-epoch change printed under section 6's curves.
+# must be before you act on it (notebook 08's `ablations.noise_threshold`: how many seeds does it
+# need?).
 # (No check: compare your plan with notebook 08's rules for controlled experiments.)
+
+# %% [markdown]
+# ### Exercise 7 (experiment): predict, train, read the curve
+# Change one setting and see what it does, on the profile you run (seconds in `smoke`, minutes in
+# `cpu`). Copy `config` with `dataclasses.replace(..., base_learning_rate=100 * config.base_learning_rate)`.
+# **Before** training, write in `prediction_7` whether its final training loss will be `"higher"`
+# or `"lower"` than the run of section 5, and why (a sentence in a comment). Then train it with
+# `train.train(...)` into a new folder (not `run_dir`) and store
+# `plotting.load_history(folder / "history.csv")` in `history_7`. Plot both histories and read
+# them: which of exercise 5's curves does yours resemble?
+
+# %%
+prediction_7 = None  # "higher" or "lower"
+history_7 = None  # the new run's history
+
+# %%
+updates_b.check_lr_experiment(prediction_7, history_7, plotting.load_history(run_dir / "history.csv"))
 
 # %% [markdown] tags=["solutions"]
 # ## Solutions
 #
 # The solutions are not part of this notebook's run, so that the checks above report your own work.
-# Exercise 5's is `updates_b.solution_curve_diagnosis()`; the others are in
+# Exercise 5's is `updates_b.solution_curve_diagnosis()`; the second parts of exercises 1
+# and 2 are `updates_b.solution_poly_lr_end` and `solution_warmup_peak`, exercise 7's
+# `updates_b.solution_lr_experiment(config, root, folder)`; the others are in
 # `course_utils/exercises/solutions/nb06.py` (`tests/test_solutions.py` proves each one passes its
 # check). To see them here, run in a new cell:
 #

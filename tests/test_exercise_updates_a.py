@@ -81,3 +81,50 @@ def test_nb03_exercise_1_solution_passes_the_notebooks_check():
 
     smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})  # as in notebook 03
     assert checks.check_equal(ex.NB03_ANSWER_1, smallest)
+
+
+# ----------------------------------------------------------------- notebook 01
+
+
+def test_erf_growth_prediction(capsys):
+    assert ex.check_erf_growth_prediction(None) is None
+    assert "Not attempted yet" in capsys.readouterr().out
+    assert ex.check_erf_growth_prediction(2) is None
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="square root"):
+        ex.check_erf_growth_prediction(4)
+    with pytest.raises(ExerciseError, match="neither 2 nor 4"):
+        ex.check_erf_growth_prediction(3)
+
+
+def test_full_coverage_prediction(capsys):
+    candidates = [(2, 2, 2), (2, 4, 8), (1, 2, 4)]
+    assert ex.check_full_coverage_prediction(None, candidates) is None
+    assert "Not attempted yet" in capsys.readouterr().out
+    assert ex.check_full_coverage_prediction([(1, 2, 4)], candidates) is None
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="first rate must be 1"):
+        ex.check_full_coverage_prediction([(1, 2, 4), (2, 4, 8)], candidates)
+    with pytest.raises(ExerciseError, match="list of rate tuples"):
+        ex.check_full_coverage_prediction([3], candidates)
+
+
+def test_rate_after_removed_stride(capsys):
+    from course_utils import atrous
+
+    rate = ex.rate_after_removed_stride()
+    assert rate == ex.STEM_AND_CONV[1][1]  # the removed stride: DeepLab's conversion rule
+    changed = [(7, 2, 1), (3, 1, 1), (3, 1, rate)]
+    assert atrous.receptive_field(changed) == atrous.receptive_field(ex.STEM_AND_CONV)
+    assert ex.check_rate_after_removed_stride(None) is None
+    assert "Not attempted yet" in capsys.readouterr().out
+    assert ex.check_rate_after_removed_stride(rate) is None
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="twice as many"):
+        ex.check_rate_after_removed_stride(1)
+
+
+def test_pooling_branch_with_a_hand_written_resize_passes():
+    from course_utils import checks
+
+    assert checks.check_pooling_branch(ex.pooling_branch_own_resize)

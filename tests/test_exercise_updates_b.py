@@ -126,3 +126,56 @@ def test_label_safe_augment_catches_the_usual_bugs(capsys):
 
     with pytest.raises(ExerciseError, match="must be"):
         ex.check_label_safe_augment(wrong_size)
+
+
+# --------------------------------------------------------------------------- 06: poly end, warm-up peak, lr experiment
+
+
+def test_poly_lr_end_solution_passes_and_bugs_are_caught(capsys):
+    ex.check_poly_lr_end(ex.solution_poly_lr_end)
+    assert "Correct!" in capsys.readouterr().out
+
+    def stub(step):
+        raise NotImplementedError
+
+    ex.check_poly_lr_end(stub)
+    assert "Not attempted" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="complex"):
+        ex.check_poly_lr_end(lambda step: 0.01 * (1 - step / 1000) ** 0.9)
+    with pytest.raises(ExerciseError, match="not 0"):
+        ex.check_poly_lr_end(lambda step: 0.01 * abs(1 - step / 1000) ** 0.9)
+
+
+@pytest.mark.parametrize("total, warmup", [(100, 10), (20, 1), (50, 0), (12, 12)])
+def test_warmup_peak_solution_matches_poly_decay(capsys, total, warmup):
+    assert ex.solution_warmup_peak(total, warmup) == ex.warmup_peak_step(total, warmup)
+    ex.check_warmup_peak(ex.solution_warmup_peak(total, warmup), total, warmup)
+    assert "Correct!" in capsys.readouterr().out
+
+
+def test_warmup_peak_wrong_answer_gets_a_hint():
+    with pytest.raises(ExerciseError, match="ramp"):
+        ex.check_warmup_peak(10, 100, 10)  # off by one: the ramp reaches 1 at step 9
+
+
+def test_lr_experiment_checker(capsys):
+    base = {"loss": [1.2, 0.9]}
+    worse = {"loss": [2.5, 2.3]}
+    ex.check_lr_experiment(None, None, base)
+    assert "Not attempted" in capsys.readouterr().out
+    ex.check_lr_experiment("higher", worse, base)
+    assert "Correct!" in capsys.readouterr().out
+    ex.check_lr_experiment("higher", {"loss": [float("nan")]}, base)  # diverged counts as higher
+    assert "Correct!" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="You predicted lower"):
+        ex.check_lr_experiment("lower", worse, base)
+    with pytest.raises(ExerciseError, match="predict one of"):
+        ex.check_lr_experiment("much worse", worse, base)
+
+
+def test_diagnosis_run_d_spikes_and_plateaus_high():
+    high = ex.diagnosis_histories()["D"]
+    loss = np.asarray(high["loss"])
+    assert np.max(np.diff(loss)) > 0.5  # spikes
+    assert np.median(loss[-5:]) > 1.0  # high plateau, no convergence
+    assert ex.LOSS_TITLE.startswith("Loss")

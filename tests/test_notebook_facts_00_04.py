@@ -132,7 +132,7 @@ def test_00_weights_claims():
 
 
 def test_00_precision_policy_claims():
-    from course_utils.hardware import choose_precision
+    from course_utils.devices import choose_precision
 
     text = prose("00")
     assert "bf16" in text and "AMX or AVX512-BF16" in text and "compute capability 8.0" in text
@@ -359,3 +359,261 @@ def test_00_gpu_profile_is_about_half_an_hour_estimated():
         (360, 480),
     )
     assert 20 <= estimate.total_minutes <= 45
+
+
+# ----------------------------------------------------------------- review round 2 (fix0001): 00 and 01
+
+
+def test_00_fcn_variants_and_reference_failures():
+    from course_utils.reference_runs import load_reference_run
+
+    text = prose("00")
+    assert "FCN-32s" in text and "FCN-16s" in text and "skip connections" in text
+    run = load_reference_run("camvid-cpu")
+    val = run.splits["val"]
+    iou = val["per_class_iou"]
+    assert min(iou.values()) < 0.01  # "the worst class has an IoU of about zero"
+    assert "IoU of about zero" in text
+    # "chosen by its mIoU on the same validation split": the best of several epochs, scored on val
+    assert run.meta["checkpoint"] == "best.keras" and run.meta["best_epoch"] <= run.meta["epochs"]
+    assert "val" in run.splits and "same validation split" in source("00")
+    # "The mIoU printed above is far below the pixel accuracy"
+    assert val["miou"] < val["pixel_accuracy"] - 0.2
+
+
+def test_00_cpu_time_is_from_bf16_hardware_and_float32_is_about_twice():
+    from course_utils.reference_runs import load_reference_run
+
+    run = load_reference_run("camvid-cpu")
+    assert run.meta["precision_policy"] == "mixed_bfloat16" and "BF16" in run.meta["hardware"]
+    assert "expect about twice as long on a CPU that trains in float32" in prose("00")
+    assert "(2.0x)" in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    assert "under an hour (CamVid)" not in prose("00")
+
+
+def test_00_float16_rule_separates_tensor_core_gpus():
+    from course_utils.devices import choose_precision
+
+    text = prose("00")
+    assert "compute capability 7.x" in text and "below 7.0 there are no tensor cores" in text
+    assert choose_precision("gpu", compute_capability=(6, 0))[0] == "mixed_float16"
+    assert "no tensor cores" in choose_precision("gpu", compute_capability=(6, 0))[1]
+
+
+def test_00_shrink_versus_crop_answer():
+    config = TrainConfig.from_profile("cpu", dataset="camvid")
+    text = prose("00")
+    assert "the feature map is the same size either way" in text
+    assert "the same 12x15" not in text  # printed, not typed
+    assert config.input_scale < 1  # a feature cell covers more of the street
+    assert config.scale_range[1] > 1  # "a zoomed-in crop shows only part of the shrunken frame"
+    assert "The crops are not whole scenes" in text
+    assert "rates degenerate" in text  # agrees with notebook 03
+    assert "degenerate" in prose("03")
+
+
+def test_00_exercise_texts_agree_with_the_notebook():
+    src = source("00")
+    assert "Active profile:" not in src  # no cell prints such a line
+    assert "topped up" in src.split("### Exercise 2")[1].split("### Exercise 3")[0]
+    assert "profile.steps_per_epoch" in src
+    assert "11, 367, 101" not in src  # magic numbers replaced by CAMVID_CLASSES and CAMVID_EXPECTED
+    for word in ("XLA", "Poly schedule", "Class weighting", "loss scaling", "AMX, AVX512-BF16", "Recipe"):
+        assert word in prose("00"), word
+    assert "void pixels" in prose("00").lower()
+
+
+def test_01_effective_field_argument_is_for_rate_1_only():
+    text = prose("01")
+    assert "That argument is for rate 1 only" in text and "centre by exactly one" in text
+    line = atrous.footprint_1d((1, 2, 4))
+    assert line[len(line) // 2] == 1  # the centre: one path (all centre taps)
+    layers = [(3, 1, r) for r in (1, 2, 4)]
+    # "whose effective field is as large as the theoretical one"
+    assert atrous.effective_receptive_field(atrous.gradient_footprint([1, 2, 4])) == atrous.receptive_field(layers)
+
+
+def test_01_gridding_wording_and_order_independent_rule():
+    text = prose("01")
+    assert "checkerboard" not in text.lower() and "one pixel in four" in text
+    fp = atrous.stack_footprint((2, 2))
+    assert np.count_nonzero(fp[::2, ::2]) == fp[::2, ::2].size and np.count_nonzero(fp) == fp[::2, ::2].size
+    assert "Sorted ascending" in text and "(3, 1, 9) covers its 27x27 field like (1, 3, 9)" in text
+    for rates in [(3, 1, 9), (1, 3, 9)]:
+        assert atrous.coverage_fraction(atrous.stack_footprint(rates)) == 1.0
+        assert atrous.receptive_field([(3, 1, r) for r in rates]) == 27
+    doc = atrous.stack_footprint.__doc__
+    assert "absent for\n    multi-grid" not in doc and "(2, 4, 8)" in doc
+
+
+def test_01_resnet_gridding_and_decimation_claims():
+    text = prose("01")
+    assert "holes are filled anyway" not in text
+    assert "input footprint" in text and "feature level" in text and "DRN" in text
+    assert "differ only in resolution" not in text
+    assert "two lines of opposite sign" in text and "CRF" in text and "decoder" in text
+    assert "keeps the previous rate" in text and "notebook 02 dilates the first 3x3" in text
+    assert text.count("Notebook 02 performs this surgery") == 1
+    assert atrous.dense_cost_factor(16) == 4 and atrous.dense_cost_factor(8) == 16  # "the square of the factor"
+    assert "square of the factor" in text
+    # notebook 02 does dilate the first 3x3 of the basic units (see test_02_basic_unit_first_conv_is_dilated)
+
+
+def test_01_predictions_and_new_exercise_are_checked():
+    src = source("01")
+    assert "updates_a.check_erf_growth_prediction(erf_guess)" in src
+    assert "updates_a.check_full_coverage_prediction(full_coverage, candidates)" in src
+    assert "updates_a.check_rate_after_removed_stride(answer_5)" in src
+    assert 'plt.rcParams["figure.dpi"] = 72' not in src
+
+
+# ----------------------------------------------------------------- 02 and 03 after review round 2
+
+
+def test_02_only_resnet18_truncates_the_multi_grid():
+    text = prose("02")
+    assert "ResNet-18 and ResNet-34 have fewer units" not in text
+    assert "Only ResNet-18 truncates the grid" in text
+    grid = (1, 2, 4)
+    truncated = [d for d, (_, units) in RESNET_SPECS.items() if units[3] < len(grid)]
+    assert truncated == [18]
+
+
+def test_02_dilating_the_strided_conv_is_cited_correctly():
+    text = prose("02")
+    assert "torchvision and TF-slim give that first convolution" not in text
+    assert "`previous_dilation`" in text and "`BasicBlock` refuses dilation" in text
+
+
+def test_02_bottleneck_costs_about_a_narrower_basic_unit():
+    from course_utils.model import model_report
+    from course_utils.model.resnet import basic_unit, bottleneck_unit
+
+    text = prose("02")
+    assert "far cheaper" not in text and "a 4x wider bottleneck costs about what a basic unit costs" in text
+    assert 'unit_model("basic", 256, 256)' in source("02")
+
+    def unit(fn, channels, filters):
+        inputs = keras.Input((14, 14, channels))
+        return keras.Model(inputs, fn(inputs, filters, strides=1, rate=1, name="u", project=False))
+
+    basic, bottleneck = unit(basic_unit, 256, 256), unit(bottleneck_unit, 1024, 256)
+    assert abs(basic.count_params() / bottleneck.count_params() - 1) < 0.1  # "about the same parameters"
+    macs = [model_report(m, (14, 14, m.input_shape[-1])).macs for m in (basic, bottleneck)]
+    assert abs(macs[0] / macs[1] - 1) < 0.1  # "and multiply-accumulates"
+
+
+def test_02_talk_gap_is_one_convention_and_real_differences():
+    text = prose("02")
+    assert "two counting conventions" not in text and "One part is a counting convention" in text
+    assert "Goyal et al. 2017" in text and "Zeroing gamma alone is not enough" in text
+
+
+def test_02_backbones_match_torchvision_counts_with_an_fc_head():
+    from course_utils.model import build_resnet
+
+    assert "ResNet-18/34 agree to the parameter" in prose("02")
+    torchvision = {18: 11_689_512, 34: 21_797_672}
+    for depth, expected in torchvision.items():
+        model = build_resnet(depth)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert trainable + 512 * 1000 + 1000 == expected
+
+
+def test_02_macs_are_the_he_table_flops_to_one_decimal():
+    from course_utils.model import build_resnet, model_report
+
+    assert "within 0.1 of our counts" in prose("02")
+    he_table = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6}
+    for depth, flops in he_table.items():
+        assert abs(model_report(build_resnet(depth), (224, 224, 3)).gmacs - flops) < 0.1
+
+
+def test_02_output_stride_cost_and_receptive_field_claims():
+    from course_utils.model import build_resnet, model_report
+
+    text = prose("02")
+    assert "OS 8 costs less than 4x OS 16" in text
+    assert "Most of the growth comes from multi-grid" in text
+    crop = (512, 512, 3)
+    for depth in (18, 50):
+        gmacs = {
+            os_: model_report(build_resnet(depth, output_stride=os_, multi_grid=None), crop).gmacs for os_ in (16, 8)
+        }
+        assert gmacs[8] < 4 * gmacs[16]
+    rf = {
+        key: model_report(build_resnet(18, output_stride=os_, multi_grid=grid), crop).receptive_field
+        for key, os_, grid in [("32", 32, None), ("16 plain", 16, None), ("16 grid", 16, (1, 2, 4))]
+    }
+    assert rf["16 plain"] - rf["32"] < rf["16 grid"] - rf["16 plain"]
+
+
+def test_02_os8_is_an_evaluation_of_the_os16_model():
+    text = prose("02")
+    assert "trains at OS 16 and evaluates, when it can afford it, at OS 8" not in text
+    assert "*evaluating* the OS-16-trained model at OS 8" in text
+
+
+def test_02_dense_equivalence_claims():
+    text = prose("02")
+    assert "For ResNet-50 the two agree to float precision" in text and "For ResNet-18 they do not" in text
+    assert "dense_equivalence_error(" in source("02")  # tested in tests/test_backbone_aspp_evidence.py
+
+
+def test_03_gpu_profile_is_closer_to_the_paper_not_equal():
+    text = prose("03")
+    assert "closer to the paper than the `cpu` profile, not equal to it" in text
+    gpu = TrainConfig.from_profile("gpu")
+    gpu_map = atrous.feature_map_size(gpu.image_size, gpu.output_stride)
+    paper_map = atrous.feature_map_size((513, 513), 16)
+    r18 = default_aspp_rates(16)[2]
+    assert atrous.valid_weight_fraction(gpu_map, r18) < atrous.valid_weight_fraction(paper_map, r18) < 0.5
+    assert atrous.valid_weight_counts(gpu_map, r18).get(1, 0.0) > atrous.valid_weight_counts(paper_map, r18).get(1, 0.0)
+
+
+def test_03_zero_gradient_and_weight_decay_claims():
+    text = prose("03")
+    assert "which add no weight decay" in text and "whose distinguishing features are largely inactive" not in text
+    for dataset in ("minidrive", "camvid"):
+        config = TrainConfig.from_profile("cpu", dataset=dataset)
+        assert config.recipe in ("seed", "fast")  # only the paper recipe adds L2 weight decay (course_utils.train)
+        grads = atrous.tap_weight_gradients(atrous.feature_map_size(config.image_size, config.output_stride), 18)
+        assert grads[1, 1] > 0 and np.count_nonzero(grads) == 1
+
+
+def test_03_dropout_is_not_the_papers_and_tap_spans_agree():
+    text = prose("03")
+    assert "the paper's ASPP has none" in text
+    assert "`2 * rate * output_stride`" in text
+    spans = {os_: [2 * r * os_ for r in default_aspp_rates(os_)] for os_ in (16, 8)}
+    assert spans[16] == spans[8]
+    assert "*seed notebook*" in text and "*seed notebook*" in prose("02")
+
+
+def test_03_os8_is_for_evaluation_as_in_02():
+    text = prose("03")
+    assert "is for a final fine-tuning phase with frozen BatchNorm and for evaluation" not in text
+    assert "evaluate the OS-16-trained model at OS 8" in text
+
+
+def test_04_review_round_2_claims():
+    text, src = prose("04"), source("04")
+    from course_utils.model import build_deeplabv3
+
+    model = build_deeplabv3(7, backbone="resnet18", output_stride=16)
+    assert len(model.layers) < 100 and "more than a hundred layers" not in text
+    assert "len(model.layers)" in src  # the count is printed, not typed
+    assert "bought nothing" not in text and "no new information" in text
+    assert "every set of ImageNet weights" not in text and "ResNet-v2" in text
+    assert "traces the graph" not in text and "eager" in text  # the timing gap: per-layer eager overhead
+    assert "prediction is noise" not in text and "meaningless" in text
+    assert "U-Net spends it at high resolution" not in text
+    assert "section 6 of this notebook" in text
+    assert "design argument" in text
+    assert "9*304*256" not in src  # exercise 3's hint no longer gives the formula
+    assert "updates_a.check_shape_trace(trace_1, model8, (90, 75))" in src
+    assert "scale_range" in src  # the trained run's recipe caveat is printed from its meta
+    # the crop demo uses an odd size, not one divisible by 16
+    assert "generate_scene(np.random.default_rng(profile.seed), 90, 75)" in src
+    # section 7 and bug 1 are separate markdown cells
+    assert re.search(r"notebook 05\.\n\n# %% \[markdown\]\n# ### Bug 1", src)

@@ -66,7 +66,7 @@ def test_nb02_bottleneck_unit():
 def test_nb03():
     from course_utils.model import build_aspp, default_aspp_rates
 
-    smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(65, r) == {1: 1.0})
+    smallest = min(r for r in range(1, 200) if atrous.valid_weight_counts(33, r) == {1: 1.0})
     assert core.check_equal(nb03.answer_1, smallest)
     assert core.check_equal(nb03.answer_2, default_aspp_rates(8))
     assert core.check_param_count(nb03.answer_3, build_aspp((None, None, 512), rates=(6, 12, 18), filters=256))

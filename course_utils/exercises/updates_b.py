@@ -1,8 +1,8 @@
 """New exercises of notebooks 06, 07 and 09 (issue 25), with their checkers and solutions.
 
-The checkers follow the contract of :mod:`course_utils.checks`: ``Not attempted yet`` while the
+The checkers follow the contract of :mod:`course_utils.exercises.core`: ``Not attempted yet`` while the
 answer is still ``None``, ``Correct!`` for a right answer, an
-:class:`~course_utils.checks.ExerciseError` with a hint otherwise. They return ``None``, so that a
+:class:`~course_utils.exercises.core.ExerciseError` with a hint otherwise. They return ``None``, so that a
 notebook cell ending with a check prints nothing else. Expected values are computed from the library
 (metrics, model reports), never typed in. Solutions are the ``solution_*`` functions at the end.
 """
@@ -17,6 +17,7 @@ from course_utils.exercises.core import ExerciseError, correct, is_empty, not_at
 
 __all__ = [
     "CURVE_CAUSES",
+    "LOSS_TITLE",
     "diagnosis_histories",
     "check_curve_diagnosis",
     "overprediction",
@@ -28,6 +29,15 @@ __all__ = [
     "solution_curve_diagnosis",
     "solution_overpredicted_class",
     "solution_seed_head_macs",
+    "check_poly_lr_end",
+    "warmup_peak_step",
+    "check_warmup_peak",
+    "solution_poly_lr_end",
+    "solution_warmup_peak",
+    "LR_OUTCOMES",
+    "final_loss_outcome",
+    "check_lr_experiment",
+    "solution_lr_experiment",
 ]
 
 # --------------------------------------------------------------------------- 06: diagnose from curves
@@ -39,6 +49,9 @@ CURVE_CAUSES = (
     "class-weighted training loss against an unweighted validation loss",
 )
 
+#: the loss panel's title for the synthetic runs: neutral, since run B's training loss is weighted
+LOSS_TITLE = "Loss: train = the loss optimised, val = plain cross-entropy"
+
 # which cause each run of diagnosis_histories shows (the checker's key; the notebook does not print it)
 _CURVE_ANSWER = {
     "A": "stale BatchNorm statistics",
@@ -49,7 +62,7 @@ _CURVE_ANSWER = {
 
 _CURVE_HINTS = {
     "over-fitting": "the training loss keeps falling while the validation loss turns up after a minimum",
-    "learning rate too high": "the training loss itself does not settle: it jumps up and down at a high level",
+    "learning rate too high": "the training loss itself does not settle: it spikes, recovers slowly and stays high",
     "stale BatchNorm statistics": "training looks healthy, but validation is far worse than any training "
     "epoch (a loss many times larger, an mIoU near chance): inference uses different statistics",
     "class-weighted training loss against an unweighted validation loss": "both curves fall together, "
@@ -86,11 +99,14 @@ def diagnosis_histories(epochs: int = 20) -> dict[str, dict[str, list[float]]]:
         miou=0.9 - 0.7 * np.exp(-t / 4),
         val_miou=0.55 - 0.4 * np.exp(-t / 3) - 0.003 * np.maximum(t - 9, 0),
     )
-    runs["D"] = dict(  # learning rate too high
-        loss=1.3 + 0.35 * np.abs(np.sin(2.3 * t)) + 0.25 * (t % 3 == 0),
-        val_loss=1.4 + 0.45 * np.abs(np.cos(1.9 * t)),
-        miou=0.18 + 0.08 * np.abs(np.cos(2.3 * t)),
-        val_miou=0.16 + 0.1 * np.abs(np.sin(1.3 * t)),
+    # learning rate too high: a short fall, then loss spikes (each decaying over a few epochs)
+    # and a high plateau, with the mIoU knocked back at every spike
+    spikes = sum(np.where(t >= s, 0.9 * np.exp(-(t - s) / 1.5), 0.0) for s in (5, 9, 14, 18))
+    runs["D"] = dict(
+        loss=1.15 + 0.5 * np.exp(-t / 2) + spikes + wiggle,
+        val_loss=1.25 + 0.5 * np.exp(-t / 2) + 1.2 * spikes + wiggle,
+        miou=0.3 - 0.12 * np.exp(-t / 2) - 0.15 * spikes,
+        val_miou=0.27 - 0.12 * np.exp(-t / 2) - 0.15 * spikes + wiggle,
     )
     return {name: {k: [float(v) for v in vals] for k, vals in run.items()} for name, run in runs.items()}
 
@@ -305,3 +321,209 @@ def solution_label_safe_augment(image, label, crop, rng):
     if rng.random() < 0.5:
         image, label = image[:, ::-1], label[:, ::-1]
     return image, label
+
+
+# --------------------------------------------------------------------------- 06: poly after its end, warm-up peak
+
+
+def check_poly_lr_end(fn, base: float = 0.01, total: int = 1000, power: float = 0.9) -> None:
+    """Check that a student's ``poly_lr(step)`` stays exactly 0 (a real number) at and after ``total`` steps.
+
+    Exercise 1's first check tests the schedule inside ``[0, total)``; this one tests the rule for
+    what comes after, which a resumed run reaches (``(1 - step/total) ** 0.9`` is a *complex*
+    number in Python once ``step > total``).
+    """
+    try:
+        first = fn(0)
+    except NotImplementedError:
+        first = None
+    if first is None:
+        not_attempted("write `poly_lr` first (it still raises NotImplementedError)")
+        return
+    for step in (total, total + 1, total + total // 2):
+        value = fn(step)
+        if isinstance(value, complex) or np.iscomplexobj(value):
+            raise ExerciseError(
+                f"poly_lr({step}) is the complex number {value}.\nHint: in Python a negative float to the "
+                "power 0.9 is complex; clamp the step to `total` before the power (min(step, total))."
+            )
+        if not np.isfinite(float(value)) or abs(float(value)) > 1e-12:
+            raise ExerciseError(
+                f"poly_lr({step}) = {float(value)!r}, not 0.\nHint: after the last step the rate stays 0: "
+                "clamp the step to `total` (a resumed run that repeats part of an epoch runs past it)."
+            )
+    correct(f"after step {total} the rate stays 0, as Keras' `PolynomialDecay` (the course's poly schedule) clamps it.")
+
+
+def warmup_peak_step(total_steps: int, warmup_steps: int, base: float = 1.0, power: float = 0.9) -> int:
+    """The step at which the poly rate (:func:`course_utils.training.recipes.poly_schedule`) with a warm-up peaks."""
+    from course_utils.training.recipes import poly_schedule
+
+    schedule = poly_schedule(base, total_steps, power=power, warmup_steps=warmup_steps)
+    rates = np.asarray([float(schedule(s)) for s in range(total_steps + 1)])
+    return int(np.argmax(rates))
+
+
+def check_warmup_peak(answer, total_steps: int, warmup_steps: int) -> None:
+    """Check the step (counted from 0) at which the warmed-up poly rate peaks."""
+    if is_empty(answer):
+        not_attempted("set `answer_2b` to the step of the peak (it is still None)")
+        return
+    expected = warmup_peak_step(total_steps, warmup_steps)
+    if not isinstance(answer, (int, np.integer)) or int(answer) != expected:
+        raise ExerciseError(
+            f"{answer!r} is not the step of the peak.\nHint: the warm-up multiplies the poly rate by "
+            "min(1, (step + 1) / warmup_steps); the poly rate only falls, so the product is highest where the "
+            "ramp reaches 1, unless the warm-up is so long against the run that the poly decay turns it down "
+            "earlier. Steps count from 0."
+        )
+    correct(f"step {expected}: the ramp reaches 1 there, and from then on the poly decay only lowers the rate.")
+
+
+def solution_poly_lr_end(step, base=0.01, total=1000, power=0.9):
+    """Exercise 1 with the rule after the end: clamp the step, then the power."""
+    return base * (1 - min(step, total) / total) ** power
+
+
+def solution_warmup_peak(total_steps: int, warmup_steps: int, power: float = 0.9) -> int:
+    """The peak of ``min(1, (s + 1) / W) * (1 - s / T) ** p``.
+
+    After the ramp (``s >= W - 1``) the rate only falls, so the peak is at ``W - 1``, unless the
+    product already turns down during the ramp: ``(s + 1) * (1 - s / T) ** p`` is highest at
+    ``s* = (T - p) / (1 + p)``, which matters only when the warm-up is long against the run.
+    """
+    if warmup_steps <= 1:
+        return 0
+    s_star = (total_steps - power) / (1 + power)
+    candidates = {warmup_steps - 1, int(np.floor(s_star)), int(np.ceil(s_star))}
+    candidates = {min(max(c, 0), warmup_steps - 1) for c in candidates}
+
+    def rate(s):
+        return min(1.0, (s + 1) / warmup_steps) * (1 - min(s, total_steps) / total_steps) ** power
+
+    return max(sorted(candidates), key=rate)
+
+
+# --------------------------------------------------------------------------- 06: predict, train, read
+
+
+LR_OUTCOMES = ("higher", "lower")
+
+
+def final_loss_outcome(history: Mapping[str, Sequence[float]], baseline: Mapping[str, Sequence[float]]) -> str:
+    """``"higher"`` when ``history``'s last training loss is above ``baseline``'s (or not finite), else ``"lower"``."""
+    last, ref = float(history["loss"][-1]), float(baseline["loss"][-1])
+    return "higher" if not np.isfinite(last) or last > ref else "lower"
+
+
+def check_lr_experiment(prediction, history, baseline) -> None:
+    """Exercise 7: compare a prediction, made before training, with what the run did.
+
+    ``prediction`` is one of :data:`LR_OUTCOMES` (the final training loss of the run with the
+    changed learning rate against ``baseline``, section 5's run); ``history`` is the new run's
+    ``plotting.load_history`` dict.
+    """
+    if is_empty(prediction) or is_empty(history):
+        not_attempted("write down `prediction_7` and train the run into `history_7` (both still None)")
+        return
+    if prediction not in LR_OUTCOMES:
+        raise ExerciseError(f"{prediction!r}: predict one of {LR_OUTCOMES}.")
+    if not isinstance(history, Mapping) or "loss" not in history or len(history["loss"]) == 0:
+        raise ExerciseError("`history_7` must be the dict `plotting.load_history(folder / 'history.csv')` returns.")
+    outcome = final_loss_outcome(history, baseline)
+    last, ref = float(history["loss"][-1]), float(baseline["loss"][-1])
+    if prediction != outcome:
+        raise ExerciseError(
+            f"You predicted {prediction}; the run ended {outcome} (final training loss {last:.4g} against "
+            f"{ref:.4g}).\nHint: plot both histories and read the loss epoch by epoch: a step 100x larger "
+            "overshoots the minimum it aims at; with Adam the step size is about the learning rate itself."
+        )
+    correct(f"final training loss {last:.4g} against {ref:.4g}, as you predicted. Now read the curve: where did it go?")
+
+
+def solution_lr_experiment(config, dataset_root, folder, factor: float = 100.0):
+    """Train ``config`` with its learning rate ``factor`` times larger in ``folder``; return ``("higher", history)``."""
+    import dataclasses
+    from pathlib import Path
+
+    from course_utils import plotting, train
+
+    changed = dataclasses.replace(config, learning_rate=config.base_learning_rate * factor, tensorboard=False)
+    train.train(changed, dataset_root, folder, verbose=0)
+    return "higher", plotting.load_history(Path(folder) / "history.csv")
+
+
+# --------------------------------------------------------------------------- 05: the masked cross-entropy
+
+
+def check_masked_ce(fn, num_classes: int = 4, seed: int = 0) -> None:
+    """Check a student's ``fn(labels, logits, ignore_index=255) -> scalar`` masked cross-entropy.
+
+    Written with ``keras.ops`` or TensorFlow (it is differentiated with ``tf.GradientTape``). On a
+    batch with void pixels the value must equal ``losses.masked_sparse_ce()`` (mean over the
+    labelled pixels), its gradient must be exactly zero on every void pixel, and a batch whose
+    every pixel is void must give 0 (not ``nan``).
+    """
+    import tensorflow as tf
+
+    from course_utils.losses import masked_sparse_ce
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, size=(2, 6, 8)).astype(np.int32)
+    labels[:, :2] = 255
+    void = labels == 255
+    z = tf.Variable(rng.normal(size=(2, 6, 8, num_classes)).astype(np.float32))
+    try:
+        with tf.GradientTape() as tape:
+            loss = fn(tf.constant(labels), z, 255)
+    except NotImplementedError:
+        not_attempted("replace `raise NotImplementedError` with your code")
+        return
+    except Exception as exc:
+        raise ExerciseError(f"Your function raised {type(exc).__name__}: {exc}") from None
+    if is_empty(loss):
+        not_attempted("return the loss")
+        return
+    value = float(np.asarray(loss))
+    expected = float(masked_sparse_ce()(labels, z))
+    if not np.isclose(value, expected, rtol=1e-4, atol=1e-5):
+        share = 1 - void.mean()
+        hint = (
+            "you averaged over every pixel, void included: divide by the number of labelled pixels"
+            if np.isclose(value, expected * share, rtol=1e-3)
+            else "per pixel: log-sum-exp of the logits minus the true class's logit; average over labelled pixels"
+        )
+        raise ExerciseError(f"Your loss is {value:.5f}, the masked loss is {expected:.5f}.\nHint: {hint}.")
+    grad = tape.gradient(loss, z)
+    if grad is None:
+        raise ExerciseError(
+            "No gradient reaches the logits: write the loss with keras.ops or tf (not NumPy) so it can be trained."
+        )
+    leak = float(np.abs(np.asarray(grad)[void]).max())
+    if leak > 0:
+        raise ExerciseError(
+            f"The gradient on void pixels is not zero (largest {leak:.3g}).\n"
+            "Hint: replace void labels by any valid id *and* multiply their loss by 0 (a mask); "
+            "a target row of zeros still leaves softmax(z) as the gradient of the fused softmax cross-entropy."
+        )
+    try:
+        all_void = float(np.asarray(fn(tf.constant(np.full((1, 2, 2), 255, np.int32)), z[:1, :2, :2], 255)))
+    except Exception as exc:
+        raise ExerciseError(f"On a batch of void only your function raised {type(exc).__name__}: {exc}") from None
+    if not np.isfinite(all_void) or all_void != 0:
+        raise ExerciseError(
+            f"A batch of void only gives {all_void}; it must be 0.\nHint: divide with ops.divide_no_nan."
+        )
+    correct("Same value as masked_sparse_ce, and void pixels get no gradient at all.")
+
+
+def solution_masked_ce(labels, logits, ignore_index=255):
+    """Sparse cross-entropy from logits averaged over the labelled pixels (``keras.ops``)."""
+    from keras import ops
+
+    labels = ops.cast(labels, "int32")
+    valid = ops.not_equal(labels, ignore_index)
+    safe = ops.where(valid, labels, ops.zeros_like(labels))
+    per_pixel = ops.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+    mask = ops.cast(valid, "float32")
+    return ops.divide_no_nan(ops.sum(per_pixel * mask), ops.sum(mask))

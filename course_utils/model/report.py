@@ -308,3 +308,37 @@ def format_report(reports, title: str | None = None):
         )
     table.align["model"] = "l"
     return table
+
+
+def stage_trace(model: keras.Model, input_shape: tuple[int, int, int]) -> dict[str, tuple]:
+    """Output stride, dilation and feature-map size of each stage of a course DeepLabV3, for one input size.
+
+    Returns ``{"stem": (stride, dilation, (H, W)), "stage1": ..., "stage4": ..., "aspp": (stride,
+    rates, (H, W)), "logits": (H, W)}``. ``stride`` is the stage output's jump (input pixels per
+    feature pixel); ``dilation`` the rate of the stage's first 3x3 convolution
+    (``stage{s}_unit1_conv1``; 1 for the stem); ``rates`` the ASPP's atrous rates, largest last.
+    Sizes come from :func:`model_report`, so odd inputs show the ``ceil`` of every 'same' stride 2
+    (90x75 -> 45x38 -> 23x19 -> ...) and the logits the input size (``ResizeLike``).
+    """
+    report = model_report(model, input_shape)
+    by_name = {info.name: info for info in report.layers}
+    convs = {layer.name: layer for layer in model.layers if isinstance(layer, layers.Conv2D)}
+    out: dict[str, tuple] = {}
+    for stage, (h, w, _) in report.stages.items():
+        last = (
+            "stem_pool"
+            if stage == "stem"
+            else max(
+                (n for n in by_name if n.startswith(f"{stage}_unit") and n.endswith("_out")),
+                key=lambda n: int(n.split("_unit")[1].split("_")[0]),
+            )
+        )
+        conv = convs.get(f"{stage}_unit1_conv1")
+        dilation = 1 if conv is None else int(conv.dilation_rate[0])
+        out[stage] = (int(by_name[last].jump), dilation, (int(h), int(w)))
+    rates = sorted(int(c.dilation_rate[0]) for n, c in convs.items() if re.match(r"^aspp_rate\d+_conv$", n))
+    proj = by_name.get("aspp_proj_conv") or by_name.get("aspp_1x1_conv")
+    if proj is not None:
+        out["aspp"] = (int(proj.jump), tuple(rates), tuple(int(d) for d in proj.output_shape[1:3]))
+    out["logits"] = tuple(int(d) for d in report.output_shape[-3:-1])
+    return out

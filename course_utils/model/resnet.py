@@ -599,3 +599,42 @@ def randomize_batchnorm_and_biases(model: keras.Model, seed: int = 0) -> dict[st
             layer.set_weights([kernel, rng.normal(0.0, 0.1, bias.shape).astype(bias.dtype)])
             changed["bias"] += 1
     return changed
+
+
+def dense_equivalence_error(
+    depth: int = 50, output_stride: int = 16, input_hw: tuple[int, int] = (128, 128), seed: int = 0
+) -> dict[str, float]:
+    """How far a dilated ResNet is from computing the plain (OS 32) network's features densely.
+
+    Builds the plain ResNet (output stride 32) with random kernels, BatchNorm
+    statistics and biases (:func:`randomize_batchnorm_and_biases`), copies the
+    same weights into the dilated ResNet at ``output_stride`` *without*
+    multi-grid (multi-grid changes the rates, so it is a different network),
+    runs both on one random image and subsamples the dilated output by
+    ``32 // output_stride``, starting at position 0: the 1x1 strided
+    convolutions of a bottleneck read the even positions, and so does every
+    dilated 3x3 centred on one. If dilation is the exact dense version of the
+    strides, the subsampled map equals the plain one.
+
+    Returns:
+        ``{"max_abs_error": ..., "interior_max_abs_error": ..., "scale": ...}``:
+        the largest absolute difference over the whole map and over the map
+        without its one-cell border, and the largest absolute value of the
+        plain output (for a relative tolerance).
+    """
+    plain = build_resnet(depth, output_stride=32, multi_grid=None)
+    dense = build_resnet(depth, output_stride=output_stride, multi_grid=None)
+    randomize_batchnorm_and_biases(plain, seed=seed)
+    dense.set_weights(plain.get_weights())
+    x = np.random.default_rng(seed + 1).normal(size=(1, *input_hw, 3)).astype("float32")
+    reference = np.asarray(plain(x, training=False))
+    step = 32 // output_stride
+    subsampled = np.asarray(dense(x, training=False))[:, ::step, ::step]
+    if subsampled.shape != reference.shape:
+        raise ValueError(f"shapes differ: {subsampled.shape} vs {reference.shape}; use sizes divisible by 32")
+    diff = np.abs(subsampled - reference)
+    return {
+        "max_abs_error": float(diff.max()),
+        "interior_max_abs_error": float(diff[:, 1:-1, 1:-1].max()) if min(diff.shape[1:3]) > 2 else float("nan"),
+        "scale": float(np.abs(reference).max()),
+    }

@@ -6,9 +6,10 @@ from keras import layers
 
 from course_utils.model.layers import ResizeLike
 
-# Exercise 1: a tap at offset +-r stays inside the 65x65 map for some position as long as r <= 64
-# (position 0 sees position r); from r = 65 on, no off-centre tap is ever inside.
-answer_1 = 65
+# Exercise 1: on the paper's 33x33 training map (513x513 crops, output stride 16) a tap at offset
+# +-r stays inside the map for some position as long as r <= 32 (position 0 sees position r); from
+# r = 33 on, no off-centre tap is ever inside, and every position keeps only the centre weight.
+answer_1 = 33
 
 # Exercise 2: the map is twice as large at output stride 8, so the rates double.
 answer_2 = tuple(2 * r for r in (6, 12, 18))
