@@ -35,7 +35,7 @@ def test_every_row_is_one_change_the_command_line_can_make():
     [
         ("output stride 8", "output_stride", 8),
         ("V3+ decoder", "decoder", True),
-        ("no class weights", "class_weights", False),
+        ("no class weights", "class_weighting", False),  # the TrainConfig field (cli dest)
         ("no multi-grid", "multi_grid", [1]),
         ("no image pooling", "image_pooling", False),
         ("baseline, 2nd seed", "seed", 7),
