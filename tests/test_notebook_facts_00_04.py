@@ -89,7 +89,7 @@ def test_dotted_library_names_in_prose_resolve(number):
 
 def test_cross_notebook_claims_hold():
     # 00: the recipe comment points to the experiments behind it
-    assert "docs/results.md" in (ROOT / "course_utils" / "profiles.py").read_text(encoding="utf-8")
+    assert "docs/results.md" in (ROOT / "course_utils" / "config.py").read_text(encoding="utf-8")
     assert (ROOT / "docs" / "results.md").is_file()
     # 02 -> 06: notebook 06 relies on the Caffe adapter that 02 teaches
     assert "CaffeInputAdapter" in source("06") and "CaffeInputAdapter" in prose("02")
