@@ -617,9 +617,15 @@ for m in (0.9, 0.99, 0.9997):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-guard = callbacks.NaNGuard(run_dir)  # the message names this machine's run folder
+import contextlib
+import io
+
+guard = callbacks.NaNGuard(run_dir)
 guard.set_model(model)
-guard.on_epoch_end(0, {"loss": float("nan")})
+message = io.StringIO()
+with contextlib.redirect_stderr(message):  # the message names the run folder: shown relative to the runs folder
+    guard.on_epoch_end(0, {"loss": float("nan")})
+print(message.getvalue().strip().replace(str(run_dir), f"<runs>/{run_dir.name}"))
 print("training stopped:", model.stop_training)
 model.stop_training = False
 
