@@ -561,7 +561,7 @@ for name, h in seed_heads.items():
 # with `import_ipynb`: the code could not be tested, ran only on one account, and every run depended
 # on whichever version of those notebooks sat in the Drive. The course puts all logic in the
 # `course_utils` package (versioned, unit tested, installed with `pip`), finds data through
-# `course_utils.paths` (`COURSE_DATA_DIR` or the course checkout, never a hard-coded path) and
+# `course_utils.config.data_dir` (`COURSE_DATA_DIR` or the course checkout, never a hard-coded path) and
 # sizes every run with one profile switch (`COURSE_PROFILE`). Nothing to run here beyond where the
 # model lives:
 

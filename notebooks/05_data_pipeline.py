@@ -409,8 +409,8 @@ updates_b.check_label_safe_augment(augment_pair)
 # notebooks it imported, which were not shared), so the encoding below is **inferred**: the only
 # one consistent with `C` outputs and labels that still held 255 is a one-hot with an identity
 # matrix of `C + 1` rows cut to `C` columns, where a void pixel indexes the extra row, whose entries
-# are all 0. `throughput.seed_one_hot` is that reconstruction, and
-# `throughput.naive_batches` (section 4) uses it. The seed then averaged Keras'
+# are all 0. `data.throughput.seed_one_hot` is that reconstruction, and
+# `data.throughput.naive_batches` (section 4) uses it. The seed then averaged Keras'
 # `categorical_crossentropy` over **every** pixel. The course's `losses.masked_sparse_ce` averages
 # over the **labelled** pixels only.
 #
@@ -485,7 +485,7 @@ print(f"share of the seed's total gradient (sum of |g|) that comes from void pix
 # ## 4. Throughput: `tf.data` against a plain Python generator
 #
 # The seed notebook fed Keras from a Python generator: read one file after another with OpenCV,
-# resize, one-hot encode the labels, stack. `throughput.naive_batches` does exactly that (without
+# resize, one-hot encode the labels, stack. `data.throughput.naive_batches` does exactly that (without
 # any augmentation). `tf.data` decodes and augments several images in parallel in C++ and
 # prepares the next batch while the model trains. Time both on the same files, **epoch by epoch**:
 # the pipeline's first epoch decodes every PNG and fills the cache (and pays the start-up); from the

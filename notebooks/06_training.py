@@ -436,7 +436,7 @@ publish(val_miou=best_val)
 # Both recipes use `losses.masked_sparse_ce`: the cross-entropy averaged over the **labelled**
 # pixels only. The seed one-hot encoded its labels with 7 classes, void (255) included; its
 # data preparation lived in a notebook that is not part of the seed document, so the encoding is
-# **inferred** from its loss and model, not seen. Encoded that way, void gets an all-zero row (`throughput.naive_batches` does the same), and averaged Keras'
+# **inferred** from its loss and model, not seen. Encoded that way, void gets an all-zero row (`data.throughput.naive_batches` does the same), and averaged Keras'
 # `categorical_crossentropy` over **every** pixel. A void pixel then adds 0 to the sum but 1 to the
 # count: the loss shrinks by the share of void in the image or batch, a share that changes from
 # batch to batch. Measured on the model above and a few validation images:
