@@ -328,6 +328,7 @@ KILL_IN_BEST_SAVE = textwrap.dedent(
     import os, sys, json
     import keras
     from course_utils import safe_io, train as T
+    from course_utils.training import callbacks
     root, run = sys.argv[1], sys.argv[2]
     kill = len(sys.argv) > 3
     saves = [0]
